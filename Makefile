@@ -1,0 +1,39 @@
+# The two commands of the README: `make demo` and `make test`. Both run `make setup` first.
+SHELL := /bin/bash
+DIFFREG_CACHE ?= $(HOME)/.cache/diffreg-nf
+export DIFFREG_CACHE
+VENV := .venv
+PY := $(VENV)/bin/python
+# Use your own Nextflow (>= 24.10) with: make demo NEXTFLOW=nextflow
+NEXTFLOW ?= $(VENV)/bin/nextflow
+OUTDIR ?= results
+PROFILE ?= test
+
+.PHONY: setup demo test test-unit test-pipeline report bench clean
+
+setup:
+	@bash envs/setup.sh
+
+demo: setup
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(NEXTFLOW) run main.nf -profile $(PROFILE) --outdir $(OUTDIR) -ansi-log false
+	@echo "Report: $(abspath $(OUTDIR))/report/index.html"
+
+test: setup
+	$(PY) -m pytest tests -q
+
+test-unit: setup
+	$(PY) -m pytest tests/unit -q
+
+test-pipeline: setup
+	$(PY) -m pytest tests/pipeline -q
+
+# Re-render tables, figures and the HTML report from an existing results folder, without training.
+report: setup
+	$(PY) -m diffreg.cli report --results $(OUTDIR) --out $(OUTDIR)/report/index.html
+
+bench: setup
+	$(PY) benchmarks/core.py
+	$(PY) benchmarks/baselines.py
+
+clean:
+	rm -rf work .nextflow .nextflow.log* $(OUTDIR)

@@ -1,0 +1,40 @@
+// Affine alignment of one subject to the reference (ANTsPy), crop/pad, intensities to [0, 1].
+process PREPROCESS {
+    tag "${meta.id}"
+    label 'process_single'
+
+    input:
+    tuple val(meta), path(images), path(labels)
+    path reference, stageAs: 'reference/*'
+
+    output:
+    tuple val(meta), path('out/*.nii.gz'), emit: subject
+    path 'out/*.png'                     , emit: qc, optional: true
+    path 'out/run.json'                  , emit: manifest
+    path 'versions.yml'                  , emit: versions
+
+    script:
+    def args = task.ext.args ?: ''
+    def shape = params.crop_shape ? "--shape ${params.crop_shape.toString().replace(',', ' ')}" : ''
+    """
+    diffreg preprocess --subject ${meta.id} --images ${images} --labels ${labels} \
+        --reference ${reference} --reference-modality ${params.reference_modality} \
+        --transform ${params.affine} ${shape} --threads ${task.cpus} --seed ${params.seed} \
+        --outdir out ${args}
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        diffreg: \$(diffreg --version | cut -d" " -f2)
+    END_VERSIONS
+    """
+
+    stub:
+    """
+    mkdir -p out
+    for f in ${images} ${labels}; do touch out/\$(basename \$f); done
+    echo '{}' > out/run.json
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        diffreg: \$(diffreg --version | cut -d" " -f2)
+    END_VERSIONS
+    """
+}

@@ -1,0 +1,33 @@
+// One self-contained HTML report: tables, qualitative figure, Dice distribution.
+process REPORT {
+    label 'process_single'
+
+    input:
+    path tables
+    path registrations, stageAs: 'registrations/*'
+    path images, stageAs: 'images/?/*'
+    path label_names
+
+    output:
+    path 'index.html'  , emit: html
+    path 'versions.yml', emit: versions
+
+    script:
+    def names = label_names.name != 'NO_FILE' ? "--label-names ${label_names}" : ''
+    """
+    diffreg report --tables ${tables} --registrations registrations/* --images-dir images ${names} --out index.html
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        diffreg: \$(diffreg --version | cut -d" " -f2)
+    END_VERSIONS
+    """
+
+    stub:
+    """
+    echo '<html></html>' > index.html
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        diffreg: \$(diffreg --version | cut -d" " -f2)
+    END_VERSIONS
+    """
+}

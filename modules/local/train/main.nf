@@ -1,0 +1,38 @@
+// Trains one learned method on the training subjects; prints iteration, loss and speed.
+process TRAIN {
+    tag "${method}"
+    label 'process_gpu'
+
+    input:
+    val method
+    path images, stageAs: 'data/*'
+    val subjects
+
+    output:
+    tuple val(method), path('model'), emit: model
+    path 'versions.yml'             , emit: versions
+
+    script:
+    def args = task.ext.args ?: ''
+    """
+    diffreg train --method ${method} --data-dir data --subjects ${subjects.join(',')} \
+        --moving-modality ${params.moving_modality} --fixed-modality ${params.fixed_modality} \
+        --backbone ${params.backbone} --similarity ${params.similarity} --regulariser ${params.regulariser} \
+        --lambda-reg ${params.lambda_reg} --iterations ${params.train_iterations} \
+        --batch-size ${params.batch_size} --lr ${params.learning_rate} \
+        --device ${params.device} --threads ${task.cpus} --seed ${params.seed} --out model ${args}
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        diffreg: \$(diffreg --version | cut -d" " -f2)
+    END_VERSIONS
+    """
+
+    stub:
+    """
+    mkdir -p model && touch model/model.pt && echo '{}' > model/run.json
+    cat <<-END_VERSIONS > versions.yml
+    "${task.process}":
+        diffreg: \$(diffreg --version | cut -d" " -f2)
+    END_VERSIONS
+    """
+}

@@ -1,0 +1,70 @@
+"""`diffreg preprocess`: one subject through skull-strip / affine / crop / intensity (diffreg.preprocess)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+NAME = "preprocess"
+HELP = "Align a subject's images and labels to a reference (ANTsPy), crop/pad, scale to [0, 1]; QC PNG."
+
+
+def add_arguments(p) -> None:
+    from ..preprocess.affine import TRANSFORMS
+    from ..preprocess.intensity import METHODS
+
+    p.add_argument("--subject", required=True, help="subject id (names the QC picture)")
+    p.add_argument("--images", nargs="+", required=True, help="the subject's images; the first drives the registration")
+    p.add_argument("--labels", nargs="*", default=[], help="label maps on the images' grid (nearest/genericLabel)")
+    p.add_argument("--reference", default=None, help="reference image (template or a reference subject); sets the output grid")
+    p.add_argument("--outdir", required=True, type=Path, help="output folder (file names are kept)")
+    p.add_argument("--transform", choices=TRANSFORMS, default="Affine", help="ANTs transform to the reference; none = resample only")
+    p.add_argument("--shape", nargs="+", type=int, default=None, help="crop/pad to this shape around the foreground")
+    p.add_argument("--spacing", nargs="+", type=float, default=None, help="resample to this voxel spacing in mm (no reference)")
+    p.add_argument("--resize", nargs="+", type=int, default=None, help="resize to this shape before crop/pad (e.g. 112 112)")
+    p.add_argument("--intensity", choices=METHODS, default="minmax", help="intensity normalisation to [0, 1]")
+    p.add_argument("--percentiles", nargs=2, type=float, default=(0.0, 99.9), help="lower/upper clip percentiles")
+    p.add_argument("--skullstrip", choices=("none", "robex", "ants_atlas", "external"), default="none",
+                   help="skull-strip every image with a mask computed on the first (3D T1)")
+    p.add_argument("--skullstrip-command", default=None,
+                   help="external tool, with {input} and {mask} placeholders (e.g. SynthStrip, HD-BET)")
+    p.add_argument("--extract-slice", default=None, help="2D output: AXIS[:mid|label|INDEX], e.g. 2:mid")
+    p.add_argument("--pet-index", type=int, default=None, help="index in --images of a PET image to pons-normalise")
+    p.add_argument("--pons-label", nargs="+", type=int, default=[16],
+                   help="label value(s) of the pons region in the first label map (FreeSurfer brainstem: 16)")
+    p.add_argument("--threads", type=int, default=1, help="ITK threads for ANTs")
+    p.add_argument("--seed", type=int, default=0, help="seed of ANTs' metric sampling")
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from ..errors import InputError
+    from ..io import RunManifest, write_image
+    from ..preprocess.qc import save_qc
+    from ..preprocess.subject import Options, run_subject
+
+    names = [Path(p).name for p in list(args.images) + list(args.labels)]
+    if len(set(names)) != len(names):
+        raise InputError("two inputs share a file name; outputs keep file names, so they would collide")
+    opt = Options(reference=args.reference, transform=args.transform, shape=args.shape, spacing=args.spacing,
+                  resize=args.resize, intensity=args.intensity, percentiles=tuple(args.percentiles),
+                  skullstrip=args.skullstrip, skullstrip_command=args.skullstrip_command,
+                  extract_slice=args.extract_slice, pons_label=args.pons_label, pet_index=args.pet_index,
+                  threads=args.threads, seed=args.seed)
+    manifest = RunManifest(NAME, {k: v for k, v in vars(args).items() if not k.startswith("_")}, seed=args.seed)
+    res = run_subject(args.images, args.labels, opt)
+    out = Path(args.outdir)
+    written = []
+    for p, a in zip(args.images, res.images):
+        written.append(str(write_image(out / Path(p).name, a.astype(np.float32), res.affine)))
+    for p, lab in zip(args.labels, res.labels):
+        dtype = np.uint8 if lab.min() >= 0 and lab.max() < 256 else np.int16
+        written.append(str(write_image(out / Path(p).name, lab.astype(dtype), res.affine)))
+    if res.mask is not None:
+        written.append(str(write_image(out / f"{args.subject}_brainmask.nii.gz", res.mask.astype(np.uint8),
+                                       res.affine if res.mask.shape == res.images[0].shape else None)))
+    qc = save_qc(out / f"{args.subject}_qc.png", res.before, res.images[0], res.reference,
+                 title=f"{args.subject}: preprocess", labels=res.labels[0] if res.labels else None)
+    manifest.update(outputs=written, qc=str(qc), **res.info)
+    manifest.write(out / "run.json")
+    print(out)
+    return 0

@@ -1,0 +1,37 @@
+"""`diffreg validate`: check a samplesheet and every file it names (schema: diffreg.data.samplesheet)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+NAME = "validate"
+HELP = "Check a samplesheet (columns, ids, splits, files, shapes, NaN/Inf, label values); one line per verdict."
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--input", required=True, type=Path, help="samplesheet CSV")
+    p.add_argument("--label-values", default=None,
+                   help="allowed label values, e.g. 0,1,2,3 or 0-35 (default: keys of labels.json beside "
+                        "the samplesheet, else any non-negative integer)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="also write the validated samplesheet here, with absolute paths (and run.json beside it)")
+    p.add_argument("--no-image-check", action="store_true",
+                   help="check columns, ids, splits and file existence only (do not open images)")
+
+
+def run(args) -> int:
+    from ..data.samplesheet import load_samplesheet, modalities, read_label_values, write_samplesheet
+    from ..io import RunManifest
+
+    manifest = RunManifest(NAME, {k: v for k, v in vars(args).items() if not k.startswith("_")})
+    values = read_label_values(args.label_values, args.input)
+    df = load_samplesheet(args.input, check_images=not args.no_image_check, label_values=values)
+    counts = df["split"].value_counts()
+    summary = (f"{args.input}: OK, {len(df)} subjects ("
+               + ", ".join(f"{s} {int(counts.get(s, 0))}" for s in ("train", "val", "test"))
+               + f"), modalities {', '.join(modalities(df))}")
+    if args.out:
+        write_samplesheet(df, args.out)
+        manifest.update(n_subjects=len(df), modalities=modalities(df))
+        manifest.write(Path(args.out).parent / "run.json")
+    print(summary)
+    return 0

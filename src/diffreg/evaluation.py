@@ -1,0 +1,291 @@
+"""Evaluate registration outputs into the project's long metrics table.
+
+A registration output directory (``<method>__<pair>``) holds ``disp.nii.gz`` (voxel-unit backward
+map on the fixed grid), ``run.json`` (method, pair, image basenames, timings) and, optionally, the
+method's own warped images. Evaluation re-warps the moving image and labels with the one
+:func:`diffreg.spatial.warp_numpy`, so every method and baseline is scored through the same
+interpolation, and scores the field with :mod:`diffreg.metrics`.
+
+Long table columns (design.md): experiment, artifact, method, dataset, pair, label, metric, value.
+``label`` is a label name (``labels.json`` or ``"label N"``), ``"mean"`` for the nanmean over
+foreground labels, or ``"all"`` for quantities of the whole field or image.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from diffreg import metrics, spatial
+from diffreg.errors import InputError
+from diffreg.io import read_field, read_image, read_labels
+
+COLUMNS = ["experiment", "artifact", "method", "dataset", "pair", "label", "metric", "value"]
+WHOLE = "all"    # label of whole-field / whole-image metrics
+MEAN = "mean"    # label of the nanmean over foreground labels
+RUN_KEYS = ("method", "pair", "moving", "fixed", "moving_labels", "fixed_labels")
+FIELD_FILE = "disp.nii.gz"
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def load_label_names(path: str | os.PathLike | None) -> dict[int, str]:
+    """``labels.json`` ({"0": "background", "1": "CSF", ...}) -> {int: name}; {} when not given."""
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        raw = json.loads(path.read_text())
+        names = {int(k): str(v) for k, v in raw.items()}
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise InputError(f"{path}: not a JSON object of label id -> name ({exc})") from None
+    if len(set(names.values())) != len(names):
+        raise InputError(f"{path}: label names are not unique")
+    return names
+
+
+def label_name(label: int, names: dict[int, str]) -> str:
+    return names.get(int(label), f"label {int(label)}")
+
+
+@dataclass
+class Registration:
+    """One registration output directory and its run.json."""
+    path: Path
+    run: dict
+
+    @property
+    def method(self) -> str:
+        return str(self.run["method"])
+
+    @property
+    def pair(self) -> str:
+        return str(self.run["pair"])
+
+    @property
+    def field_path(self) -> Path:
+        return self.path / FIELD_FILE
+
+
+def read_registration(path: str | os.PathLike) -> Registration:
+    path = Path(path)
+    run_json = path / "run.json"
+    if not path.is_dir():
+        raise InputError(f"{path}: registration directory not found")
+    if not run_json.is_file():
+        raise InputError(f"{run_json}: file not found")
+    try:
+        run = json.loads(run_json.read_text())
+    except ValueError as exc:
+        raise InputError(f"{run_json}: invalid JSON ({exc})") from None
+    if not isinstance(run, dict):
+        raise InputError(f"{run_json}: expected a JSON object")
+    missing = [k for k in RUN_KEYS if not run.get(k)]
+    if missing:
+        raise InputError(f"{run_json}: missing key(s) {', '.join(missing)}")
+    if not (path / FIELD_FILE).is_file():
+        raise InputError(f"{path / FIELD_FILE}: file not found")
+    return Registration(path, run)
+
+
+def find_registrations(paths: Iterable[str | os.PathLike]) -> list[Registration]:
+    """Each path is a registration directory (has run.json) or a folder of them."""
+    out: list[Registration] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            raise InputError(f"{p}: registration directory not found")
+        if (p / "run.json").is_file():
+            out.append(read_registration(p))
+            continue
+        subs = sorted(d for d in p.iterdir() if d.is_dir() and (d / "run.json").is_file())
+        if not subs:
+            raise InputError(f"{p}: no registration output (no run.json here or in its subfolders)")
+        out.extend(read_registration(d) for d in subs)
+    return out
+
+
+class ImageIndex:
+    """Finds preprocessed images by file name anywhere below one or more folders."""
+
+    def __init__(self, roots: Sequence[str | os.PathLike]):
+        self.roots = [Path(r) for r in roots]
+        self._files: dict[str, list[Path]] = {}
+        for root in self.roots:
+            if not root.is_dir():
+                raise InputError(f"{root}: images directory not found")
+            for f in sorted(root.rglob("*")):
+                if f.is_file():
+                    self._files.setdefault(f.name, []).append(f)
+
+    def find(self, name: str, hint: str | None = None) -> Path:
+        """Path of the file called ``Path(name).name``; ``hint`` (the path as run.json gave it)
+        breaks ties between equal names in different subfolders by the longest common tail."""
+        base = Path(name).name
+        found = self._files.get(base, [])
+        if not found:
+            where = ", ".join(str(r) for r in self.roots)
+            raise InputError(f"{base}: not found under {where}")
+        if len(found) == 1:
+            return found[0]
+        hint_parts = Path(hint or name).parts[::-1]
+
+        def tail(p: Path) -> int:
+            n = 0
+            for a, b in zip(p.parts[::-1], hint_parts):
+                if a != b:
+                    break
+                n += 1
+            return n
+
+        scores = [tail(p) for p in found]
+        best = max(scores)
+        if scores.count(best) > 1:
+            raise InputError(f"{base}: ambiguous, found in {', '.join(str(p.parent) for p in found)}")
+        return found[scores.index(best)]
+
+
+@dataclass
+class PairData:
+    """Arrays of one evaluated pair, all on the fixed grid (spatial shape S)."""
+    disp: np.ndarray            # (D, *S) voxels
+    moving: np.ndarray          # (*S)
+    fixed: np.ndarray
+    moving_labels: np.ndarray
+    fixed_labels: np.ndarray
+
+    def warped(self) -> np.ndarray:
+        return spatial.warp_numpy(self.moving, self.disp, mode="linear")
+
+    def warped_labels(self) -> np.ndarray:
+        return spatial.warp_numpy(self.moving_labels, self.disp, mode="nearest")
+
+
+def load_pair(reg: Registration, images: ImageIndex) -> PairData:
+    """Read the field and the four images of one registration, checking shapes and values."""
+    disp, _ = read_field(reg.field_path)
+    if not np.all(np.isfinite(disp)):
+        raise InputError(f"{reg.field_path}: contains NaN or Inf values")
+    shape = disp.shape[1:]
+    arrays = {}
+    for key in ("moving", "fixed", "moving_labels", "fixed_labels"):
+        path = images.find(reg.run[key])
+        arr, _ = (read_labels if key.endswith("labels") else read_image)(path)
+        if arr.shape != shape:
+            raise InputError(f"{path}: shape {arr.shape} does not match displacement {reg.field_path} {shape}")
+        arrays[key] = arr
+    if not np.any(arrays["fixed_labels"]):
+        raise InputError(f"{images.find(reg.run['fixed_labels'])}: empty label map")
+    if not np.any(arrays["moving_labels"]):
+        raise InputError(f"{images.find(reg.run['moving_labels'])}: empty label map")
+    return PairData(disp=disp, **arrays)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+def foreground_labels(data: PairData, names: dict[int, str]) -> list[int]:
+    """Labels scored: every nonzero id of labels.json, else every nonzero id in either map."""
+    if names:
+        return sorted(k for k in names if k != 0)
+    present = np.union1d(np.unique(data.fixed_labels), np.unique(data.moving_labels))
+    return sorted(int(v) for v in present if v != 0)
+
+
+def _nanmean(values: Iterable[float]) -> float:
+    vals = np.asarray(list(values), dtype=float)
+    return float("nan") if vals.size == 0 or np.all(np.isnan(vals)) else float(np.nanmean(vals))
+
+
+def _per_label_rows(metric: str, per_label: dict[int, float], names: dict[int, str]) -> list[tuple[str, str, float]]:
+    rows = [(label_name(k, names), metric, float(v)) for k, v in per_label.items()]
+    rows.append((MEAN, metric, _nanmean(per_label.values())))
+    return rows
+
+
+def _optional(name: str):
+    """A metric of diffreg.metrics that may not exist in every version (skipped when absent)."""
+    return getattr(metrics, name, None)
+
+
+def score_pair(data: PairData, names: dict[int, str]) -> list[tuple[str, str, float]]:
+    """All metrics of one registered pair as (label, metric, value) rows."""
+    labels = foreground_labels(data, names)
+    warped_labels = data.warped_labels()
+    warped = data.warped()
+    rows = _per_label_rows("dice", metrics.dice_per_label(warped_labels, data.fixed_labels, labels), names)
+    rows += _per_label_rows("dice_before", metrics.dice_per_label(data.moving_labels, data.fixed_labels, labels), names)
+
+    hd95 = _optional("hd95")
+    if hd95 is not None:
+        rows += _per_label_rows("hd95_vox", hd95(warped_labels, data.fixed_labels, labels), names)
+
+    jac = metrics.summary_jacobian(data.disp)
+    rows.append((WHOLE, "pct_jac_nonpos", jac["folding_percent"]))
+    rows.append((WHOLE, "sdlogj", jac["sdlogj"]))
+    for metric, fn_name in (("njd", "njd"), ("jsd", "jsd"), ("pct_nondiff", "nondiffeomorphic_percent")):
+        fn = _optional(fn_name)
+        if fn is not None:
+            rows.append((WHOLE, metric, float(fn(data.disp))))
+
+    rows.append((WHOLE, "mse", float(np.mean((warped.astype(np.float64) - data.fixed) ** 2))))
+    for metric in ("psnr", "nmse", "ssim"):
+        fn = _optional(metric)
+        if fn is not None:
+            rows.append((WHOLE, metric, float(fn(warped, data.fixed))))
+    return rows
+
+
+def evaluate_registration(reg: Registration, images: ImageIndex, names: dict[int, str],
+                          experiment: str, artifact: str, dataset: str | None) -> pd.DataFrame:
+    """Long metrics table of one registration directory."""
+    data = load_pair(reg, images)
+    rows = score_pair(data, names)
+    runtime = reg.run.get("register_time_s")
+    if runtime is not None:
+        rows.append((WHOLE, "runtime_s", float(runtime)))
+    if reg.run.get("threads") is not None:
+        rows.append((WHOLE, "threads", float(reg.run["threads"])))
+    ds = dataset or reg.run.get("dataset") or "unknown"
+    return pd.DataFrame(
+        [(experiment, artifact, reg.method, ds, reg.pair, lab, met, val) for lab, met, val in rows],
+        columns=COLUMNS,
+    )
+
+
+# ----------------------------------------------------------------------------- the CSV
+
+def write_metrics(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    df[COLUMNS].to_csv(path, index=False, na_rep="nan", float_format="%.10g")
+
+
+def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and check one long metrics CSV (exact columns, numeric values)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a metrics CSV ({str(exc).splitlines()[0]})") from None
+    if list(df.columns) != COLUMNS:
+        raise InputError(f"{path}: columns must be {','.join(COLUMNS)}, got {','.join(map(str, df.columns))}")
+    if df.empty:
+        raise InputError(f"{path}: no rows")
+    values = pd.to_numeric(df["value"].str.strip(), errors="coerce")
+    bad = values.isna() & ~df["value"].str.strip().str.lower().isin(["nan", ""])
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(f"{path}: row {i + 2}: value {df['value'].iloc[i]!r} is not a number")
+    df["value"] = values.astype(float)
+    return df
+
+
+def is_finite(x) -> bool:
+    return x is not None and not (isinstance(x, float) and math.isnan(x))

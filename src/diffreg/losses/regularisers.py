@@ -1,0 +1,94 @@
+"""Regularisers of displacement fields (B, D, *S), voxel units: forward(...) -> scalar loss."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .registries import REGULARISERS
+
+
+def forward_differences(u: torch.Tensor) -> list[torch.Tensor]:
+    """u[x + e_d] - u[x] along each spatial axis d (each one voxel shorter along d)."""
+    return [torch.diff(u, dim=2 + d) for d in range(u.ndim - 2)]
+
+
+@REGULARISERS.register("diffusion")
+class Diffusion(nn.Module):
+    """First-order (diffusion) regulariser with forward differences, VoxelMorph's Grad('l2'):
+    mean over axes d of mean_x |u(x + e_d) - u(x)|^2. MONAI's DiffusionLoss uses central differences,
+    so its lambda values do not transfer; hence our own."""
+
+    def __init__(self, penalty: str = "l2"):
+        super().__init__()
+        if penalty not in ("l1", "l2"):
+            raise ValueError(f"diffusion penalty must be 'l1' or 'l2', got {penalty!r}")
+        self.penalty = penalty
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        diffs = forward_differences(u)
+        terms = [(g * g).mean() if self.penalty == "l2" else g.abs().mean() for g in diffs]
+        return torch.stack(terms).mean()
+
+
+@REGULARISERS.register("bending")
+class Bending(nn.Module):
+    """Bending energy: mean over voxels of sum_ij (d^2 u / dx_i dx_j)^2, compact central second
+    differences on the interior. MONAI's BendingEnergyLoss computes exactly this (voxel units)."""
+
+    def __init__(self, normalize: bool = False):
+        super().__init__()
+        from monai.losses import BendingEnergyLoss
+
+        self.loss = BendingEnergyLoss(normalize=normalize)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return self.loss(u)
+
+
+def jacobian_penalty(c: torch.Tensor) -> torch.Tensor:
+    """|grad c|^2 of a displacement c = |J(x + c(x)) - I|_F^2 by forward differences: per direction
+    the mean over batch, components and voxels, summed over directions (ICON's scaling)."""
+    return torch.stack([(g * g).mean() for g in forward_differences(c)]).sum()
+
+
+def compose_chain(fields) -> torch.Tensor:
+    """Displacement of phi_1 o phi_2 o ... o phi_k for fields [u_1, ..., u_k] (u_k sampled first)."""
+    from diffreg.spatial import compose
+
+    fields = list(fields)
+    if not fields:
+        raise ValueError("need at least one displacement field")
+    out = fields[-1]
+    for u in reversed(fields[:-1]):
+        out = compose(u, out)
+    return out
+
+
+@REGULARISERS.register("gradcycon")
+class GradCyCon(nn.Module):
+    """Cycle consistency of the Jacobian (M2M-Reg): for maps [u_1, ..., u_k] around a cycle, the
+    composition phi_1 o ... o phi_k should be the identity, so its Jacobian should be I:
+    loss = jacobian_penalty(compose_chain(fields)). ``forward(fields)`` takes the list."""
+
+    def forward(self, fields) -> torch.Tensor:
+        return jacobian_penalty(compose_chain(fields))
+
+
+@REGULARISERS.register("gradicon")
+class GradICON(nn.Module):
+    """Gradient inverse consistency (Tian et al. 2023): Jacobian of phi_AB o phi_BA should be I.
+
+    forward(u_ab, u_ba): u_ab = net(A, B) warps A onto B (warp(A, u_ab) ~ B); the composition
+    phi_AB o phi_BA is ``compose(u_ab, u_ba)``. ``symmetric=True`` averages with phi_BA o phi_AB.
+    ICON also jitters the sample grid; we evaluate on the voxel grid.
+    """
+
+    def __init__(self, symmetric: bool = False):
+        super().__init__()
+        self.symmetric = symmetric
+
+    def forward(self, u_ab: torch.Tensor, u_ba: torch.Tensor) -> torch.Tensor:
+        loss = jacobian_penalty(compose_chain([u_ab, u_ba]))
+        if self.symmetric:
+            loss = 0.5 * (loss + jacobian_penalty(compose_chain([u_ba, u_ab])))
+        return loss

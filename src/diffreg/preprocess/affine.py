@@ -1,0 +1,92 @@
+"""Affine (or rigid) alignment to a reference with ANTsPy; the same transform moves every image
+of a subject (linear) and its label maps (ANTs' genericLabel interpolation)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import InputError
+
+TRANSFORMS = ("Affine", "Rigid", "Similarity", "TRSAA", "none")
+
+
+def import_ants(threads: int | None = None):
+    """Import ants with ITK's thread count set first (ITK reads it once, at load time)."""
+    if threads:
+        os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(int(threads))
+    import ants
+    return ants
+
+
+@dataclass
+class Aligned:
+    images: list[np.ndarray]          # on the reference grid, RAS array order
+    labels: list[np.ndarray]
+    affine: np.ndarray                # RAS affine of that grid
+    transform: dict = field(default_factory=dict)
+
+
+def to_canonical(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reorient an array given in a file's voxel order to the closest canonical (RAS) order."""
+    import nibabel as nib
+    if arr.ndim == 2:  # nibabel reorients 3D; treat 2D as a single slice
+        img = nib.as_closest_canonical(nib.Nifti1Image(arr[..., None], affine))
+        return np.asarray(img.dataobj)[..., 0], img.affine
+    img = nib.as_closest_canonical(nib.Nifti1Image(arr, affine))
+    return np.asarray(img.dataobj), img.affine
+
+
+def _read(ants, path: Path, ndim: int | None = None):
+    from ..io import read_image
+    read_image(path)  # one-line errors for missing files and NaN/Inf voxels
+    img = ants.image_read(str(path))
+    if img.dimension == 3 and img.shape[-1] == 1:  # 2D stored as (X, Y, 1)
+        img = ants.slice_image(img, axis=2, idx=0)
+    if ndim is not None and img.dimension != ndim:
+        raise InputError(f"{path}: {img.dimension}D image but the reference is {ndim}D")
+    return img
+
+
+def align(images: Sequence[str | Path], reference: str | Path, labels: Sequence[str | Path] = (),
+          transform: str = "Affine", threads: int | None = 1, seed: int = 0,
+          moving_index: int = 0) -> Aligned:
+    """Register images[moving_index] to `reference` and resample every image and label map of the
+    subject onto the reference grid with that one transform."""
+    if transform not in TRANSFORMS:
+        raise InputError(f"--transform {transform}: unknown (choose from {', '.join(TRANSFORMS)})")
+    if not images:
+        raise InputError("no --images given")
+    import nibabel as nib
+
+    ants = import_ants(threads)
+    ref = _read(ants, Path(reference))
+    movs = [_read(ants, Path(p), ref.dimension) for p in images]
+    labs = [_read(ants, Path(p), ref.dimension) for p in labels]
+    info: dict = {"type": transform, "moving": str(images[moving_index]), "reference": str(reference)}
+    tfiles: list[str] = []
+    try:
+        if transform == "none":
+            warp = lambda img, interp: ants.resample_image_to_target(img, ref, interp_type=interp)  # noqa: E731
+        else:
+            reg = ants.registration(ref, movs[moving_index], type_of_transform=transform, random_seed=seed)
+            tfiles = list(reg["fwdtransforms"]) + list(reg["invtransforms"])
+            tx = ants.read_transform(reg["fwdtransforms"][0])
+            info["parameters"] = [float(v) for v in tx.parameters]
+            info["fixed_parameters"] = [float(v) for v in tx.fixed_parameters]
+            warp = lambda img, interp: ants.apply_transforms(ref, img, reg["fwdtransforms"],  # noqa: E731
+                                                            interpolator=interp)
+        out_imgs = [warp(m, "linear").numpy().astype(np.float32) for m in movs]
+        out_labs = [np.rint(warp(lab, "genericLabel").numpy()).astype(np.int16) for lab in labs]
+    finally:
+        for f in set(tfiles):
+            if os.path.exists(f):
+                os.remove(f)
+    ref_aff = nib.load(str(reference)).affine
+    canon = [to_canonical(a, ref_aff) for a in out_imgs]
+    canon_l = [to_canonical(a, ref_aff)[0] for a in out_labs]
+    affine = canon[0][1]
+    return Aligned([c[0] for c in canon], canon_l, affine, info)

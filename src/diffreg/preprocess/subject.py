@@ -1,0 +1,148 @@
+"""One subject through the preprocessing chain, in this order:
+skull-strip (optional) -> affine to the reference (or resample to a spacing) -> resize (optional)
+-> crop/pad to a fixed shape -> 2D slice (optional) -> intensities to [0, 1].
+All of a subject's images share one transform; label maps follow with nearest-type interpolation.
+The crop window comes from the reference's foreground, so that every subject aligned to that
+reference is cut identically; without a reference, from the subject's first image."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..io import read_image, read_labels
+
+
+@dataclass
+class Options:
+    reference: str | None = None
+    transform: str = "Affine"
+    shape: Sequence[int] | None = None
+    spacing: Sequence[float] | None = None
+    resize: Sequence[int] | None = None
+    intensity: str = "minmax"
+    percentiles: Sequence[float] = (0.0, 99.9)
+    skullstrip: str = "none"
+    skullstrip_command: str | None = None
+    extract_slice: str | None = None
+    pons_label: Sequence[int] | None = None
+    pet_index: int | None = None
+    threads: int = 1
+    seed: int = 0
+
+
+@dataclass
+class Result:
+    images: list[np.ndarray]
+    labels: list[np.ndarray]
+    affine: np.ndarray
+    before: np.ndarray
+    reference: np.ndarray | None
+    mask: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+
+def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> Result:
+    from . import crop, intensity, resample, slices
+
+    if not images:
+        raise InputError("no --images given")
+    arrs = [read_image(p) for p in images]
+    labs = [read_labels(p) for p in labels]
+    for p, (a, _) in zip(list(images[1:]) + list(labels), arrs[1:] + labs):
+        if a.shape != arrs[0][0].shape:
+            raise InputError(f"{p}: shape {a.shape} differs from {images[0]} {arrs[0][0].shape}")
+    before = arrs[0][0]
+    info: dict = {}
+
+    mask = None
+    if opt.skullstrip != "none":
+        from . import skullstrip
+        if opt.skullstrip == "external":
+            mask = skullstrip.external(images[0], opt.skullstrip_command or "")
+        else:
+            mask = skullstrip.strip(arrs[0][0], arrs[0][1], opt.skullstrip, threads=opt.threads, seed=opt.seed)
+        arrs = [(a * mask, aff) for a, aff in arrs]
+        info["skullstrip"] = {"method": opt.skullstrip, "brain_voxels": int(mask.sum())}
+
+    ref_arr = None
+    if opt.reference:
+        if opt.spacing:
+            raise InputError("--spacing and --reference exclude each other (the reference sets the grid)")
+        src_paths = list(images)
+        if mask is not None:  # ANTs reads files: hand it the stripped images
+            import tempfile
+
+            from ..io import write_image
+            tmpdir = tempfile.mkdtemp(prefix="diffreg-strip-")
+            src_paths = [str(write_image(Path(tmpdir) / Path(p).name, a, aff)) for p, (a, aff) in zip(images, arrs)]
+        from .affine import align
+        al = align(src_paths, opt.reference, labels, opt.transform, threads=opt.threads, seed=opt.seed)
+        out_imgs, out_labs, affine = al.images, [lab.astype(np.int16) for lab in al.labels], al.affine
+        info["transform"] = al.transform
+        ref_arr = read_image(opt.reference)[0]
+        if mask is not None:
+            import shutil
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    else:
+        if opt.transform not in ("none", "Affine"):
+            raise InputError(f"--transform {opt.transform} needs --reference")
+        out_imgs = [a for a, _ in arrs]
+        out_labs = [lab for lab, _ in labs]
+        affine = arrs[0][1]
+        if opt.spacing:
+            out_imgs = [resample.to_spacing(a, affine, opt.spacing, 1)[0] for a in out_imgs]
+            res = [resample.to_spacing(lab, affine, opt.spacing, 0) for lab in out_labs]
+            out_labs = [r[0] for r in res]
+            affine = resample.to_spacing(arrs[0][0], arrs[0][1], opt.spacing, 0)[1]
+            info["spacing"] = list(map(float, opt.spacing))
+
+    if opt.resize:
+        new_aff = resample.to_shape(out_imgs[0], affine, opt.resize, 0)[1]
+        out_imgs = [resample.to_shape(a, affine, opt.resize, 1)[0] for a in out_imgs]
+        out_labs = [resample.to_shape(lab, affine, opt.resize, 0)[0] for lab in out_labs]
+        if ref_arr is not None:
+            ref_arr = resample.to_shape(ref_arr, affine, opt.resize, 1)[0]
+        affine = new_aff
+        info["resize"] = list(map(int, opt.resize))
+
+    if opt.shape:
+        shape = tuple(int(s) for s in opt.shape)
+        if len(shape) != out_imgs[0].ndim:
+            raise InputError(f"--shape {list(shape)}: needs {out_imgs[0].ndim} values for a {out_imgs[0].ndim}D image")
+        centre = crop.foreground_centre(ref_arr if ref_arr is not None else out_imgs[0])
+        start = crop.crop_window(out_imgs[0].shape, centre, shape)
+        out_imgs = [crop.crop_or_pad(a, start, shape) for a in out_imgs]
+        out_labs = [crop.crop_or_pad(lab, start, shape) for lab in out_labs]
+        if ref_arr is not None:
+            ref_arr = crop.crop_or_pad(ref_arr, start, shape)
+        affine = crop.shifted_affine(affine, start)
+        info["crop_start"] = list(start)
+        info["shape"] = list(shape)
+
+    if opt.extract_slice:
+        axis, where = slices.parse_slice(opt.extract_slice)
+        k = slices.slice_index(out_imgs[0].shape, axis, where, out_labs[0] if out_labs else None)
+        new_aff = slices.extract(out_imgs[0], affine, axis, k)[1]
+        out_imgs = [slices.extract(a, affine, axis, k)[0] for a in out_imgs]
+        out_labs = [slices.extract(lab, affine, axis, k)[0] for lab in out_labs]
+        if ref_arr is not None:
+            ref_arr = slices.extract(ref_arr, affine, axis, k)[0]
+        affine = new_aff
+        info["slice"] = {"axis": axis, "index": k}
+
+    ranges = []
+    for i, a in enumerate(out_imgs):
+        ranges.append([float(a.min()), float(a.max())])
+        if opt.pet_index is not None and i == opt.pet_index:
+            if not out_labs:
+                raise InputError("pons normalisation needs --labels (a label map with the pons)")
+            pons = np.isin(out_labs[0], list(opt.pons_label or [16]))
+            out_imgs[i] = intensity.pons_normalise(a, pons, upper=opt.percentiles[1])
+        else:
+            out_imgs[i] = intensity.normalise(a, opt.intensity, *opt.percentiles)
+    info["input_ranges"] = ranges
+    return Result(out_imgs, out_labs, affine, before, ref_arr, mask, info)

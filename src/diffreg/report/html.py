@@ -1,0 +1,172 @@
+"""The HTML report: one self-contained file (inline CSS, PNG figures as base64 data URIs, links to
+the pipeline's own reports by relative path, no external resources)."""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import json
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pandas as pd
+
+from diffreg.errors import InputError
+from diffreg.evaluation import ImageIndex, Registration, find_registrations, load_pair, read_metrics
+from diffreg.io import atomic_path
+from diffreg.report import figures
+
+TEMPLATE = Path(__file__).resolve().parents[3] / "reports" / "report.html.j2"
+VERSION_ORDER = ["diffreg", "python", "torch", "monai", "numpy", "nibabel", "antspyx", "diffusers", "pandas"]
+
+
+@dataclass
+class ReportInputs:
+    tables: Path
+    registrations: list[Path]
+    images: list[Path]
+    pipeline_info: Path | None = None
+    pipeline_info_href: str | None = None   # link prefix for pipeline_info files, else relative paths
+
+
+def results_layout(results: str | os.PathLike) -> ReportInputs:
+    """The published layout: tables/, registrations/<method>__<pair>/, preprocessed/, pipeline_info/."""
+    root = Path(results)
+    if not root.is_dir():
+        raise InputError(f"{root}: results directory not found")
+    info = root / "pipeline_info"
+    return ReportInputs(tables=root / "tables", registrations=[root / "registrations"],
+                        images=[root / "preprocessed"], pipeline_info=info if info.is_dir() else None)
+
+
+# ----------------------------------------------------------------------------- pieces
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def run_summary(regs: list[Registration], extra_runs: list[dict]) -> tuple[list[str], list[tuple[str, str]], list[dict]]:
+    """Commits, versions (distinct values joined) and per-method device/threads from run.json files."""
+    runs = [r.run for r in regs] + extra_runs
+    commits = sorted({str(r["git_commit"]) for r in runs if r.get("git_commit")})
+    versions: dict[str, set[str]] = defaultdict(set)
+    for r in runs:
+        for k, v in (r.get("versions") or {}).items():
+            versions[k].add(str(v))
+    names = [k for k in VERSION_ORDER if k in versions] + sorted(k for k in versions if k not in VERSION_ORDER)
+    version_rows = [(k, ", ".join(sorted(versions[k]))) for k in names]
+    by_method: dict[str, list[dict]] = defaultdict(list)
+    for reg in regs:
+        by_method[reg.method].append(reg.run)
+    methods = []
+    for m, rs in by_method.items():
+        methods.append({
+            "name": m,
+            "pairs": len({r["pair"] for r in rs}),
+            "device": ", ".join(sorted({str(r["device"]) for r in rs if r.get("device")})) or "–",
+            "threads": ", ".join(sorted({str(r["threads"]) for r in rs if r.get("threads") is not None})) or "–",
+        })
+    return commits, version_rows, methods
+
+
+def choose_pairs(regs: list[Registration]) -> dict[str, list[Registration]]:
+    """Per dataset, the registrations of the pair that the most methods registered (ties: the
+    first pair by name), one per method in first-seen order."""
+    groups: dict[tuple[str, str], dict[str, Registration]] = defaultdict(dict)
+    for reg in regs:
+        groups[(str(reg.run.get("dataset", "")), reg.pair)].setdefault(reg.method, reg)
+    chosen: dict[str, list[Registration]] = {}
+    for (dataset, pair) in sorted(groups, key=lambda k: (k[0], -len(groups[k]), k[1])):
+        if dataset not in chosen:
+            chosen[dataset] = list(groups[(dataset, pair)].values())
+    return chosen
+
+
+def _pair_dice(metrics: pd.DataFrame, method: str, pair: str) -> float | None:
+    sel = metrics[(metrics["method"] == method) & (metrics["pair"] == pair)
+                  & (metrics["metric"] == "dice") & (metrics["label"] == "mean")]
+    return float(sel["value"].iloc[0]) if len(sel) else None
+
+
+def pipeline_links(inputs: ReportInputs, out_dir: Path) -> list[dict]:
+    info = inputs.pipeline_info
+    files = sorted(f for f in info.iterdir() if f.is_file()) if info and info.is_dir() else []
+    if inputs.pipeline_info_href is not None:
+        prefix = inputs.pipeline_info_href.rstrip("/")
+        if not files:
+            return [{"name": "pipeline_info/", "href": quote(prefix + "/")}]
+        return [{"name": f.name, "href": quote(f"{prefix}/{f.name}")} for f in files]
+    return [{"name": f.name, "href": quote(Path(os.path.relpath(f.resolve(), out_dir.resolve())).as_posix())}
+            for f in files]
+
+
+def _b64(png: bytes) -> str:
+    return base64.b64encode(png).decode("ascii")
+
+
+# ----------------------------------------------------------------------------- the report
+
+def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "diffreg-nf results",
+                 template: str | os.PathLike | None = None) -> Path:
+    import jinja2
+
+    out = Path(out)
+    template = Path(template) if template else TEMPLATE
+    if not template.is_file():
+        raise InputError(f"{template}: report template not found")
+    if not inputs.tables.is_dir():
+        raise InputError(f"{inputs.tables}: tables directory not found")
+    table_html_path = inputs.tables / "table.html"
+    if not table_html_path.is_file():
+        raise InputError(f"{table_html_path}: file not found (run `diffreg tabulate` first)")
+    metrics = read_metrics(inputs.tables / "metrics_all.csv")
+    regs = find_registrations(inputs.registrations)
+    images = ImageIndex(inputs.images)
+
+    figs = []
+    for dataset, chosen in choose_pairs(regs).items():
+        rows = [figures.QualitativeRow(r.method, load_pair(r, images), _pair_dice(metrics, r.method, r.pair))
+                for r in chosen]
+        pair = chosen[0].pair
+        what = f"{dataset}, pair {pair}" if dataset else f"pair {pair}"
+        slice_note = "mid axial slice; " if rows[0].data.fixed.ndim == 3 else ""
+        figs.append({
+            "heading": f"Qualitative results ({what})",
+            "alt": f"fixed, moving, warped, grid and difference images of {pair} for each method",
+            "png_b64": _b64(figures.qualitative_figure(rows, what)),
+            "caption": (f"{slice_note}rows: methods; the grid shows x + u(x) (the backward map into the "
+                        "moving image); the difference uses one colour scale for all methods."),
+        })
+    for group, sub in metrics.groupby(["experiment", "artifact", "dataset"], sort=False):
+        png = figures.dice_boxplot(sub, " / ".join(group))
+        if png is not None:
+            figs.append({"heading": f"Mean Dice per method ({' / '.join(group)})",
+                         "alt": "box plot of the mean Dice of each pair per method",
+                         "png_b64": _b64(png),
+                         "caption": "one point per pair; initial: before registration."})
+
+    extra = [_read_json(inputs.tables / "run.json")]
+    commits, versions, methods = run_summary(regs, [e for e in extra if e])
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
+                             loader=jinja2.FileSystemLoader(str(template.parent)))
+    page = env.get_template(template.name).render(
+        title=title,
+        generated=_dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        commits=commits, versions=versions, methods=methods,
+        table_html=table_html_path.read_text(encoding="utf-8"),
+        figures=figs,
+        pipeline_links=pipeline_links(inputs, out.parent),
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return out
+
+
+__all__ = ["ReportInputs", "results_layout", "build_report", "choose_pairs", "run_summary", "pipeline_links"]

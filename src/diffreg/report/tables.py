@@ -1,0 +1,291 @@
+"""Summary tables from long metrics CSVs: mean ± sd per method, optionally beside a paper's numbers.
+
+A table column has a *key*: the metric name for whole-field metrics and label means (``dice`` is
+the mean Dice over foreground labels of a pair), ``metric:label`` for per-label columns
+(``dice:CSF``). Statistics run over pairs: mean and sample standard deviation (ddof=1), NaN
+(a label absent from both maps) skipped. The row ``initial`` is the Dice before registration.
+
+Paper numbers come from an experiment YAML, generic over papers::
+
+    paper: "DGIR (Chen et al. 2024), Table 1"     # or {name: ...}; optional
+    artifacts:
+      table1:                                      # the artifact column of the metrics CSV
+        rows:
+          voxelmorph: {dice: 0.754, pct_jac_nonpos: 0.12}
+          dgir: {dice: "0.801 ± 0.021"}            # a number, a string, [mean, sd] or {mean, sd}
+
+Each paper value sits in its own column, headed "(paper)", beside ours.
+"""
+from __future__ import annotations
+
+import html
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from diffreg.errors import InputError
+
+GROUP = ["experiment", "artifact", "dataset"]
+INITIAL = "initial"
+MEAN_LABELS = ("all", "mean")
+PER_LABEL = ("dice",)                 # metrics also shown per label
+HIDDEN = ("dice_before", "threads")   # shown otherwise (initial row, threads column)
+ORDER = ["dice", "hd95_vox", "pct_jac_nonpos", "pct_nondiff", "njd", "jsd", "sdlogj",
+         "ssim", "psnr", "nmse", "mse", "runtime_s"]
+NAMES = {
+    "dice": "Dice", "hd95_vox": "HD95 (vox)", "pct_jac_nonpos": "% det J ≤ 0",
+    "pct_nondiff": "% non-diffeo. (strict)", "njd": "NJD (%)", "jsd": "JSD", "sdlogj": "SDlogJ",
+    "ssim": "SSIM", "psnr": "PSNR (dB)", "nmse": "NMSE", "mse": "MSE", "runtime_s": "Runtime (s)",
+}
+
+
+def column_key(metric: str, label: str) -> str | None:
+    if metric in HIDDEN:
+        return None
+    if label in MEAN_LABELS:
+        return metric
+    return f"{metric}:{label}" if metric in PER_LABEL else None
+
+
+def column_title(key: str) -> str:
+    metric, _, label = key.partition(":")
+    name = NAMES.get(metric, metric)
+    return f"{name} {label}" if label else name
+
+
+def _ordered_keys(keys: list[str]) -> list[str]:
+    """Known metrics in ORDER (each followed by its per-label columns), then the rest by name."""
+    def rank(k: str):
+        metric = k.partition(":")[0]
+        return (ORDER.index(metric) if metric in ORDER else len(ORDER), metric if metric not in ORDER else "",
+                ":" in k)
+    # stable sort keeps the CSV's label order within one metric
+    return sorted(keys, key=rank)
+
+
+# ----------------------------------------------------------------------------- statistics
+
+def _per_pair(df: pd.DataFrame) -> pd.DataFrame:
+    """Wide table: one row per (group, method, pair), one column per key."""
+    keys = [column_key(m, lab) for m, lab in zip(df["metric"], df["label"])]
+    d = df.assign(key=keys).dropna(subset=["key"])
+    order = list(pd.unique(d["key"]))
+    wide = d.pivot_table(index=GROUP + ["method", "pair"], columns="key", values="value",
+                         aggfunc="mean", dropna=False, sort=False)
+    return wide.reindex(columns=[k for k in order if k in wide.columns])
+
+
+def _initial(df: pd.DataFrame) -> pd.DataFrame:
+    """Dice before registration, once per pair (every method's row carries the same value)."""
+    before = df[df["metric"] == "dice_before"].drop_duplicates(subset=GROUP + ["pair", "label"])
+    return before.assign(method=INITIAL, metric="dice")
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (experiment, artifact, dataset, method): n, <key>_mean, <key>_sd, threads."""
+    wide = _per_pair(pd.concat([_initial(df), df[df["metric"] != "dice_before"]], ignore_index=True))
+    keys = _ordered_keys(list(wide.columns))
+    grouped = wide.groupby(level=GROUP + ["method"], sort=False)
+    mean = grouped.mean()
+    sd = grouped.std(ddof=1)
+    out = pd.DataFrame(index=mean.index)
+    out["n"] = grouped.size()
+    for k in keys:
+        out[f"{k}_mean"] = mean[k]
+        out[f"{k}_sd"] = sd[k]
+    threads = df[df["metric"] == "threads"].groupby(GROUP + ["method"])["value"]
+    thr = threads.apply(lambda v: "/".join(str(int(t)) for t in sorted(set(v.dropna()))))
+    out["threads"] = thr.reindex(out.index).fillna("")
+    out = out.reset_index()
+    # initial first, then methods in the order they appear in the metrics
+    first = {m: i for i, m in enumerate(pd.unique(df["method"]))}
+    out["_o"] = out["method"].map(lambda m: -1 if m == INITIAL else first.get(m, len(first)))
+    return out.sort_values(GROUP + ["_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
+
+
+def summary_keys(summary: pd.DataFrame) -> list[str]:
+    return [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean")]
+
+
+# ----------------------------------------------------------------------------- paper numbers
+
+@dataclass
+class Paper:
+    name: str
+    rows: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)  # artifact -> method -> key -> value
+
+
+def load_paper(path: str | os.PathLike | None) -> Paper | None:
+    if path is None:
+        return None
+    import yaml
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(doc, dict):
+        raise InputError(f"{path}: expected a mapping at the top level")
+    meta = doc.get("paper")
+    name = (meta.get("name") or meta.get("title") if isinstance(meta, dict) else meta) or path.stem
+    arts = doc.get("artifacts", {}) or {}
+    if not isinstance(arts, dict):
+        raise InputError(f"{path}: 'artifacts' must map artifact -> {{rows: ...}}")
+    rows: dict[str, dict[str, dict[str, object]]] = {}
+    for art, spec in arts.items():
+        table = (spec or {}).get("rows") if isinstance(spec, dict) else None
+        if table is None:
+            continue
+        if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+            raise InputError(f"{path}: artifacts.{art}.rows must map method -> metric -> value")
+        rows[str(art)] = {str(m): {str(k): v for k, v in vals.items()} for m, vals in table.items()}
+    return Paper(str(name), rows)
+
+
+def format_paper_value(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, dict) and "mean" in v:
+        return fmt_mean_sd(float(v["mean"]), float(v["sd"]) if v.get("sd") is not None else float("nan"))
+    if isinstance(v, (list, tuple)) and len(v) == 2:
+        return fmt_mean_sd(float(v[0]), float(v[1]))
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return fmt(float(v))
+    return str(v)
+
+
+# ----------------------------------------------------------------------------- formatting
+
+def fmt(v: float) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    a = abs(v)
+    if a == 0 or a >= 0.01:
+        return f"{v:.1f}" if a >= 100 else f"{v:.3f}"
+    return f"{v:.2g}"
+
+
+def fmt_mean_sd(mean: float, sd: float) -> str:
+    if math.isnan(mean):
+        return "–"
+    return fmt(mean) if math.isnan(sd) else f"{fmt(mean)} ± {fmt(sd)}"
+
+
+@dataclass
+class Cell:
+    text: str
+    paper: bool = False
+
+
+@dataclass
+class DisplayTable:
+    """One formatted table: a caption, headers and rows of cells (paper cells flagged)."""
+    caption: str
+    group: tuple[str, str, str]
+    headers: list[Cell]
+    rows: list[list[Cell]]
+
+
+def display_tables(summary: pd.DataFrame, paper: Paper | None = None) -> list[DisplayTable]:
+    tables = []
+    for group, sub in summary.groupby(GROUP, sort=False):
+        keys = [k for k in summary_keys(sub) if sub[f"{k}_mean"].notna().any()]
+        prow = paper.rows.get(group[1], {}) if paper else {}
+        with_paper = {k for k in keys if any(k in vals for vals in prow.values())}
+        headers = [Cell("Method"), Cell("n")]
+        for k in keys:
+            headers.append(Cell(column_title(k)))
+            if k in with_paper:
+                headers.append(Cell(f"{column_title(k)} (paper)", paper=True))
+        show_threads = bool(sub["threads"].astype(str).str.len().gt(0).any())
+        if show_threads:
+            headers.append(Cell("Threads"))
+        rows = []
+        for _, r in sub.iterrows():
+            row = [Cell(r["method"]), Cell(str(int(r["n"])))]
+            for k in keys:
+                row.append(Cell(fmt_mean_sd(r[f"{k}_mean"], r[f"{k}_sd"])))
+                if k in with_paper:
+                    row.append(Cell(format_paper_value(prow.get(r["method"], {}).get(k)), paper=True))
+            if show_threads:
+                row.append(Cell(r["threads"]))
+            rows.append(row)
+        # methods the paper reports that we did not run: their numbers, ours marked "not run"
+        for method, vals in prow.items():
+            if method in set(sub["method"]) or not with_paper.intersection(vals):
+                continue
+            row = [Cell(method), Cell("0")]
+            for k in keys:
+                row.append(Cell("not run"))
+                if k in with_paper:
+                    row.append(Cell(format_paper_value(vals.get(k)), paper=True))
+            if show_threads:
+                row.append(Cell(""))
+            rows.append(row)
+        caption = " / ".join(group)
+        if with_paper:
+            caption += f" — paper: {paper.name}"
+        tables.append(DisplayTable(caption, tuple(group), headers, rows))
+    return tables
+
+
+def to_markdown(tables: list[DisplayTable]) -> str:
+    out = []
+    for t in tables:
+        out.append(f"### {t.caption}\n")
+        out.append("| " + " | ".join(c.text.replace("|", "\\|") for c in t.headers) + " |")
+        out.append("|" + "|".join("---" for _ in t.headers) + "|")
+        for row in t.rows:
+            out.append("| " + " | ".join(c.text.replace("|", "\\|") for c in row) + " |")
+        out.append("")
+    out.append("mean ± sd over pairs (sample sd); Dice: mean over foreground labels; "
+               "% det J ≤ 0 and SDlogJ: central differences; initial: before registration.")
+    return "\n".join(out) + "\n"
+
+
+def _cell(tag: str, c: Cell) -> str:
+    cls = ' class="paper"' if c.paper else ""
+    return f"<{tag}{cls}>{html.escape(c.text)}</{tag}>"
+
+
+def to_html(tables: list[DisplayTable]) -> str:
+    """An HTML fragment (no <html> wrapper): one <table class="metrics"> per group."""
+    out = []
+    for t in tables:
+        out.append('<table class="metrics">')
+        out.append(f"<caption>{html.escape(t.caption)}</caption>")
+        out.append("<thead><tr>" + "".join(_cell("th", c) for c in t.headers) + "</tr></thead>")
+        out.append("<tbody>")
+        for row in t.rows:
+            out.append("<tr>" + "".join(_cell("td", c) for c in row) + "</tr>")
+        out.append("</tbody></table>")
+    out.append('<p class="note">mean ± sd over pairs (sample sd); Dice: mean over foreground labels; '
+               "% det J ≤ 0 and SDlogJ: central differences; initial: before registration; "
+               "(paper): the number the paper reports.</p>")
+    return "\n".join(out) + "\n"
+
+
+def numeric_table(summary: pd.DataFrame, paper: Paper | None = None) -> pd.DataFrame:
+    """table.csv: the summary with paper numbers (as given) in ``paper_<key>`` columns."""
+    out = summary.copy()
+    if paper:
+        keys = sorted({k for art in paper.rows.values() for vals in art.values() for k in vals})
+        for k in keys:
+            vals = [paper.rows.get(a, {}).get(m, {}).get(k) for a, m in zip(out["artifact"], out["method"])]
+            # numbers stay numbers; anything else (a "mean ± sd" string, a pair) as displayed
+            out[f"paper_{k}"] = [v if isinstance(v, (int, float)) and not isinstance(v, bool)
+                                 else ("" if v is None else format_paper_value(v)) for v in vals]
+    return out
+
+
+def merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True)
+
+
+__all__ = ["summarize", "load_paper", "display_tables", "to_markdown", "to_html", "numeric_table",
+           "merge", "fmt", "fmt_mean_sd", "column_title", "Paper", "INITIAL"]

@@ -1,0 +1,25 @@
+// Every registration -> metrics -> tables -> one HTML report.
+include { EVALUATE } from '../../../modules/local/evaluate'
+include { TABULATE } from '../../../modules/local/tabulate'
+include { REPORT   } from '../../../modules/local/report'
+
+workflow EVALUATE_REPORT {
+    take:
+    registrations   // [meta, registration_dir, moving, fixed, moving_labels, fixed_labels]
+    subjects        // [meta, [images]]
+    label_names
+
+    main:
+    EVALUATE(registrations, label_names)
+    TABULATE(EVALUATE.out.metrics.collect())
+    REPORT(
+        TABULATE.out.tables,
+        registrations.map { it[1] }.collect(),
+        subjects.flatMap { meta, files -> files }.collect(),
+        label_names
+    )
+
+    emit:
+    report   = REPORT.out.html
+    versions = EVALUATE.out.versions.first().mix(TABULATE.out.versions, REPORT.out.versions)
+}

@@ -1,0 +1,50 @@
+// Samplesheet (user's or embedded toy data) -> preprocessed subjects + evaluation pairs.
+include { TOY_DATA   } from '../../../modules/local/toy_data'
+include { PREPROCESS } from '../../../modules/local/preprocess'
+include { MAKE_PAIRS } from '../../../modules/local/make_pairs'
+
+// One samplesheet row -> [meta, [images...], labels]; relative paths resolve against the sheet's folder.
+def parseRow(row, base) {
+    def resolve = { p -> p.startsWith('/') ? file(p) : base.resolve(p) }
+    def images = row.findAll { k, v -> k.startsWith('image_') && v }.collect { k, v -> resolve(v) }
+    def meta = [id: row.subject, split: row.split, prealigned: (row.prealigned ?: 'false').toLowerCase() == 'true']
+    return [meta, images, resolve(row.labels)]
+}
+
+workflow PREPARE_DATA {
+    main:
+    ch_versions = Channel.empty()
+    if (params.input) {
+        ch_sheet = Channel.value(file(params.input, checkIfExists: true))
+        ch_names = Channel.value(params.label_names ? file(params.label_names, checkIfExists: true) : file("${projectDir}/assets/NO_FILE"))
+    } else {
+        TOY_DATA(params.toy_subjects, params.toy_size, params.toy_ndim, params.seed)
+        ch_sheet = TOY_DATA.out.samplesheet
+        ch_names = TOY_DATA.out.label_names
+        ch_versions = ch_versions.mix(TOY_DATA.out.versions)
+    }
+    ch_subjects = ch_sheet.flatMap { sheet -> sheet.splitCsv(header: true).collect { row -> parseRow(row, sheet.parent) } }
+
+    // The affine reference: the user's, or the first training subject's image of reference_modality.
+    if (params.reference) {
+        ch_reference = Channel.value(file(params.reference, checkIfExists: true))
+    } else {
+        ch_reference = ch_subjects
+            .filter { meta, images, labels -> meta.split == 'train' }
+            .toSortedList { a, b -> a[0].id <=> b[0].id }
+            .map { list ->
+                if (!list) error "No subject with split 'train' in the samplesheet: cannot choose an affine reference"
+                def imgs = list[0][1]
+                imgs.find { it.name.contains("_${params.reference_modality}.") } ?: imgs[0]
+            }
+    }
+    PREPROCESS(ch_subjects, ch_reference)
+    MAKE_PAIRS(ch_sheet, params.pair_scheme, params.pair_split)
+    ch_versions = ch_versions.mix(PREPROCESS.out.versions.first(), MAKE_PAIRS.out.versions)
+
+    emit:
+    subjects    = PREPROCESS.out.subject   // [meta, [images]] (labels among the images)
+    pairs       = MAKE_PAIRS.out.csv
+    label_names = ch_names
+    versions    = ch_versions
+}
