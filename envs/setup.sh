@@ -66,7 +66,9 @@ LAUNCH
 chmod +x "$launcher.tmp"; mv "$launcher.tmp" "$launcher"
 
 # --- NiftyReg from the PyPI source package -----------------------------------------
-if [ -x "$root/envs/build-niftyreg.sh" ] && [ "${DIFFREG_SKIP_NIFTYREG:-0}" != 1 ]; then
-  "$root/envs/build-niftyreg.sh" "$cache" "$venv" >/dev/null
+# Its tools are linked into the environment's bin/, where the baselines look for them.
+if [ "${DIFFREG_SKIP_NIFTYREG:-0}" != 1 ]; then
+  nr_bin=$(PYTHON="$venv/bin/python" bash "$root/envs/build-niftyreg.sh" "$cache")
+  for tool in "$nr_bin"/reg_*; do ln -sfn "$tool" "$venv/bin/$(basename "$tool")"; done
 fi
 log "ready: $venv (python, diffreg, nextflow)"

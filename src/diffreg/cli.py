@@ -33,7 +33,18 @@ def pipeline_params_help() -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_modules(only: str | None = None):
+    """Command modules by name (module toy_data -> command toy-data). With `only`, import just
+    that one: the others pull in torch and friends, which costs seconds per task."""
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        name = info.name.replace("_", "-")
+        if only is None or name == only:
+            mod = importlib.import_module(f"{commands.__name__}.{info.name}")
+            if hasattr(mod, "run"):
+                yield mod
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffreg",
         description="Diffusion-model based deformable registration: methods, baselines, evaluation.",
@@ -42,10 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"diffreg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        mod = importlib.import_module(f"{commands.__name__}.{info.name}")
-        if not hasattr(mod, "run"):
-            continue
+    for mod in _command_modules(only):
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         mod.add_arguments(p)
@@ -54,7 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--version"]:  # cheap: versions.yml of every task calls it
+        print(f"diffreg {__version__}")
+        return 0
+    first = next((a for a in argv if not a.startswith("-")), None)
+    known = {m.name.replace("_", "-") for m in pkgutil.iter_modules(commands.__path__)}
+    parser = build_parser(first if first in known else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

@@ -13,12 +13,12 @@ foreground labels, or ``"all"`` for quantities of the whole field or image.
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 
@@ -31,6 +31,7 @@ WHOLE = "all"    # label of whole-field / whole-image metrics
 MEAN = "mean"    # label of the nanmean over foreground labels
 RUN_KEYS = ("method", "pair", "moving", "fixed", "moving_labels", "fixed_labels")
 FIELD_FILE = "disp.nii.gz"
+RUNTIME_KEYS = ("register_time_s", "registration_s")  # learned methods, classical baselines
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -73,6 +74,13 @@ class Registration:
     @property
     def field_path(self) -> Path:
         return self.path / FIELD_FILE
+
+    def registration_time(self) -> float | None:
+        """Seconds spent registering this pair, warm-up excluded (never the command's wall time)."""
+        for key in RUNTIME_KEYS:
+            if self.run.get(key) is not None:
+                return float(self.run[key])
+        return None
 
 
 def read_registration(path: str | os.PathLike) -> Registration:
@@ -160,6 +168,7 @@ class PairData:
     fixed: np.ndarray
     moving_labels: np.ndarray
     fixed_labels: np.ndarray
+    spacing: tuple[float, ...] | None = None   # fixed image voxel size (mm), for HD95 in mm
 
     def warped(self) -> np.ndarray:
         return spatial.warp_numpy(self.moving, self.disp, mode="linear")
@@ -177,15 +186,17 @@ def load_pair(reg: Registration, images: ImageIndex) -> PairData:
     arrays = {}
     for key in ("moving", "fixed", "moving_labels", "fixed_labels"):
         path = images.find(reg.run[key])
-        arr, _ = (read_labels if key.endswith("labels") else read_image)(path)
+        arr, affine = (read_labels if key.endswith("labels") else read_image)(path)
         if arr.shape != shape:
             raise InputError(f"{path}: shape {arr.shape} does not match displacement {reg.field_path} {shape}")
         arrays[key] = arr
+        if key == "fixed":
+            spacing = tuple(float(v) for v in nib.affines.voxel_sizes(affine)[: len(shape)])
     if not np.any(arrays["fixed_labels"]):
         raise InputError(f"{images.find(reg.run['fixed_labels'])}: empty label map")
     if not np.any(arrays["moving_labels"]):
         raise InputError(f"{images.find(reg.run['moving_labels'])}: empty label map")
-    return PairData(disp=disp, **arrays)
+    return PairData(disp=disp, spacing=spacing, **arrays)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -209,37 +220,45 @@ def _per_label_rows(metric: str, per_label: dict[int, float], names: dict[int, s
     return rows
 
 
-def _optional(name: str):
-    """A metric of diffreg.metrics that may not exist in every version (skipped when absent)."""
-    return getattr(metrics, name, None)
-
-
 def score_pair(data: PairData, names: dict[int, str]) -> list[tuple[str, str, float]]:
-    """All metrics of one registered pair as (label, metric, value) rows."""
+    """All metrics of one registered pair as (label, metric, value) rows.
+
+    Dice and HD95 per label (HD95 NaN where a label is missing from either map), with their nanmean
+    over foreground labels; Jacobian statistics of the whole field (central differences, DiffuseReg's
+    forward-difference NJD/JSD, the strict digital-diffeomorphism criterion); similarity of the
+    warped moving image to the fixed one.
+    """
     labels = foreground_labels(data, names)
     warped_labels = data.warped_labels()
     warped = data.warped()
     rows = _per_label_rows("dice", metrics.dice_per_label(warped_labels, data.fixed_labels, labels), names)
     rows += _per_label_rows("dice_before", metrics.dice_per_label(data.moving_labels, data.fixed_labels, labels), names)
-
-    hd95 = _optional("hd95")
-    if hd95 is not None:
-        rows += _per_label_rows("hd95_vox", hd95(warped_labels, data.fixed_labels, labels), names)
+    hd_vox = metrics.hd95_per_label(warped_labels, data.fixed_labels, labels)
+    rows += _per_label_rows("hd95_vox", hd_vox, names)
+    if data.spacing is not None and not np.allclose(data.spacing, 1.0):
+        hd_mm = metrics.hd95_per_label(warped_labels, data.fixed_labels, labels, spacing=data.spacing)
+    else:  # unit voxels: the same numbers
+        hd_mm = hd_vox
+    rows += _per_label_rows("hd95_mm", hd_mm, names)
 
     jac = metrics.summary_jacobian(data.disp)
-    rows.append((WHOLE, "pct_jac_nonpos", jac["folding_percent"]))
-    rows.append((WHOLE, "sdlogj", jac["sdlogj"]))
-    for metric, fn_name in (("njd", "njd"), ("jsd", "jsd"), ("pct_nondiff", "nondiffeomorphic_percent")):
-        fn = _optional(fn_name)
-        if fn is not None:
-            rows.append((WHOLE, metric, float(fn(data.disp))))
-
-    rows.append((WHOLE, "mse", float(np.mean((warped.astype(np.float64) - data.fixed) ** 2))))
-    for metric in ("psnr", "nmse", "ssim"):
-        fn = _optional(metric)
-        if fn is not None:
-            rows.append((WHOLE, metric, float(fn(warped, data.fixed))))
-    return rows
+    strict = metrics.nondiffeomorphic(data.disp)
+    rows += [
+        (WHOLE, "pct_jac_nonpos", jac["folding_percent"]),
+        (WHOLE, "sdlogj", jac["sdlogj"]),
+        (WHOLE, "njd", metrics.njd(data.disp)),
+        (WHOLE, "jsd", metrics.jsd(data.disp)),
+        (WHOLE, "pct_nondiff", strict["strict_percent"]),
+        (WHOLE, "ndv_pct", strict["ndv_percent"]),
+    ]
+    fixed = data.fixed.astype(np.float64)
+    rows += [
+        (WHOLE, "mse", float(np.mean((warped.astype(np.float64) - fixed) ** 2))),
+        (WHOLE, "psnr", metrics.psnr(warped, fixed)),
+        (WHOLE, "nmse", metrics.nmse(warped, fixed)),
+        (WHOLE, "ssim", metrics.ssim(warped, fixed)),
+    ]
+    return [(lab, met, float(val)) for lab, met, val in rows]
 
 
 def evaluate_registration(reg: Registration, images: ImageIndex, names: dict[int, str],
@@ -247,7 +266,7 @@ def evaluate_registration(reg: Registration, images: ImageIndex, names: dict[int
     """Long metrics table of one registration directory."""
     data = load_pair(reg, images)
     rows = score_pair(data, names)
-    runtime = reg.run.get("register_time_s")
+    runtime = reg.registration_time()
     if runtime is not None:
         rows.append((WHOLE, "runtime_s", float(runtime)))
     if reg.run.get("threads") is not None:
@@ -285,7 +304,3 @@ def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
         raise InputError(f"{path}: row {i + 2}: value {df['value'].iloc[i]!r} is not a number")
     df["value"] = values.astype(float)
     return df
-
-
-def is_finite(x) -> bool:
-    return x is not None and not (isinstance(x, float) and math.isnan(x))

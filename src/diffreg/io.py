@@ -121,7 +121,8 @@ class RunManifest:
         self.data = {
             "command": command,
             "argv": sys.argv[1:],
-            "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in params.items()},
+            "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in params.items()
+                       if not k.startswith("_") and not callable(v)},
             "seed": seed,
             "device": device,
             "host": platform.node(),

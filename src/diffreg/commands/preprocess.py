@@ -29,7 +29,10 @@ def add_arguments(p) -> None:
     p.add_argument("--extract-slice", default=None, help="2D output: AXIS[:mid|label|INDEX], e.g. 2:mid")
     p.add_argument("--pet-index", type=int, default=None, help="index in --images of a PET image to pons-normalise")
     p.add_argument("--pons-label", nargs="+", type=int, default=[16],
-                   help="label value(s) of the pons region in the first label map (FreeSurfer brainstem: 16)")
+                   help="label value(s) holding the pons in the first label map (FreeSurfer brainstem 16; "
+                        "9 after the 11-group merge)")
+    p.add_argument("--pons-whole-label", action="store_true",
+                   help="use the whole --pons-label region (default: the middle third of the brainstem)")
     p.add_argument("--threads", type=int, default=1, help="ITK threads for ANTs")
     p.add_argument("--seed", type=int, default=0, help="seed of ANTs' metric sampling")
 
@@ -49,6 +52,7 @@ def run(args) -> int:
                   resize=args.resize, intensity=args.intensity, percentiles=tuple(args.percentiles),
                   skullstrip=args.skullstrip, skullstrip_command=args.skullstrip_command,
                   extract_slice=args.extract_slice, pons_label=args.pons_label, pet_index=args.pet_index,
+                  pons_middle_third=not args.pons_whole_label,
                   threads=args.threads, seed=args.seed)
     manifest = RunManifest(NAME, {k: v for k, v in vars(args).items() if not k.startswith("_")}, seed=args.seed)
     res = run_subject(args.images, args.labels, opt)

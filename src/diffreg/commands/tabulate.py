@@ -18,13 +18,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--paper", default=None, metavar="YAML",
                         help="experiment YAML with the paper's numbers (artifacts.<artifact>.rows."
                              "<method>.<metric>); adds '(paper)' columns beside ours")
+    parser.add_argument("--columns", nargs="+", default=None, metavar="METRIC",
+                        help="metrics of the headline table (default: the paper YAML's artifacts.<a>.columns, "
+                             f"else {' '.join(tables.DEFAULT_COLUMNS)}); table.csv always has every metric")
     parser.add_argument("--seed", type=int, default=0, help="recorded only: tabulation is deterministic")
 
 
-def write_tables(frames, out_dir: Path, paper=None) -> dict[str, Path]:
+def write_tables(frames, out_dir: Path, paper=None, columns=None) -> dict[str, Path]:
     merged = tables.merge(frames)
     summary = tables.summarize(merged)
-    shown = tables.display_tables(summary, paper)
+    shown = tables.display_tables(summary, paper, columns)
+    everything = tables.display_tables(summary, paper, "all")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / name for name in ("metrics_all.csv", "table.csv", "table.md", "table.html")}
     with atomic_path(paths["metrics_all.csv"]) as tmp:
@@ -34,7 +38,7 @@ def write_tables(frames, out_dir: Path, paper=None) -> dict[str, Path]:
     with atomic_path(paths["table.md"]) as tmp:
         tmp.write_text(tables.to_markdown(shown), encoding="utf-8")
     with atomic_path(paths["table.html"]) as tmp:
-        tmp.write_text(tables.to_html(shown), encoding="utf-8")
+        tmp.write_text(tables.to_html(shown, more=everything), encoding="utf-8")
     return paths
 
 
@@ -43,9 +47,9 @@ def run(args) -> int:
     paper = tables.load_paper(args.paper)
     frames = [read_metrics(p) for p in args.metrics]
     out_dir = Path(args.out_dir)
-    paths = write_tables(frames, out_dir, paper)
+    paths = write_tables(frames, out_dir, paper, args.columns)
     manifest.update(n_rows=int(sum(len(f) for f in frames)), paper=paper.name if paper else None)
     manifest.write(out_dir / "run.json")
-    print(tables.to_markdown(tables.display_tables(tables.summarize(tables.merge(frames)), paper)), end="")
+    print(paths["table.md"].read_text(encoding="utf-8"), end="")
     print(paths["table.csv"])
     return 0

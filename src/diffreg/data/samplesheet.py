@@ -174,6 +174,9 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
 
     probs = _Problems(path)
     mods = modalities(df)
+    unknown_lab = [c for c in df.columns if c.startswith(LABELS_PREFIX) and c[len(LABELS_PREFIX):] not in mods]
+    if unknown_lab:
+        raise InputError(f"{path}: column(s) {', '.join(unknown_lab)} name no image_<modality> column")
     missing = [c for c in ("subject", "split") if c not in df.columns]
     if not mods:
         missing.append("image_<modality> (at least one)")
@@ -184,9 +187,6 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
                          f"found {', '.join(df.columns) or 'none'}")
     if len(df) == 0:
         raise InputError(f"{path}: no rows")
-    unknown_lab = [c for c in df.columns if c.startswith(LABELS_PREFIX) and c[len(LABELS_PREFIX):] not in mods]
-    if unknown_lab:
-        raise InputError(f"{path}: column(s) {', '.join(unknown_lab)} name no image_<modality> column")
 
     base = path.resolve().parent
     label_cols = [c for c in df.columns if c == "labels" or c.startswith(LABELS_PREFIX)]

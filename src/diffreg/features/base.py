@@ -42,6 +42,11 @@ class FeatureModel(nn.Module):
         f = self.extract(pad_to_multiple(x, self.multiple))
         return crop_features(f, size, self.stride)
 
+    def pair(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features of a and b computed in one stacked batch."""
+        f = self(torch.cat([a, b]))
+        return f[: a.shape[0]], f[a.shape[0]:]
+
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, value: float = 0.0) -> torch.Tensor:
     """Pad the spatial axes at their end up to a multiple (value 0 = image background), so the

@@ -45,6 +45,25 @@ def pons_normalise(pet: np.ndarray, pons_mask: np.ndarray, upper: float | None =
     return percentile_clip(suvr, 0.0, upper) if upper is not None else suvr.astype(np.float32)
 
 
+def pons_mask(labels: np.ndarray, values, middle_third: bool = True, axis: int = -1) -> np.ndarray:
+    """Pons region from a label map. FreeSurfer has no pons label: its brainstem (aseg 16; group 9
+    after the 11-group merge) spans midbrain, pons and medulla from top to bottom, so by default the
+    middle third of the brainstem's extent along the inferior-superior axis (RAS: the last) is kept."""
+    m = np.isin(labels, list(values))
+    if not middle_third or not m.any():
+        return m
+    axis = axis % m.ndim
+    other = tuple(a for a in range(m.ndim) if a != axis)
+    rows = np.flatnonzero(m.any(axis=other))
+    lo, hi = rows.min(), rows.max() + 1
+    third = (hi - lo) / 3.0
+    keep = np.zeros(m.shape[axis], bool)
+    keep[int(round(lo + third)):int(round(lo + 2 * third))] = True
+    shape = [1] * m.ndim
+    shape[axis] = -1
+    return m & keep.reshape(shape)
+
+
 def normalise(arr: np.ndarray, method: str = "minmax", lower: float = 0.0, upper: float = 99.9) -> np.ndarray:
     if method == "minmax":
         return minmax(arr)

@@ -30,6 +30,7 @@ class Options:
     extract_slice: str | None = None
     pons_label: Sequence[int] | None = None
     pet_index: int | None = None
+    pons_middle_third: bool = True
     threads: int = 1
     seed: int = 0
 
@@ -140,7 +141,7 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
         if opt.pet_index is not None and i == opt.pet_index:
             if not out_labs:
                 raise InputError("pons normalisation needs --labels (a label map with the pons)")
-            pons = np.isin(out_labs[0], list(opt.pons_label or [16]))
+            pons = intensity.pons_mask(out_labs[0], opt.pons_label or [16], middle_third=opt.pons_middle_third)
             out_imgs[i] = intensity.pons_normalise(a, pons, upper=opt.percentiles[1])
         else:
             out_imgs[i] = intensity.normalise(a, opt.intensity, *opt.percentiles)

@@ -33,10 +33,11 @@ INITIAL = "initial"
 MEAN_LABELS = ("all", "mean")
 PER_LABEL = ("dice",)                 # metrics also shown per label
 HIDDEN = ("dice_before", "threads")   # shown otherwise (initial row, threads column)
-ORDER = ["dice", "hd95_vox", "pct_jac_nonpos", "pct_nondiff", "njd", "jsd", "sdlogj",
+DEFAULT_COLUMNS = ("dice", "pct_jac_nonpos", "sdlogj", "runtime_s")   # the headline table; table.csv has all
+ORDER = ["dice", "hd95_vox", "hd95_mm", "pct_jac_nonpos", "sdlogj", "pct_nondiff", "ndv_pct", "njd", "jsd",
          "ssim", "psnr", "nmse", "mse", "runtime_s"]
 NAMES = {
-    "dice": "Dice", "hd95_vox": "HD95 (vox)", "pct_jac_nonpos": "% det J ≤ 0",
+    "dice": "Dice", "hd95_vox": "HD95 (vox)", "hd95_mm": "HD95 (mm)", "ndv_pct": "NDV (%)", "pct_jac_nonpos": "% det J ≤ 0",
     "pct_nondiff": "% non-diffeo. (strict)", "njd": "NJD (%)", "jsd": "JSD", "sdlogj": "SDlogJ",
     "ssim": "SSIM", "psnr": "PSNR (dB)", "nmse": "NMSE", "mse": "MSE", "runtime_s": "Runtime (s)",
 }
@@ -116,6 +117,7 @@ def summary_keys(summary: pd.DataFrame) -> list[str]:
 class Paper:
     name: str
     rows: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)  # artifact -> method -> key -> value
+    columns: dict[str, list[str]] = field(default_factory=dict)  # artifact -> metrics shown (optional)
 
 
 def load_paper(path: str | os.PathLike | None) -> Paper | None:
@@ -137,14 +139,19 @@ def load_paper(path: str | os.PathLike | None) -> Paper | None:
     if not isinstance(arts, dict):
         raise InputError(f"{path}: 'artifacts' must map artifact -> {{rows: ...}}")
     rows: dict[str, dict[str, dict[str, object]]] = {}
+    columns: dict[str, list[str]] = {}
     for art, spec in arts.items():
+        if isinstance(spec, dict) and spec.get("columns") is not None:
+            if not isinstance(spec["columns"], list):
+                raise InputError(f"{path}: artifacts.{art}.columns must be a list of metric names")
+            columns[str(art)] = [str(c) for c in spec["columns"]]
         table = (spec or {}).get("rows") if isinstance(spec, dict) else None
         if table is None:
             continue
         if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
             raise InputError(f"{path}: artifacts.{art}.rows must map method -> metric -> value")
         rows[str(art)] = {str(m): {str(k): v for k, v in vals.items()} for m, vals in table.items()}
-    return Paper(str(name), rows)
+    return Paper(str(name), rows, columns)
 
 
 def format_paper_value(v) -> str:
@@ -191,12 +198,26 @@ class DisplayTable:
     rows: list[list[Cell]]
 
 
-def display_tables(summary: pd.DataFrame, paper: Paper | None = None) -> list[DisplayTable]:
+def display_tables(summary: pd.DataFrame, paper: Paper | None = None,
+                   columns: list[str] | str | None = None) -> list[DisplayTable]:
+    """Formatted tables, one per (experiment, artifact, dataset).
+
+    columns: metric names to show (their per-label columns follow); None -> the paper YAML's
+    ``columns`` for the artifact, else DEFAULT_COLUMNS; "all" -> every metric. Metrics with paper
+    numbers are always shown, beside the paper's column.
+    """
     tables = []
     for group, sub in summary.groupby(GROUP, sort=False):
-        keys = [k for k in summary_keys(sub) if sub[f"{k}_mean"].notna().any()]
         prow = paper.rows.get(group[1], {}) if paper else {}
-        with_paper = {k for k in keys if any(k in vals for vals in prow.values())}
+        paper_keys = [k for vals in prow.values() for k in vals]
+        if columns == "all":
+            wanted = None
+        else:
+            wanted = columns or (paper.columns.get(group[1]) if paper else None) or list(DEFAULT_COLUMNS)
+        keys = [k for k in summary_keys(sub) if sub[f"{k}_mean"].notna().any()
+                and (wanted is None or k.partition(":")[0] in wanted or k in paper_keys)]
+        keys = _ordered_keys(list(dict.fromkeys(keys + paper_keys)))
+        with_paper = set(paper_keys)
         headers = [Cell("Method"), Cell("n")]
         for k in keys:
             headers.append(Cell(column_title(k)))
@@ -209,7 +230,7 @@ def display_tables(summary: pd.DataFrame, paper: Paper | None = None) -> list[Di
         for _, r in sub.iterrows():
             row = [Cell(r["method"]), Cell(str(int(r["n"])))]
             for k in keys:
-                row.append(Cell(fmt_mean_sd(r[f"{k}_mean"], r[f"{k}_sd"])))
+                row.append(Cell(fmt_mean_sd(r.get(f"{k}_mean", float("nan")), r.get(f"{k}_sd", float("nan")))))
                 if k in with_paper:
                     row.append(Cell(format_paper_value(prow.get(r["method"], {}).get(k)), paper=True))
             if show_threads:
@@ -253,8 +274,21 @@ def _cell(tag: str, c: Cell) -> str:
     return f"<{tag}{cls}>{html.escape(c.text)}</{tag}>"
 
 
-def to_html(tables: list[DisplayTable]) -> str:
-    """An HTML fragment (no <html> wrapper): one <table class="metrics"> per group."""
+def to_html(tables: list[DisplayTable], more: list[DisplayTable] | None = None) -> str:
+    """An HTML fragment (no <html> wrapper): one <table class="metrics"> per group; ``more``
+    (e.g. every metric) goes into a collapsed <details> block after them."""
+    out = _html_tables(tables)
+    if more:
+        out.append("<details><summary>All metrics</summary>")
+        out += _html_tables(more)
+        out.append("</details>")
+    out.append('<p class="note">mean ± sd over pairs (sample sd); Dice: mean over foreground labels; '
+               "% det J ≤ 0 and SDlogJ: central differences; initial: before registration; "
+               "(paper): the number the paper reports.</p>")
+    return "\n".join(out) + "\n"
+
+
+def _html_tables(tables: list[DisplayTable]) -> list[str]:
     out = []
     for t in tables:
         out.append('<table class="metrics">')
@@ -264,10 +298,7 @@ def to_html(tables: list[DisplayTable]) -> str:
         for row in t.rows:
             out.append("<tr>" + "".join(_cell("td", c) for c in row) + "</tr>")
         out.append("</tbody></table>")
-    out.append('<p class="note">mean ± sd over pairs (sample sd); Dice: mean over foreground labels; '
-               "% det J ≤ 0 and SDlogJ: central differences; initial: before registration; "
-               "(paper): the number the paper reports.</p>")
-    return "\n".join(out) + "\n"
+    return out
 
 
 def numeric_table(summary: pd.DataFrame, paper: Paper | None = None) -> pd.DataFrame:

@@ -1,0 +1,169 @@
+"""Shared pieces of the dataset adapters: split rules from YAML, writing outputs, conversions."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ...errors import InputError
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+PAIRS_DIR = REPO_ROOT / "experiments" / "pairs"
+
+
+@dataclass
+class AdapterArgs:
+    root: Path | None = None
+    csv: Path | None = None
+    out: Path = Path("samplesheet.csv")
+    split_scheme: str | None = None
+    config: Path | None = None
+    options: dict = field(default_factory=dict)
+
+    @property
+    def workdir(self) -> Path:
+        """Folder for converted files (next to the samplesheet)."""
+        return Path(self.out).resolve().parent / "data"
+
+
+def dataset_config(name: str, path: Path | None = None) -> dict:
+    import yaml
+
+    path = Path(path) if path else PAIRS_DIR / f"{name.replace('-', '_')}.yaml"
+    if not path.exists():
+        raise InputError(f"{path}: dataset pairing/split file not found")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def split_rule(conf: dict, scheme: str | None) -> tuple[str, dict]:
+    splits = conf.get("splits") or {}
+    schemes = splits.get("schemes") or {}
+    name = scheme or splits.get("default")
+    if name not in schemes:
+        raise InputError(f"split scheme '{name}' not declared (have {', '.join(schemes) or 'none'})")
+    return name, dict(schemes[name])
+
+
+def assign_splits(ids: Sequence[str], rule: dict, given: dict[str, str] | None = None) -> dict[str, str]:
+    """Subject id -> split under `rule`:
+
+    - ``from: given`` uses `given` (the dataset's own folders / lists / CSV column); then
+      ``val_from_train: N`` turns the last N train subjects (sorted) into val;
+    - otherwise counts over the sorted ids: ``train``, ``val``, ``test`` (integers, one may be
+      ``rest``); subjects beyond the counts are left out.
+    ``groups`` (with `given`) keeps only subjects whose given group is listed, before splitting.
+    """
+    ids = sorted(ids)
+    if given is not None and rule.get("groups"):
+        ids = [i for i in ids if given.get(i) in rule["groups"]]
+    if rule.get("from") == "given":
+        if given is None:
+            raise InputError("this dataset gives no split of its own; declare counts in the split scheme")
+        out = {i: given[i] for i in ids}
+        bad = sorted({v for v in out.values() if v not in ("train", "val", "test")})
+        if bad:
+            raise InputError(f"split values {bad} are not train, val or test")
+        n_val = int(rule.get("val_from_train", 0))
+        if n_val:
+            train = [i for i in ids if out[i] == "train"]
+            for i in train[len(train) - n_val:]:
+                out[i] = "val"
+        return out
+    counts = {k: rule.get(k, 0) for k in ("train", "val", "test")}
+    rest = [k for k, v in counts.items() if v == "rest"]
+    if len(rest) > 1:
+        raise InputError("only one split may be 'rest'")
+    fixed = sum(int(v) for v in counts.values() if v != "rest")
+    if fixed > len(ids):
+        raise InputError(f"split counts ({fixed}) exceed the {len(ids)} subjects found")
+    if rest:
+        counts[rest[0]] = len(ids) - fixed
+    out, k = {}, 0
+    for split in ("train", "val", "test"):
+        for i in ids[k:k + int(counts[split])]:
+            out[i] = split
+        k += int(counts[split])
+    return out
+
+
+def write_outputs(df: pd.DataFrame, args: AdapterArgs, conf: dict, labels: dict | None = None) -> dict:
+    """Write the samplesheet (validated), labels.json and one pairs CSV per declared pairing."""
+    import json
+
+    from ...io import atomic_path
+    from ..pairs import PairSpec, make_pairs
+    from ..samplesheet import load_samplesheet, write_samplesheet
+
+    if df.empty:
+        raise InputError(f"{args.root or args.csv}: no subjects found")
+    out = Path(args.out)
+    tmp_sheet = out.parent / f".{out.name}.check.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if labels:
+        with atomic_path(out.parent / "labels.json") as tmp:
+            tmp.write_text(json.dumps({str(k): v for k, v in labels.items()}, indent=2) + "\n")
+    try:
+        write_samplesheet(df, tmp_sheet)
+        checked = load_samplesheet(tmp_sheet, check_images=bool(args.options.get("check_images", True)))
+    finally:
+        tmp_sheet.unlink(missing_ok=True)
+    write_samplesheet(checked, out)
+    written = {"samplesheet": str(out)}
+    for name, spec in (conf.get("pairings") or {}).items():
+        fields = {k: v for k, v in spec.items() if k in PairSpec.__dataclass_fields__}
+        try:
+            pairs = make_pairs(checked, PairSpec(**fields))
+        except InputError as exc:  # a split may be empty under some scheme: say so, keep going
+            written[f"pairs_{name}"] = f"skipped: {exc}"
+            continue
+        path = out.parent / f"pairs_{name}.csv"
+        with atomic_path(path) as tmp:
+            pairs.to_csv(tmp, index=False, lineterminator="\n")
+        written[f"pairs_{name}"] = str(path)
+    return written
+
+
+def save_nifti(path: Path, arr: np.ndarray, affine: np.ndarray | None = None) -> str:
+    from ...io import write_image
+    return str(write_image(path, arr, affine))
+
+
+def convert_with_ants(src: Path, dst: Path, label: bool = False) -> str:
+    """Formats nibabel cannot read (MetaImage .mhd) go through ITK once, to NIfTI."""
+    from ...preprocess.affine import import_ants
+    ants = import_ants(1)
+    img = ants.image_read(str(src))
+    if label:
+        img = img.clone("unsigned char") if img.max() < 256 else img.clone("short")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    from ...io import atomic_path
+    with atomic_path(dst) as tmp:
+        ants.image_write(img, str(tmp))
+    return str(dst)
+
+
+def to_nifti(src: Path, workdir: Path, label: bool = False) -> str:
+    """Path usable by the pipeline: NIfTI as is; .mgz/.mhd/.png converted into `workdir`."""
+    name = src.name
+    if name.endswith((".nii.gz", ".nii")):
+        return str(src.resolve())
+    stem = name.split(".")[0]
+    dst = workdir / f"{stem}.nii.gz"
+    if name.endswith(".mgz") or name.endswith(".mgh"):
+        import nibabel as nib
+        img = nib.load(str(src))
+        arr = np.asarray(img.dataobj)
+        arr = arr.astype(np.int16) if label else arr.astype(np.float32)
+        return save_nifti(dst, arr, img.affine)
+    if name.endswith(".mhd"):
+        return convert_with_ants(src, dst, label)
+    if name.lower().endswith((".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")):
+        from PIL import Image
+        img = np.asarray(Image.open(src).convert("L"))
+        # image rows run top to bottom: array axis 0 = x (left-right), axis 1 = y flipped up
+        arr = np.ascontiguousarray(img.T[:, ::-1])
+        return save_nifti(dst, arr.astype(np.uint8) if label else (arr / 255.0).astype(np.float32))
+    raise InputError(f"{src}: unsupported image format")

@@ -1,0 +1,42 @@
+"""Neurite-OASIS (the Learn2Reg / neurite release of OASIS-1): 414 subjects affinely aligned to
+FreeSurfer's Talairach space, 160x192x224.
+
+Layout: <root>/OASIS_OAS1_XXXX_MR1/aligned_norm.nii.gz (brain-extracted),
+aligned_orig.nii.gz (not brain-extracted), aligned_seg4.nii.gz, aligned_seg35.nii.gz.
+Modalities: ``be`` = aligned_norm, ``nbe`` = aligned_orig (the names the toy data use).
+DGIR: BE moving -> NBE fixed, and BE -> BE; test pairs = all ordered pairs of the test split."""
+from __future__ import annotations
+
+import pandas as pd
+
+from ...errors import InputError
+from . import ADAPTERS
+from .common import AdapterArgs, assign_splits, dataset_config, split_rule, write_outputs
+
+SEG4 = {0: "background", 1: "cortex", 2: "subcortical grey matter", 3: "white matter", 4: "CSF"}
+
+
+@ADAPTERS.register("neurite-oasis")
+def build(args: AdapterArgs) -> dict:
+    if args.root is None or not args.root.is_dir():
+        raise InputError(f"{args.root}: --root must be the folder holding OASIS_OAS1_*_MR1 folders")
+    seg = args.options.get("seg", "seg4")
+    if seg not in ("seg4", "seg35"):
+        raise InputError(f"--seg {seg}: choose seg4 or seg35")
+    subs = sorted(p for p in args.root.iterdir() if p.is_dir() and p.name.startswith("OASIS_OAS1_"))
+    conf = dataset_config("neurite-oasis", args.config)
+    scheme, rule = split_rule(conf, args.split_scheme)
+    split = assign_splits([p.name for p in subs], rule)
+    rows = []
+    for p in subs:
+        if p.name not in split:
+            continue
+        files = {k: p / f"aligned_{k}.nii.gz" for k in ("norm", "orig", seg)}
+        for k, f in files.items():
+            if not f.exists():
+                raise InputError(f"{f}: missing (expected aligned_{k}.nii.gz in every subject folder)")
+        rows.append({"subject": p.name, "split": split[p.name], "labels": str(files[seg]),
+                     "image_be": str(files["norm"]), "image_nbe": str(files["orig"]), "prealigned": "true"})
+    out = write_outputs(pd.DataFrame(rows), args, conf, SEG4 if seg == "seg4" else None)
+    out["split_scheme"] = scheme
+    return out

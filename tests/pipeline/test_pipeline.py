@@ -1,0 +1,117 @@
+"""End-to-end runs of main.nf: the test profile, -resume, -stub-run and bad input."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .conftest import run_nextflow
+
+PROCESSES = ["TOY_DATA", "PREPROCESS", "MAKE_PAIRS", "TRAIN", "REGISTER", "BASELINE", "EVALUATE",
+             "TABULATE", "REPORT"]
+
+
+def test_every_process_ran(test_run):
+    _, proc = test_run
+    for name in PROCESSES:
+        assert re.search(rf"Submitted process > \S*{name}\b", proc.stdout), f"{name} never ran"
+    assert "report at" in proc.stdout
+
+
+def test_metrics_in_range(test_run):
+    cwd, _ = test_run
+    metrics = pd.read_csv(cwd / "results/tables/metrics_all.csv")
+    assert list(metrics.columns) == ["experiment", "artifact", "method", "dataset", "pair", "label", "metric", "value"]
+    assert {"voxelmorph", "syn", "niftyreg"} <= set(metrics.method)
+    dice = metrics[(metrics.metric == "dice") & (metrics.label == "mean")]
+    before = metrics[(metrics.metric == "dice_before") & (metrics.label == "mean")]
+    assert dice.value.between(0, 1).all() and len(dice) >= 3 * 2
+    # every method registers better than the affine alignment alone, on average
+    for method, group in dice.groupby("method"):
+        start = before[before.method == method].value.mean()
+        assert group.value.mean() > start, f"{method}: Dice {group.value.mean():.3f} <= before {start:.3f}"
+    folds = metrics[metrics.metric == "pct_jac_nonpos"].value
+    assert folds.between(0, 100).all()
+    sdlogj = metrics[metrics.metric == "sdlogj"].value
+    assert (sdlogj >= 0).all() and (sdlogj < 2).all()
+    runtime = metrics[metrics.metric == "runtime_s"].value
+    assert (runtime > 0).all()
+
+
+def test_report_is_self_contained(test_run):
+    cwd, _ = test_run
+    html = (cwd / "results/report/index.html").read_text()
+    assert "data:image/png;base64," in html
+    assert not re.search(r'(src|href)="https?://', html)
+    table = pd.read_csv(cwd / "results/tables/table.csv")
+    for method in ("voxelmorph", "syn", "niftyreg"):
+        assert method in html and method in set(table.iloc[:, 0])
+
+
+def test_run_manifests(test_run):
+    cwd, _ = test_run
+    manifests = list((cwd / "results/registrations").glob("*/run.json"))
+    assert len(manifests) >= 6
+    for path in manifests:
+        run = json.loads(path.read_text())
+        assert run["register_time_s"] > 0 and run["wall_time_s"] >= run["register_time_s"]
+        assert run["threads"] >= 1 and run["versions"]["torch"]
+        assert run["pair"] in path.parent.name
+    train = json.loads(next((cwd / "results/models").glob("*/run.json")).read_text())
+    assert train["iterations"] == 150 and train["loss_last_10pct"] < train["loss_first_10pct"]
+    infos = [p.name for p in (cwd / "results/pipeline_info").iterdir()]
+    for prefix in ("report_", "timeline_", "trace_", "dag_"):
+        assert any(n.startswith(prefix) for n in infos), f"pipeline_info lacks {prefix}*"
+
+
+def test_resume_caches_everything(test_run):
+    cwd, _ = test_run
+    proc = run_nextflow(cwd, "-profile", "test", "--outdir", "results", "-resume")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    cached = re.findall(r"Cached process >", proc.stdout)
+    assert "Submitted process" not in proc.stdout, proc.stdout
+    assert len(cached) >= len(PROCESSES)
+
+
+def test_stub_run(tmp_path):
+    proc = run_nextflow(tmp_path, "-profile", "test", "-stub-run", "--outdir", "results", timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "results/report/index.html").exists()
+    for name in PROCESSES:
+        assert re.search(rf"process > \S*{name}\b", proc.stdout), f"{name} missing from the stub run"
+
+
+def _fails_before_any_task(tmp_path: Path, *args: str) -> str:
+    proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", *args, timeout=300)
+    assert proc.returncode != 0
+    assert "Submitted process" not in proc.stdout
+    assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+    return proc.stdout + proc.stderr
+
+
+def test_unknown_parameter_stops(tmp_path):
+    out = _fails_before_any_task(tmp_path, "--trian_iterations", "5")
+    assert "Unknown parameter(s): --trian_iterations" in out
+
+
+def test_missing_input_stops(tmp_path):
+    out = _fails_before_any_task(tmp_path, "--input", str(tmp_path / "nope.csv"))
+    assert "file not found" in out and "nope.csv" in out
+
+
+def test_malformed_samplesheet_stops(tmp_path):
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("subject,split,labels,image_be\nsub-1,train,missing_labels.nii.gz,missing.nii.gz\n")
+    out = _fails_before_any_task(tmp_path, "--input", str(sheet))
+    assert "Samplesheet" in out and "missing" in out
+
+
+def test_help_lists_every_parameter(tmp_path):
+    schema = json.loads((Path(__file__).resolve().parents[2] / "nextflow_schema.json").read_text())
+    proc = run_nextflow(tmp_path, "--help", timeout=300)
+    assert proc.returncode == 0
+    for group in schema["$defs"].values():
+        for name in group["properties"]:
+            assert f"--{name}" in proc.stdout

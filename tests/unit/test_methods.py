@@ -1,0 +1,70 @@
+"""The learned-method interface: training lowers the loss and improves overlap, save/load round trip,
+padding to the U-Net multiple, and the CUDA request without a GPU."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from diffreg import spatial
+from diffreg.device import resolve_device
+from diffreg.errors import InputError
+from diffreg.methods import TrainingSet, build_method, load_method
+from diffreg.methods.base import pad_to_multiple
+from diffreg.metrics import dice_per_label
+
+
+def _blobs(n: int, size: int = 32, seed: int = 0) -> list[np.ndarray]:
+    """Discs of random centre and radius: pairs differ by a smooth deformation-like change."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    out = []
+    for _ in range(n):
+        cy, cx = rng.uniform(12, 20, 2)
+        r = rng.uniform(6, 9)
+        out.append(((yy - cy) ** 2 + (xx - cx) ** 2 < r * r).astype(np.float32))
+    return out
+
+
+def test_pad_to_multiple_round_trip():
+    x = torch.rand(1, 2, 19, 33)
+    padded, crop = pad_to_multiple(x, 16)
+    assert padded.shape[2:] == (32, 48)
+    assert torch.equal(padded[tuple(crop)], x)
+
+
+def test_training_improves_dice_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    imgs = _blobs(6)
+    data = TrainingSet([f"s{i}" for i in range(6)], imgs, imgs)
+    cfg = {"iterations": 120, "lr": 3e-3, "batch_size": 4, "log_every": 1000,
+           "backbone_kwargs": {"variant": "vm1"}, "similarity": "mse", "similarity_kwargs": {}}
+    method = build_method("voxelmorph", 2, cfg, torch.device("cpu"))
+    stats = method.fit(data, log_path=tmp_path / "log.csv")
+    assert stats["loss_last_10pct"] < 0.7 * stats["loss_first_10pct"]
+
+    m = torch.from_numpy(imgs[0])[None, None]
+    f = torch.from_numpy(imgs[1])[None, None]
+    disp = method.register(m, f)
+    assert disp.shape == (1, 2, 32, 32)
+    warped = spatial.warp(m, disp, mode="nearest")[0, 0].numpy()
+    before = dice_per_label(imgs[0].astype(int), imgs[1].astype(int), [1])[1]
+    after = dice_per_label(warped.astype(int), imgs[1].astype(int), [1])[1]
+    assert after > before + 0.05
+
+    method.save(tmp_path / "model")
+    again = load_method(tmp_path / "model", torch.device("cpu"))
+    assert torch.allclose(again.register(m, f), disp)
+
+
+def test_cuda_without_gpu_is_one_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    with pytest.raises(InputError, match="no CUDA GPU is visible"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
+
+
+def test_unknown_method_lists_known():
+    with pytest.raises(KeyError, match="voxelmorph"):
+        build_method("nope", 2, {}, torch.device("cpu"))
