@@ -2,9 +2,10 @@
 
     python benchmarks/core.py [--size 96] [--train-size 64] [--repeats 5] [--threads N] [--device cpu|cuda]
 
-Times are medians over ``--repeats`` runs after one warm-up run (excluded); on CUDA every timed
-region ends with torch.cuda.synchronize(). Each row prints our time, MONAI's time and
-speed-up = MONAI time / our time (> 1: ours is faster). MIND has no MONAI counterpart, so only its
+Each time is the best of ``--repeats`` runs after one warm-up run (excluded); ours and MONAI's runs
+alternate, so both see the same background load, and the minimum is the least disturbed run. On
+CUDA every timed region ends with torch.cuda.synchronize(). Each row prints our time, MONAI's time
+and speed-up = MONAI time / our time (> 1: ours is faster). MIND has no MONAI counterpart, so only its
 throughput is printed. The VoxelMorph row is one training step (forward, warp, LNCC + diffusion
 loss, backward, Adam update) of the VoxelMorph-2 U-Net with a displacement output, ours against
 MONAI's VoxelMorph with the same widths and integration_steps=0.
@@ -12,27 +13,35 @@ MONAI's VoxelMorph with the same widths and integration_steps=0.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 import warnings
 
 import torch
 
 
-def timed(fn, repeats: int, device: torch.device) -> float:
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
-    fn()  # warm-up, excluded
-    sync()
-    times = []
+
+def _once(fn, device) -> float:
+    t0 = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def compare(ours, theirs, repeats: int, device: torch.device):
+    """Best-of-``repeats`` times of ``ours`` and ``theirs`` (None: ours alone), runs interleaved."""
+    fns = [ours] if theirs is None else [ours, theirs]
+    for fn in fns:
+        fn()  # warm-up, excluded
+        _sync(device)
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for i, fn in enumerate(fns):
+            best[i] = min(best[i], _once(fn, device))
+    return tuple(best) if theirs is not None else (best[0], None)
 
 
 def smooth_field(shape, amp, device, seed=0):
@@ -44,9 +53,9 @@ def smooth_field(shape, amp, device, seed=0):
 
 def row(name, ours, theirs=None, unit="s"):
     if theirs is None:
-        print(f"{name:<44} {ours:10.4f} {unit} {'-':>12} {'-':>9}")
+        print(f"{name:<46} {ours:10.4f} {unit} {'-':>12} {'-':>9}")
     else:
-        print(f"{name:<44} {ours:10.4f} {unit} {theirs:10.4f} {unit} {theirs / ours:8.2f}x")
+        print(f"{name:<46} {ours:10.4f} {unit} {theirs:10.4f} {unit} {theirs / ours:8.2f}x")
 
 
 def main(argv=None) -> int:
@@ -54,7 +63,7 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=96, help="edge of the cubic volume for warp/LNCC/MIND")
     p.add_argument("--train-size", type=int, default=64, help="edge of the cubic volume for the training step")
     p.add_argument("--batch", type=int, default=2, help="batch size for warp/LNCC/MIND")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (best reported)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="seed for the synthetic data and weights")
@@ -78,8 +87,8 @@ def main(argv=None) -> int:
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device {name}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"median of {args.repeats} after 1 warm-up")
-    print(f"{'operation':<44} {'ours':>12} {'MONAI':>12} {'speed-up':>9}")
+          f"best of {args.repeats} interleaved runs after 1 warm-up")
+    print(f"{'operation':<46} {'ours':>12} {'MONAI':>12} {'speed-up':>9}")
 
     s = (args.size,) * 3
     img = torch.rand((args.batch, 1) + s, device=device)
@@ -90,8 +99,8 @@ def main(argv=None) -> int:
     # warp: forward only, then forward + backward to the field
     monai_warp = Warp(mode="bilinear", padding_mode="border").to(device)
     with torch.no_grad():
-        row(f"warp linear fwd {tag}", timed(lambda: spatial.warp(img, disp), args.repeats, device),
-            timed(lambda: monai_warp(img, disp), args.repeats, device))
+        row(f"warp linear fwd {tag}", *compare(lambda: spatial.warp(img, disp), lambda: monai_warp(img, disp),
+                                                 args.repeats, device))
     d = disp.clone().requires_grad_()
 
     def ours_warp_bwd():
@@ -100,8 +109,7 @@ def main(argv=None) -> int:
     def monai_warp_bwd():
         monai_warp(img, d).sum().backward()
 
-    row(f"warp linear fwd+bwd {tag}", timed(ours_warp_bwd, args.repeats, device),
-        timed(monai_warp_bwd, args.repeats, device))
+    row(f"warp linear fwd+bwd {tag}", *compare(ours_warp_bwd, monai_warp_bwd, args.repeats, device))
 
     # LNCC, box window 9: the MONAI-equivalent configuration, and our default (border-normalised)
     x = img.clone().requires_grad_()
@@ -115,19 +123,17 @@ def main(argv=None) -> int:
             loss(x, fix).backward()
         return f
 
-    t_monai = timed(run(monai_lncc), args.repeats, device)
-    row(f"LNCC box9 fwd+bwd {tag} (cc^2, zero pad)", timed(run(ours_same), args.repeats, device), t_monai)
-    row(f"LNCC box9 fwd+bwd {tag} (cc, normalised)", timed(run(ours_default), args.repeats, device), t_monai)
+    row(f"LNCC box9 fwd+bwd {tag} (cc^2, zero pad)", *compare(run(ours_same), run(monai_lncc), args.repeats, device))
+    row(f"LNCC box9 fwd+bwd {tag} (cc, normalised)", *compare(run(ours_default), run(monai_lncc), args.repeats, device))
     monai_gauss = LocalNormalizedCrossCorrelationLoss(spatial_dims=3, kernel_size=9, kernel_type="gaussian")
     ours_gauss = build_similarity("lncc", window="gaussian", size=9, squared=True, border="zeros").to(device)
-    row(f"LNCC gauss9 fwd+bwd {tag}", timed(run(ours_gauss), args.repeats, device),
-        timed(run(monai_gauss), args.repeats, device))
+    row(f"LNCC gauss9 fwd+bwd {tag}", *compare(run(ours_gauss), run(monai_gauss), args.repeats, device))
 
     def mind_step():
         x.grad = None
         mind_ssc(x).mean().backward()
 
-    row(f"MIND-SSC fwd+bwd {tag} (no MONAI)", timed(mind_step, args.repeats, device))
+    row(f"MIND-SSC fwd+bwd {tag} (no MONAI)", *compare(mind_step, None, args.repeats, device))
 
     # one VoxelMorph training step at train-size^3, batch 1
     ts = (args.train_size,) * 3
@@ -161,8 +167,7 @@ def main(argv=None) -> int:
 
     n_ours = sum(p.numel() for p in ours_net.parameters())
     n_monai = sum(p.numel() for p in monai_net.parameters())
-    row(f"VoxelMorph-2 train step 1x{args.train_size}^3", timed(ours_step, args.repeats, device),
-        timed(monai_step, args.repeats, device))
+    row(f"VoxelMorph-2 train step 1x{args.train_size}^3", *compare(ours_step, monai_step, args.repeats, device))
     print(f"(parameters: ours {n_ours}, MONAI {n_monai})")
     return 0
 

@@ -9,7 +9,7 @@ include { TRAIN_REGISTER  } from '../subworkflows/local/train_register'
 include { BASELINES       } from '../subworkflows/local/baselines'
 include { EVALUATE_REPORT } from '../subworkflows/local/evaluate_report'
 
-def splitList(value) { value ? value.toString().tokenize(',').collect { it.trim() }.findAll { it } : [] }
+def splitList(value) { value ? value.toString().tokenize(',').collect { it.trim() }.findAll { it && it != 'none' } : [] }
 
 workflow DIFFREG {
     PREPARE_DATA()

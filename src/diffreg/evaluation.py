@@ -12,6 +12,7 @@ foreground labels, or ``"all"`` for quantities of the whole field or image.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ WHOLE = "all"    # label of whole-field / whole-image metrics
 MEAN = "mean"    # label of the nanmean over foreground labels
 RUN_KEYS = ("method", "pair", "moving", "fixed", "moving_labels", "fixed_labels")
 FIELD_FILE = "disp.nii.gz"
+SSIM_WINDOW = {2: 11, 3: 9}   # Gaussian SSIM window (classic 2D; DiffuseReg's 3D setting)
 RUNTIME_KEYS = ("register_time_s", "registration_s")  # learned methods, classical baselines
 
 
@@ -137,7 +139,7 @@ class ImageIndex:
         """Path of the file called ``Path(name).name``; ``hint`` (the path as run.json gave it)
         breaks ties between equal names in different subfolders by the longest common tail."""
         base = Path(name).name
-        found = self._files.get(base, [])
+        found = _distinct(self._files.get(base, []))
         if not found:
             where = ", ".join(str(r) for r in self.roots)
             raise InputError(f"{base}: not found under {where}")
@@ -160,6 +162,16 @@ class ImageIndex:
         return found[scores.index(best)]
 
 
+def _distinct(paths: list[Path]) -> list[Path]:
+    """Drop copies (same bytes): a workflow engine may stage one input into several folders."""
+    if len(paths) < 2:
+        return paths
+    by_content: dict[str, Path] = {}
+    for p in paths:
+        by_content.setdefault(hashlib.sha1(p.read_bytes()).hexdigest(), p)
+    return list(by_content.values())
+
+
 @dataclass
 class PairData:
     """Arrays of one evaluated pair, all on the fixed grid (spatial shape S)."""
@@ -179,7 +191,7 @@ class PairData:
 
 def load_pair(reg: Registration, images: ImageIndex) -> PairData:
     """Read the field and the four images of one registration, checking shapes and values."""
-    disp, _ = read_field(reg.field_path)
+    disp, field_affine = read_field(reg.field_path)
     if not np.all(np.isfinite(disp)):
         raise InputError(f"{reg.field_path}: contains NaN or Inf values")
     shape = disp.shape[1:]
@@ -192,6 +204,11 @@ def load_pair(reg: Registration, images: ImageIndex) -> PairData:
         arrays[key] = arr
         if key == "fixed":
             spacing = tuple(float(v) for v in nib.affines.voxel_sizes(affine)[: len(shape)])
+            # fields are stored as written (not reoriented): they must already be in the images' RAS order
+            if nib.orientations.aff2axcodes(field_affine) != nib.orientations.aff2axcodes(affine):
+                raise InputError(f"{reg.field_path}: orientation {''.join(nib.orientations.aff2axcodes(field_affine))} "
+                                 f"differs from the fixed image {path} "
+                                 f"({''.join(nib.orientations.aff2axcodes(affine))})")
     if not np.any(arrays["fixed_labels"]):
         raise InputError(f"{images.find(reg.run['fixed_labels'])}: empty label map")
     if not np.any(arrays["moving_labels"]):
@@ -256,8 +273,9 @@ def score_pair(data: PairData, names: dict[int, str]) -> list[tuple[str, str, fl
         (WHOLE, "mse", float(np.mean((warped.astype(np.float64) - fixed) ** 2))),
         (WHOLE, "psnr", metrics.psnr(warped, fixed)),
         (WHOLE, "nmse", metrics.nmse(warped, fixed)),
-        (WHOLE, "ssim", metrics.ssim(warped, fixed)),
     ]
+    if min(fixed.shape) >= SSIM_WINDOW[fixed.ndim]:  # SSIM needs one whole window inside the image
+        rows.append((WHOLE, "ssim", metrics.ssim(warped, fixed, win_size=SSIM_WINDOW[fixed.ndim])))
     return [(lab, met, float(val)) for lab, met, val in rows]
 
 

@@ -125,6 +125,35 @@ def test_correct_shift_recovers_the_moving_labels(tmp_path):
     assert value(df, "dice", "grey matter") == 1.0
 
 
+def test_2d_shift_and_small_images(tmp_path):
+    """2D (X, Y) images: a constant shift s of identical images gives Dice (L - s) / L; images
+    smaller than the SSIM window get no SSIM row rather than an error."""
+    for shape, has_ssim in (((32, 28), True), ((10, 12), False)):
+        lab = np.zeros(shape, np.int16)
+        lab[2:8, 2:9] = 1
+        img = (lab * 0.8 + 0.1).astype(np.float32)
+        root = tmp_path / f"{shape[0]}"
+        for name, arr in (("f.nii.gz", img), ("fl.nii.gz", lab)):
+            write_image(root / "images" / name, arr)
+        reg = root / "r"
+        reg.mkdir()
+        disp = np.zeros((2, *shape), np.float32)
+        disp[1] = 2.0
+        write_field(reg / "disp.nii.gz", disp)
+        (reg / "run.json").write_text(json.dumps({"method": "m", "pair": "p", "moving": "f.nii.gz",
+                                                  "fixed": "f.nii.gz", "moving_labels": "fl.nii.gz",
+                                                  "fixed_labels": "fl.nii.gz", "registration_s": 0.5}))
+        out = root / "m.csv"
+        assert main(["evaluate", "--registration", str(reg), "--images-dir", str(root / "images"),
+                     "--out", str(out)]) == 0
+        df = read_metrics(out)
+        assert value(df, "dice", "label 1") == pytest.approx((7 - 2) / 7)
+        assert value(df, "dice_before", "label 1") == 1.0
+        assert value(df, "pct_jac_nonpos") == 0.0 and value(df, "pct_nondiff") == 0.0
+        assert value(df, "runtime_s") == 0.5            # the baselines' key for the same time
+        assert ("ssim" in set(df["metric"])) == has_ssim
+
+
 def test_folded_field_is_counted(tmp_path):
     """u_x(x) = -2 (x - c) inside a slab: d(x + u_x)/dx = -1 there, so det J < 0 in that slab."""
     disp = constant_field(0.0)
@@ -150,6 +179,15 @@ def test_folder_of_registrations_and_names_without_label_json(tmp_path):
     assert {"label 1", "label 2", "mean", "all"} == set(df["label"])
     assert value(df, "dice", "label 1", method="b") == pytest.approx((BOX - 1) / BOX)
     assert (out.parent / "run.json").is_file()
+    # one file staged into two folders is the same input; two different files of one name are not
+    (tmp_path / "images" / "copy").mkdir()
+    (tmp_path / "images" / "copy" / "p1_fixed.nii.gz").write_bytes((tmp_path / "images" / "p1_fixed.nii.gz").read_bytes())
+    assert main(["evaluate", "--registration", str(tmp_path / "registrations" / "a__p1"),
+                 "--images-dir", str(tmp_path / "images"), "--out", str(out)]) == 0
+    write_image(tmp_path / "images" / "copy" / "p1_fixed.nii.gz", smooth_image(shift=1))
+    with pytest.raises(Exception, match="p1_fixed.nii.gz: ambiguous"):
+        from diffreg.evaluation import ImageIndex
+        ImageIndex([tmp_path / "images"]).find("p1_fixed.nii.gz")
 
 
 def _error(capsys, argv) -> str:
@@ -179,6 +217,10 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
     nan_disp[0, 0, 0, 0] = np.nan
     write_field(reg / "disp.nii.gz", nan_disp)
     assert "NaN" in _error(capsys, base + ["--registration", str(reg)])
+
+    flipped = np.diag([-1.0, 1.0, 1.0, 1.0])
+    write_field(reg / "disp.nii.gz", constant_field(0.0), flipped)
+    assert "orientation LAS differs" in _error(capsys, base + ["--registration", str(reg)])
 
     write_field(reg / "disp.nii.gz", constant_field(0.0))
     (tmp_path / "images" / "p1_fixed.nii.gz").unlink()

@@ -59,7 +59,7 @@ def test_pons_normalisation():
     labels[2:4, 2:4, :] = 16  # brainstem from z=0 to z=8
     pet[..., 3:6] = 8.0       # its middle third
     m = intensity.pons_mask(labels, [16])
-    assert m.sum() == 4 * 3 and m[..., 3:6].all() == m[2:4, 2:4, 3:6].all()
+    assert m.sum() == 4 * 3 and m[2:4, 2:4, 3:6].all()
     suvr = intensity.pons_normalise(pet, m, upper=None)
     np.testing.assert_allclose(suvr[0, 0, 0], 0.5)  # 4 / 8
     np.testing.assert_allclose(suvr[2, 2, 4], 1.0)
@@ -173,8 +173,9 @@ def test_skullstrip_ants_atlas_on_toy_head(tmp_path):
     tpl = template_for(32, 3)
     mask = ants_atlas(tpl.head, tpl.affine, threads=1, seed=0)
     brain = tpl.tissues().argmax(0) > 0
+    # 32^3 voxels of 6.9 mm: a coarse mask, but clearly the brain and not the head
     assert _dice(mask, brain) > 0.85
-    assert _dice(tpl.head > 0.1, brain) < 0.8  # the head alone is not a brain mask
+    assert _dice(mask, brain) > _dice(tpl.head > 0.1, brain) + 0.1
 
 
 # ---- CLI ----------------------------------------------------------------------------------------

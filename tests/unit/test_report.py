@@ -5,6 +5,7 @@ import base64
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from diffreg.cli import main
 from diffreg.evaluation import COLUMNS, read_metrics
 from diffreg.report import tables
 
-from test_evaluate import SHAPE, constant_field, make_registration
+from .test_evaluate import constant_field, make_registration
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -155,11 +156,17 @@ def make_results(root: Path) -> Path:
     return root
 
 
-def test_report_is_one_self_contained_file(tmp_path, capsys):
-    results = make_results(tmp_path / "results")
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory) -> Path:
+    return make_results(tmp_path_factory.mktemp("published") / "results")
+
+
+def test_report_is_one_self_contained_file(results_dir, capsys):
+    results = results_dir
     out = results / "report" / "index.html"
     capsys.readouterr()
-    assert main(["report", "--results", str(results), "--out", str(out)]) == 0
+    assert main(["report", "--results", str(results), "--out", str(out),
+                 "--label-names", str(results / "labels.json")]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(out)
     page = out.read_text()
     # the table's numbers: identity keeps the initial Dice, the right shift recovers the labels
@@ -176,12 +183,12 @@ def test_report_is_one_self_contained_file(tmp_path, capsys):
     assert "http" not in text.lower() and "//" not in re.sub(r"<!--.*?-->", "", text)
     assert re.findall(r'(?:src|href)="([^"]*)"', page).count("../pipeline_info/execution_report_1.html") == 1
     assert 'href="../pipeline_info/pipeline_dag_1.mmd"' in page
-    assert "abc123" in page and "<style>" in page
+    assert "abc123" in page and "<style>" in page and "1 CSF, 2 grey matter" in page
     assert sorted(p.name for p in out.parent.iterdir()) == ["index.html", "run.json"]
 
 
-def test_report_explicit_inputs_and_href(tmp_path):
-    results = make_results(tmp_path / "results")
+def test_report_explicit_inputs_and_href(tmp_path, results_dir):
+    results = results_dir
     out = tmp_path / "work" / "index.html"
     assert main(["report", "--tables", str(results / "tables"),
                  "--registrations", *map(str, sorted((results / "registrations").iterdir())),
@@ -205,8 +212,8 @@ def test_figure_png_size_scales_with_methods(tmp_path):
     assert three.size[1] > 2 * one.size[1] and abs(three.size[0] - one.size[0]) < 0.1 * one.size[0]
 
 
-def test_report_bad_inputs(tmp_path, capsys):
-    results = make_results(tmp_path / "results")
+def test_report_bad_inputs(tmp_path, capsys, results_dir):
+    results = Path(shutil.copytree(results_dir, tmp_path / "results"))
     out = str(tmp_path / "r" / "index.html")
     assert "results directory not found" in _error(capsys, ["report", "--results", str(tmp_path / "nope"),
                                                             "--out", out])

@@ -16,7 +16,7 @@ process MAKE_PAIRS {
     """
     diffreg make-pairs --input ${samplesheet} --scheme ${scheme} --split ${split} \
         --moving-modality ${params.moving_modality} --fixed-modality ${params.fixed_modality} \
-        --no-check-images --out pairs.csv
+        --no-image-check --out pairs.csv
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
         diffreg: \$(diffreg --version | cut -d" " -f2)

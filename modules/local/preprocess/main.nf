@@ -18,7 +18,7 @@ process PREPROCESS {
     def shape = params.crop_shape ? "--shape ${params.crop_shape.toString().replace(',', ' ')}" : ''
     """
     diffreg preprocess --subject ${meta.id} --images ${images} --labels ${labels} \
-        --reference ${reference} --reference-modality ${params.reference_modality} \
+        --reference ${reference} \
         --transform ${params.affine} ${shape} --threads ${task.cpus} --seed ${params.seed} \
         --outdir out ${args}
     cat <<-END_VERSIONS > versions.yml

@@ -15,7 +15,8 @@ process REPORT {
     script:
     def names = label_names.name != 'NO_FILE' ? "--label-names ${label_names}" : ''
     """
-    diffreg report --tables ${tables} --registrations registrations/* --images-dir images ${names} --out index.html
+    diffreg report --tables ${tables} --registrations registrations/* --images-dir images ${names} \\
+        --pipeline-info-href ../pipeline_info --out index.html
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
         diffreg: \$(diffreg --version | cut -d" " -f2)

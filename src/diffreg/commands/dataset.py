@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 NAME = "dataset"
-HELP = "Write samplesheet.csv (+ pairs_*.csv) from a dataset's layout: neurite-oasis, oasis3, acdc, camus, echonet, adni, knee."
+HELP = "Write samplesheet.csv (+ pairs_*.csv) from a public dataset's on-disk layout."
 
 NAMES = ("neurite-oasis", "oasis3", "acdc", "camus", "echonet", "adni", "knee")
 
@@ -16,8 +16,10 @@ def add_arguments(p) -> None:
     p.add_argument("--csv", type=Path, default=None, help="adni / knee: the CSV listing the files")
     p.add_argument("--out", type=Path, required=True,
                    help="samplesheet to write; pairs_<pairing>.csv, labels.json, converted files (data/) go beside it")
-    p.add_argument("--split-scheme", default=None, help="split scheme declared in the dataset's YAML [default: its default]")
-    p.add_argument("--config", type=Path, default=None, help="splits/pairings YAML [default: experiments/pairs/<name>.yaml]")
+    p.add_argument("--split-scheme", default=None,
+                   help="split scheme declared in the dataset's YAML (when not given: the default it declares)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="splits/pairings YAML (when not given: experiments/pairs/<name>.yaml)")
     p.add_argument("--seg", default="seg4", help="neurite-oasis: seg4 or seg35 label maps")
     p.add_argument("--view", default="2CH", help="camus: 2CH or 4CH")
     p.add_argument("--atlas-image", type=Path, default=None, help="oasis3: atlas image (fixed) of the atlas pairs")

@@ -16,7 +16,8 @@ def add_arguments(p) -> None:
     p.add_argument("--labels", nargs="*", default=[], help="label maps on the images' grid (nearest/genericLabel)")
     p.add_argument("--reference", default=None, help="reference image (template or a reference subject); sets the output grid")
     p.add_argument("--outdir", required=True, type=Path, help="output folder (file names are kept)")
-    p.add_argument("--transform", choices=TRANSFORMS, default="Affine", help="ANTs transform to the reference; none = resample only")
+    p.add_argument("--transform", choices=TRANSFORMS, default=None,
+                   help="ANTs transform to the reference (Affine when --reference is given; none = resample only)")
     p.add_argument("--shape", nargs="+", type=int, default=None, help="crop/pad to this shape around the foreground")
     p.add_argument("--spacing", nargs="+", type=float, default=None, help="resample to this voxel spacing in mm (no reference)")
     p.add_argument("--resize", nargs="+", type=int, default=None, help="resize to this shape before crop/pad (e.g. 112 112)")
@@ -48,7 +49,8 @@ def run(args) -> int:
     names = [Path(p).name for p in list(args.images) + list(args.labels)]
     if len(set(names)) != len(names):
         raise InputError("two inputs share a file name; outputs keep file names, so they would collide")
-    opt = Options(reference=args.reference, transform=args.transform, shape=args.shape, spacing=args.spacing,
+    transform = args.transform or ("Affine" if args.reference else "none")
+    opt = Options(reference=args.reference, transform=transform, shape=args.shape, spacing=args.spacing,
                   resize=args.resize, intensity=args.intensity, percentiles=tuple(args.percentiles),
                   skullstrip=args.skullstrip, skullstrip_command=args.skullstrip_command,
                   extract_slice=args.extract_slice, pons_label=args.pons_label, pet_index=args.pet_index,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from diffreg.errors import InputError
+from diffreg.evaluation import load_label_names
 from diffreg.io import RunManifest
 from diffreg.report.html import ReportInputs, build_report, results_layout
 
@@ -26,6 +27,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pipeline-info-href", default=None, metavar="URL",
                         help="relative link prefix for the pipeline_info files (default: their path relative "
                              "to --out); use when the page is published elsewhere than it is written")
+    parser.add_argument("--label-names", default=None, metavar="JSON",
+                        help="labels.json (label id -> name), listed in the run summary")
     parser.add_argument("--title", default="diffreg-nf results", help="page title")
     parser.add_argument("--template", default=None, metavar="J2",
                         help="Jinja2 template (default: reports/report.html.j2 of the project)")
@@ -44,7 +47,8 @@ def resolve_inputs(args) -> ReportInputs:
         raise InputError(f"report: give --results or {', '.join(missing)}")
     info = Path(args.pipeline_info) if args.pipeline_info else (base.pipeline_info if base else None)
     return ReportInputs(tables=tables, registrations=regs, images=images, pipeline_info=info,
-                        pipeline_info_href=args.pipeline_info_href)
+                        pipeline_info_href=args.pipeline_info_href,
+                        label_names=load_label_names(args.label_names))
 
 
 def run(args) -> int:

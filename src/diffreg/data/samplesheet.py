@@ -155,7 +155,8 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
                      label_values: set[int] | str | None = None) -> pd.DataFrame:
     """Read and validate a samplesheet; return it with absolute paths and a boolean ``prealigned``.
 
-    Column checks, ids, splits and paths always run; with `check_images`, every file is opened:
+    `label_values`: a set, a spec such as "0-3", "any", or None (then labels.json beside the sheet,
+    if any). Column checks, ids, splits and paths always run; with `check_images`, every file is opened:
     readability, NaN/Inf, 2D/3D and shape agreement within the subject and across subjects,
     label values. The first problem raises InputError naming the file, line and subject.
     """
@@ -167,7 +168,9 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
     except Exception as exc:
         raise InputError(f"{path}: not a readable CSV ({exc})") from None
     df.columns = [c.strip() for c in df.columns]
-    if isinstance(label_values, str):
+    if label_values == "any":  # no declared set, and no labels.json lookup
+        label_values = None
+    elif isinstance(label_values, str):
         label_values = read_label_values(label_values)
     elif label_values is None:
         label_values = read_label_values(None, path)

@@ -62,3 +62,24 @@ def separable_filter(x: torch.Tensor, kernel: torch.Tensor, padding: str = "zero
         else:
             raise ValueError(f"padding must be 'zeros' or 'replicate', got {padding!r}")
     return y
+
+
+def window_weight(shape, kernel: torch.Tensor, dtype=torch.float32, device=None) -> torch.Tensor:
+    """separable_filter of an all-ones image with zero padding, (1, 1, *shape): the fraction of the
+    window inside the image. Built from 1D profiles (separable), so it costs no N-D filtering."""
+    k = kernel.to(dtype=dtype, device=device)
+    r = k.numel() // 2
+    is_box = bool(torch.all(kernel == kernel[0]))
+    out = None
+    for axis, n in enumerate(shape):
+        ones = torch.ones((1, 1, n), dtype=dtype, device=device)
+        # the same arithmetic as separable_filter, so moments and weights normalise consistently
+        if is_box:
+            prof = F.avg_pool1d(ones, k.numel(), stride=1, padding=r, count_include_pad=True).view(n)
+        else:
+            prof = F.conv1d(ones, k.view(1, 1, -1), padding=r).view(n)
+        view = [1] * len(shape)
+        view[axis] = n
+        prof = prof.view(view)
+        out = prof if out is None else out * prof
+    return out.view(1, 1, *shape)

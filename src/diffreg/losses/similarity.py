@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from .base import Similarity, check_pair
-from .filters import box_kernel, gaussian_kernel, separable_filter
+from .filters import box_kernel, gaussian_kernel, separable_filter, window_weight
 from .registries import SIMILARITIES
 
 
@@ -67,8 +67,7 @@ class LNCC(Similarity):
         # one filtering pass over the five moments
         moments = separable_filter(torch.cat([a, b, a * a, b * b, a * b], dim=1), self.kernel)
         if self.border == "normalized":
-            ones = torch.ones((1, 1, *a.shape[2:]), dtype=a.dtype, device=a.device)
-            moments = moments / separable_filter(ones, self.kernel)
+            moments = moments / window_weight(a.shape[2:], self.kernel, a.dtype, a.device)
         ma, mb, maa, mbb, mab = moments.split(c, dim=1)
         var_a = (maa - ma * ma).clamp_min(self.eps)
         var_b = (mbb - mb * mb).clamp_min(self.eps)

@@ -42,7 +42,7 @@ def save_qc(path: str | Path, before: np.ndarray, after: np.ndarray, reference: 
         cols += [("reference", _norm(reference)), ("after | reference", checkerboard(_norm(after), _norm(reference)))]
     rows = [_mid_slices(c[1]) for c in cols]
     lab_sl = _mid_slices(labels) if labels is not None and labels.shape == after.shape else None
-    nr = len(rows[0])
+    nr = min(len(r) for r in rows)  # a 2D output of a 3D input: its axial row only
     fig, axes = plt.subplots(nr, len(cols), figsize=(2.6 * len(cols), 2.6 * nr), squeeze=False)
     for c, (name, _) in enumerate(cols):
         for r in range(nr):

@@ -23,7 +23,7 @@ def _resample(arr: np.ndarray, affine: np.ndarray, factors: np.ndarray, out_shap
     if order > 0 and np.any(factors > 1):  # anti-alias when shrinking
         sigma = np.where(factors > 1, 0.42 * factors, 0)  # FWHM ~ output spacing
         arr = ndimage.gaussian_filter(arr.astype(np.float32), sigma, mode="nearest")
-    out = ndimage.affine_transform(arr, factors, offset, output_shape=out_shape, order=order, mode="nearest")
+    out = ndimage.affine_transform(arr, np.diag(factors), offset, output_shape=out_shape, order=order, mode="nearest")
     new_aff = affine.copy()
     new_aff[:3, :nd] = affine[:3, :nd] * factors
     new_aff[:3, 3] = affine[:3, 3] + affine[:3, :nd] @ offset

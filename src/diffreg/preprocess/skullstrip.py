@@ -37,7 +37,7 @@ def ants_atlas(image: np.ndarray, affine: np.ndarray, threads: int | None = 1, s
     import nibabel as nib
 
     from ..data.anatomy import robex_dir
-    from .affine import import_ants
+    from .affine import import_ants, pyramid
 
     ants = import_ants(threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,7 +47,7 @@ def ants_atlas(image: np.ndarray, affine: np.ndarray, threads: int | None = 1, s
         head = ants.image_read(str(robex_dir() / "atlas.nii.gz"))
         mask = ants.image_read(str(robex_dir() / "atlas_mask.nii.gz"))
         reg = ants.registration(fixed, head, type_of_transform=transform, random_seed=seed,
-                                outprefix=str(Path(tmp) / "x"))
+                                outprefix=str(Path(tmp) / "x"), **pyramid(fixed.shape))
         out = ants.apply_transforms(fixed, mask, reg["fwdtransforms"], interpolator="nearestNeighbor")
         return out.numpy() > 0.5
 

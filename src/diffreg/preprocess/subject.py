@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..io import read_image, read_labels
+from .affine import read_canonical
 
 
 @dataclass
@@ -51,8 +51,8 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
 
     if not images:
         raise InputError("no --images given")
-    arrs = [read_image(p) for p in images]
-    labs = [read_labels(p) for p in labels]
+    arrs = [read_canonical(p) for p in images]
+    labs = [read_canonical(p, labels=True) for p in labels]
     for p, (a, _) in zip(list(images[1:]) + list(labels), arrs[1:] + labs):
         if a.shape != arrs[0][0].shape:
             raise InputError(f"{p}: shape {a.shape} differs from {images[0]} {arrs[0][0].shape}")
@@ -84,12 +84,12 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
         al = align(src_paths, opt.reference, labels, opt.transform, threads=opt.threads, seed=opt.seed)
         out_imgs, out_labs, affine = al.images, [lab.astype(np.int16) for lab in al.labels], al.affine
         info["transform"] = al.transform
-        ref_arr = read_image(opt.reference)[0]
+        ref_arr = read_canonical(opt.reference)[0]
         if mask is not None:
             import shutil
             shutil.rmtree(tmpdir, ignore_errors=True)
     else:
-        if opt.transform not in ("none", "Affine"):
+        if opt.transform != "none":
             raise InputError(f"--transform {opt.transform} needs --reference")
         out_imgs = [a for a, _ in arrs]
         out_labs = [lab for lab, _ in labs]

@@ -7,7 +7,7 @@ import datetime as _dt
 import json
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -29,6 +29,7 @@ class ReportInputs:
     images: list[Path]
     pipeline_info: Path | None = None
     pipeline_info_href: str | None = None   # link prefix for pipeline_info files, else relative paths
+    label_names: dict[int, str] = field(default_factory=dict)
 
 
 def results_layout(results: str | os.PathLike) -> ReportInputs:
@@ -37,7 +38,11 @@ def results_layout(results: str | os.PathLike) -> ReportInputs:
     if not root.is_dir():
         raise InputError(f"{root}: results directory not found")
     info = root / "pipeline_info"
-    return ReportInputs(tables=root / "tables", registrations=[root / "registrations"],
+    tables = root / "tables"
+    if not (tables / "table.html").is_file():  # a published folder may nest one level (tables/tables/)
+        nested = sorted(tables.glob("*/table.html")) if tables.is_dir() else []
+        tables = nested[0].parent if len(nested) == 1 else tables
+    return ReportInputs(tables=tables, registrations=[root / "registrations"],
                         images=[root / "preprocessed"], pipeline_info=info if info.is_dir() else None)
 
 
@@ -159,6 +164,7 @@ def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "dif
         title=title,
         generated=_dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         commits=commits, versions=versions, methods=methods,
+        labels=", ".join(f"{k} {v}" for k, v in sorted(inputs.label_names.items())),
         table_html=table_html_path.read_text(encoding="utf-8"),
         figures=figs,
         pipeline_links=pipeline_links(inputs, out.parent),

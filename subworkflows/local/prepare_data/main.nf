@@ -6,7 +6,10 @@ include { MAKE_PAIRS } from '../../../modules/local/make_pairs'
 // One samplesheet row -> [meta, [images...], labels]; relative paths resolve against the sheet's folder.
 def parseRow(row, base) {
     def resolve = { p -> p.startsWith('/') ? file(p) : base.resolve(p) }
-    def images = row.findAll { k, v -> k.startsWith('image_') && v }.collect { k, v -> resolve(v) }
+    // the image of reference_modality comes first: PREPROCESS aligns the subject with it
+    def images = row.findAll { k, v -> k.startsWith('image_') && v }
+        .sort { kv -> kv.key == "image_${params.reference_modality}" ? 0 : 1 }
+        .collect { k, v -> resolve(v) }
     def meta = [id: row.subject, split: row.split, prealigned: (row.prealigned ?: 'false').toLowerCase() == 'true']
     return [meta, images, resolve(row.labels)]
 }

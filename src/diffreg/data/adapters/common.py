@@ -102,14 +102,15 @@ def write_outputs(df: pd.DataFrame, args: AdapterArgs, conf: dict, labels: dict 
     out = Path(args.out)
     tmp_sheet = out.parent / f".{out.name}.check.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_samplesheet(df, tmp_sheet)
+        checked = load_samplesheet(tmp_sheet, check_images=bool(args.options.get("check_images", True)),
+                                   label_values=set(labels) if labels else "any")
+    finally:
+        tmp_sheet.unlink(missing_ok=True)
     if labels:
         with atomic_path(out.parent / "labels.json") as tmp:
             tmp.write_text(json.dumps({str(k): v for k, v in labels.items()}, indent=2) + "\n")
-    try:
-        write_samplesheet(df, tmp_sheet)
-        checked = load_samplesheet(tmp_sheet, check_images=bool(args.options.get("check_images", True)))
-    finally:
-        tmp_sheet.unlink(missing_ok=True)
     write_samplesheet(checked, out)
     written = {"samplesheet": str(out)}
     for name, spec in (conf.get("pairings") or {}).items():

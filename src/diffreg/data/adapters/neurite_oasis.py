@@ -16,6 +16,20 @@ from .common import AdapterArgs, assign_splits, dataset_config, split_rule, writ
 SEG4 = {0: "background", 1: "cortex", 2: "subcortical grey matter", 3: "white matter", 4: "CSF"}
 
 
+def label_names(root, seg: str) -> dict[int, str]:
+    """Names from the release's <seg>_labels.txt ('<value> <name>' lines) when present."""
+    if seg == "seg4":
+        return SEG4
+    names = {0: "background", **{i: f"label {i}" for i in range(1, 36)}}
+    txt = root / f"{seg}_labels.txt"
+    if txt.exists():
+        for line in txt.read_text().splitlines():
+            parts = line.replace(",", " ").split(None, 1)
+            if len(parts) == 2 and parts[0].isdigit():
+                names[int(parts[0])] = parts[1].strip()
+    return names
+
+
 @ADAPTERS.register("neurite-oasis")
 def build(args: AdapterArgs) -> dict:
     if args.root is None or not args.root.is_dir():
@@ -37,6 +51,6 @@ def build(args: AdapterArgs) -> dict:
                 raise InputError(f"{f}: missing (expected aligned_{k}.nii.gz in every subject folder)")
         rows.append({"subject": p.name, "split": split[p.name], "labels": str(files[seg]),
                      "image_be": str(files["norm"]), "image_nbe": str(files["orig"]), "prealigned": "true"})
-    out = write_outputs(pd.DataFrame(rows), args, conf, SEG4 if seg == "seg4" else None)
+    out = write_outputs(pd.DataFrame(rows), args, conf, label_names(args.root, seg))
     out["split_scheme"] = scheme
     return out
