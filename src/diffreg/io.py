@@ -52,6 +52,9 @@ def load_nifti(path: str | os.PathLike, canonical: bool = True) -> nib.Nifti1Ima
         img = nib.load(str(path))
     except Exception as exc:  # nibabel raises many types for corrupt files
         raise InputError(f"{path}: unreadable image ({exc})") from None
+    if canonical and len(img.shape) == 2:
+        # nibabel cannot reorient a 2D array: give it a singleton third axis (read_image drops it)
+        img = nib.Nifti1Image(np.asarray(img.dataobj)[..., None], img.affine, img.header)
     return nib.as_closest_canonical(img) if canonical else img
 
 
@@ -141,13 +144,11 @@ class RunManifest:
         self.data["wall_time_s"] = round(time.perf_counter() - self.start, 3)
         # ru_maxrss is in KiB on Linux
         self.data["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        try:
-            import torch
-            self.data["threads"] = torch.get_num_threads()
+        torch = sys.modules.get("torch")  # only if the command used it: importing costs seconds
+        if torch is not None:
+            self.data.setdefault("threads", torch.get_num_threads())
             if torch.cuda.is_available():
                 self.data["peak_cuda_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-        except ImportError:
-            pass
         path = Path(path)
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")

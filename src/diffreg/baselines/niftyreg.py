@@ -37,7 +37,7 @@ _DEFAULTS = {"be": 0.001, "le": 0.01, "sx": -5.0, "ln": 3, "maxit": 150, "simila
 PRESETS: dict[str, dict[str, Any]] = {
     "default": dict(_DEFAULTS),
     "m2m_reg": {**_DEFAULTS, "le": 0.0, "similarity": "lncc"},
-    "test": {**_DEFAULTS, "ln": 2, "maxit": 100, "similarity": "ssd"},
+    "test": {**_DEFAULTS, "sx": -4.0, "ln": 2, "maxit": 100, "similarity": "ssd"},
 }
 
 
@@ -72,7 +72,7 @@ def find_bin() -> tuple[Path | None, str]:
                   "NIFTYREG_BIN to the folder it prints")
 
 
-def _write_nifti(path: Path, vol: Volume) -> None:
+def write_tool_nifti(path: Path, vol: Volume) -> None:
     """Scratch NIfTI for the tool, with sform and qform both set to the array's affine so that
     NiftyReg's world frame is exactly the one our conversion uses."""
     arr = np.asarray(vol.array, dtype=np.float32)
@@ -100,6 +100,18 @@ def read_displacement(path: Path, ndim: int) -> np.ndarray:
     if ndim == 2:
         arr = arr[:, :, 0, :2]
     return np.moveaxis(arr, -1, 0)
+
+
+def transform_to_voxel_displacement(folder: Path, transform: Path, ref: Path, fixed: Volume, moving: Volume,
+                                    workdir: Path, threads: int = 1) -> np.ndarray:
+    """Voxel displacement (D, *S) of any NiftyReg transformation (control-point grid, affine
+    text file, deformation field) on the grid of ``ref`` (the NIfTI written from ``fixed``)."""
+    disp_path = workdir / "disp_mm.nii.gz"
+    _run([str(folder / "reg_transform"), "-ref", str(ref), "-disp", str(transform), str(disp_path),
+          "-omp", str(threads)], threads)
+    mm = read_displacement(disp_path, fixed.ndim)
+    return physical_to_voxel_displacement(mm, nifti_world_matrix(fixed.affine, fixed.ndim),
+                                          nifti_world_matrix(moving.affine, moving.ndim))
 
 
 def f3d_args(config: dict[str, Any]) -> list[str]:
@@ -142,10 +154,10 @@ class NiftyReg(Baseline):
         if folder is None:
             raise RuntimeError(why)
         ref, flo = workdir / "fixed.nii.gz", workdir / "moving.nii.gz"
-        _write_nifti(ref, fixed)
-        _write_nifti(flo, moving)
+        write_tool_nifti(ref, fixed)
+        write_tool_nifti(flo, moving)
         omp = ["-omp", str(threads)]
-        cpp, disp_path = workdir / "cpp.nii.gz", workdir / "disp_mm.nii.gz"
+        cpp = workdir / "cpp.nii.gz"
 
         def _register() -> np.ndarray:
             aff = []
@@ -156,11 +168,7 @@ class NiftyReg(Baseline):
                 aff = ["-aff", str(workdir / "affine.txt")]
             _run([str(folder / "reg_f3d"), "-ref", str(ref), "-flo", str(flo), "-cpp", str(cpp),
                   "-res", str(workdir / "f3d.nii.gz"), "-voff"] + aff + f3d_args(config) + omp, threads)
-            _run([str(folder / "reg_transform"), "-ref", str(ref), "-disp", str(cpp), str(disp_path)] + omp,
-                 threads)
-            mm = read_displacement(disp_path, fixed.ndim)
-            return physical_to_voxel_displacement(mm, nifti_world_matrix(fixed.affine, fixed.ndim),
-                                                  nifti_world_matrix(moving.affine, moving.ndim))
+            return transform_to_voxel_displacement(folder, cpp, ref, fixed, moving, workdir, threads)
 
         disp, seconds = timed(_register)
         return BaselineResult(disp=disp, registration_s=seconds, device="cpu",

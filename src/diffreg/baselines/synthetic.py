@@ -44,9 +44,9 @@ def _ellipsoids(shape: tuple[int, ...]) -> np.ndarray:
     n = np.asarray(shape, dtype=np.float64).reshape(ndim, *([1] * ndim))
     x = grid / (n - 1)  # in [0, 1]
     blobs = [  # (centre, radii) in fractions of the grid, per axis
-        ([0.33, 0.35, 0.4], [0.2, 0.14, 0.22]),
-        ([0.68, 0.38, 0.55], [0.14, 0.2, 0.2]),
-        ([0.5, 0.72, 0.5], [0.24, 0.12, 0.25]),
+        ([0.3, 0.33, 0.4], [0.2, 0.2, 0.26]),
+        ([0.7, 0.36, 0.55], [0.17, 0.22, 0.24]),
+        ([0.5, 0.74, 0.5], [0.28, 0.15, 0.28]),
     ]
     labels = np.zeros(shape, dtype=np.int16)
     for k, (c, r) in enumerate(blobs, start=1):
