@@ -1,6 +1,6 @@
 """Throughput of the registration core against MONAI, side by side.
 
-    python benchmarks/core.py [--size 96] [--train-size 64] [--repeats 5] [--threads N] [--device cpu|cuda]
+    python benchmarks/core.py [--size 64] [--train-size 64] [--repeats 3] [--threads N] [--device cpu|cuda]
 
 Each time is the best of ``--repeats`` runs after one warm-up run (excluded); ours and MONAI's runs
 alternate, so both see the same background load, and the minimum is the least disturbed run. On
@@ -60,10 +60,10 @@ def row(name, ours, theirs=None, unit="s"):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", type=int, default=96, help="edge of the cubic volume for warp/LNCC/MIND")
+    p.add_argument("--size", type=int, default=64, help="edge of the cubic volume for warp/LNCC/MIND")
     p.add_argument("--train-size", type=int, default=64, help="edge of the cubic volume for the training step")
-    p.add_argument("--batch", type=int, default=2, help="batch size for warp/LNCC/MIND")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (best reported)")
+    p.add_argument("--batch", type=int, default=1, help="batch size for warp/LNCC/MIND")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (best reported)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--seed", type=int, default=0, help="seed for the synthetic data and weights")

@@ -41,14 +41,29 @@ def _check_field(disp: torch.Tensor) -> int:
     return ndim
 
 
+_BASE_CACHE: dict = {}
+
+
+def _normalised_base(shape, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(identity grid in normalised units, per-axis scale 2/(N-1)), cached per shape/device/dtype."""
+    key = (tuple(shape), str(device), dtype)
+    hit = _BASE_CACHE.get(key)
+    if hit is None:
+        ndim = len(shape)
+        # align_corners=True: voxel p -> 2p/(N-1) - 1; a singleton axis maps to -1 as in MONAI
+        scale = torch.tensor([2.0 / max(n - 1, 1) for n in shape], device=device, dtype=dtype).view(1, ndim, *([1] * ndim))
+        base = identity_grid(shape, device=device, dtype=dtype) * scale - 1.0
+        if len(_BASE_CACHE) > 32:
+            _BASE_CACHE.clear()
+        hit = _BASE_CACHE[key] = (base, scale)
+    return hit
+
+
 def _sampling_grid(disp: torch.Tensor) -> torch.Tensor:
     """(B, D, *S) voxel displacement -> grid_sample grid (B, *S, D), last axis in (x, y, z) = reversed array order."""
     ndim = disp.ndim - 2
-    shape = disp.shape[2:]
-    loc = identity_grid(shape, device=disp.device, dtype=disp.dtype) + disp
-    # align_corners=True: voxel p -> 2p/(N-1) - 1; a singleton axis maps to -1 as in MONAI
-    scale = torch.tensor([2.0 / max(n - 1, 1) for n in shape], device=disp.device, dtype=disp.dtype)
-    loc = loc * scale.view(1, ndim, *([1] * ndim)) - 1.0
+    base, scale = _normalised_base(disp.shape[2:], disp.device, disp.dtype)
+    loc = base + disp * scale
     return loc.permute(0, *range(2, ndim + 2), 1).flip(-1)
 
 
@@ -71,6 +86,8 @@ def warp(image: torch.Tensor, disp: torch.Tensor, mode: str = "linear", padding:
             raise ValueError(f"batch sizes differ: image {image.shape[0]}, displacement {disp.shape[0]}")
         image = image.expand(disp.shape[0], *image.shape[1:])
     src_dtype = image.dtype
+    if not src_dtype.is_floating_point and mode != "nearest":
+        raise ValueError("integer (label) images must be warped with mode='nearest'")
     # integer labels go through float (exact up to 2^24 in float32)
     work = image if image.is_floating_point() else image.to(disp.dtype)
     grid = _sampling_grid(disp).to(work.dtype)
@@ -92,13 +109,15 @@ def warp_numpy(arr: np.ndarray, disp: np.ndarray, mode: str = "linear", padding:
     squeeze = arr.ndim == ndim
     if arr.ndim not in (ndim, ndim + 1):
         raise ValueError(f"array {arr.shape} does not match displacement {disp.shape}")
-    img = torch.from_numpy(np.ascontiguousarray(arr[None] if squeeze else arr))[None]
-    if img.is_floating_point():
-        img = img.double()
+    is_float = np.issubdtype(arr.dtype, np.floating)
+    if not is_float and mode != "nearest":
+        raise ValueError("integer (label) arrays must be warped with mode='nearest'")
+    # any numpy dtype (uint16 labels, bool masks) goes through float64: exact for integers < 2^53
+    img = torch.from_numpy(np.ascontiguousarray(arr[None] if squeeze else arr, dtype=np.float64))[None]
     field = torch.from_numpy(np.ascontiguousarray(disp, dtype=np.float64))[None]
     out = warp(img, field, mode=mode, padding=padding)[0]
-    out = out[0] if squeeze else out
-    return out.numpy().astype(arr.dtype, copy=False)
+    out = (out[0] if squeeze else out).numpy()
+    return out.astype(arr.dtype, copy=False) if is_float else np.rint(out).astype(arr.dtype)
 
 
 def compose(u: torch.Tensor, v: torch.Tensor, padding: str = "border") -> torch.Tensor:

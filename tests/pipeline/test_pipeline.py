@@ -60,7 +60,7 @@ def test_run_manifests(test_run):
         assert run["threads"] >= 1 and run["versions"]["torch"]
         assert run["pair"] in path.parent.name
     train = json.loads(next((cwd / "results/models").glob("*/run.json")).read_text())
-    assert train["iterations"] == 150 and train["loss_last_10pct"] < train["loss_first_10pct"]
+    assert train["iterations"] == 600 and train["loss_last_10pct"] < train["loss_first_10pct"]
     infos = [p.name for p in (cwd / "results/pipeline_info").iterdir()]
     for prefix in ("report_", "timeline_", "trace_", "dag_"):
         assert any(n.startswith(prefix) for n in infos), f"pipeline_info lacks {prefix}*"

@@ -53,6 +53,11 @@ def test_block_numbering_37_blocks_and_resolutions(small):
     assert (small.blocks[11].stride, small.blocks[11].channels) == (8, 32)
     with pytest.raises(ValueError):
         small.features(x, 50, 37)
+    # an encoder block needs only its own stride to divide the input size, the decoder all levels
+    assert small.required_multiple(11) == 8 and small.required_multiple(29) == 32
+    assert small.features(torch.randn(1, 3, 40, 24), 50, 11).shape == (1, 32, 5, 3)
+    with pytest.raises(ValueError, match="divisible by 32"):
+        small.features(torch.randn(1, 3, 40, 24), 50, 29)
 
 
 def test_features_stop_at_the_requested_block(small):

@@ -41,8 +41,11 @@ def _smooth(shape, seed):
 
 
 # --- diffusion features -------------------------------------------------------------------
-def test_linear_schedule_matches_ddpm():
+def test_linear_schedule_matches_ddpm_and_diffusers():
+    from diffusers import DDPMScheduler
     abar = linear_alphas_cumprod()
+    sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear")
+    torch.testing.assert_close(abar, sched.alphas_cumprod, rtol=0, atol=0)
     betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)
     torch.testing.assert_close(abar.double(), torch.cumprod(1 - betas, 0), rtol=1e-5, atol=1e-7)
 
@@ -153,15 +156,20 @@ def _training_set(shape, n=3):
 def test_dgir_method_paper_defaults_and_short_fit(adm_file, capsys):
     from diffreg.methods import build_method
     import diffreg.methods.dgir  # noqa: F401  (registers "dgir")
-    m2 = build_method("dgir", 2, {"feature_checkpoint": str(adm_file), "iterations": 2, "log_every": 1,
-                                  "batch_size": 1}, torch.device("cpu"))
+    m2 = build_method("dgir", 2, {"feature_checkpoint": str(adm_file)}, torch.device("cpu"))
     c = m2.config
-    assert (c["block"], c["t"], c["lambda_paper"], c["lr"]) == (29, 50, 1.0, 1e-4)
+    assert (c["block"], c["t"], c["lambda_paper"], c["lr"], c["batch_size"]) == (29, 50, 1.0, 1e-4, 4)
+    assert c["backbone"] == "icon" and list(c["backbone_kwargs"]["scales"]) == [8, 4, 2, 1]
     assert c["lambda_reg"] == 2.0                 # paper's lambda x D (see module docstring)
     m3 = build_method("dgir", 3, {"feature_checkpoint": str(adm_file)}, torch.device("cpu"))
-    assert (m3.config["block"], m3.config["sigma"], m3.config["lambda_reg"]) == (11, 5.0, 1.5)
+    assert (m3.config["block"], m3.config["paper_sigma"], m3.config["lambda_reg"]) == (11, 5.0, 1.5)
+    assert m3.scaled_sigma((160, 192, 224)) == 5.0 and m3.scaled_sigma((48, 48, 48)) == 1.25
+    assert m2.scaled_sigma((256, 256)) == 4.0 and m2.scaled_sigma((64, 64)) == 1.0
+    # a short fit on a lighter network (two steps) keeps the test fast
+    m2 = build_method("dgir", 2, {"feature_checkpoint": str(adm_file), "iterations": 2, "log_every": 1,
+                                  "batch_size": 1, "backbone_kwargs": {"scales": [2, 1]}}, torch.device("cpu"))
     summary = m2.fit(_training_set((32, 32)))
-    assert summary["iterations"] == 2 and summary["block"] == 29
+    assert summary["iterations"] == 2 and summary["block"] == 29 and summary["sigma"] == 0.5
     assert "iter 2/2" in capsys.readouterr().out
     disp = m2.register(torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32))
     assert disp.shape == (1, 2, 32, 32)
@@ -171,7 +179,8 @@ def test_dgir_autoencoder_rows_and_missing_weights():
     from diffreg.methods.dgir import DGIR
     data = _training_set((32, 32))
     for loss in ("ae_lncc", "deepsim"):
-        m = DGIR(2, {"loss": loss, "iterations": 1, "ae_iterations": 2, "batch_size": 1}, torch.device("cpu"))
+        m = DGIR(2, {"loss": loss, "iterations": 1, "ae_iterations": 2, "batch_size": 1,
+                     "backbone_kwargs": {"scales": [1]}}, torch.device("cpu"))
         assert m.fit(data)["loss"] == loss
     for loss in ("vgg_lncc", "dino_lncc"):
         with pytest.raises(NeedsWeights):

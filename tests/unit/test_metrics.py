@@ -161,3 +161,10 @@ def test_psnr_nmse_ssim_known_values():
     c1 = 0.01 ** 2
     assert metrics.ssim(ref, img) == pytest.approx((2 * 0.5 * 0.6 + c1) / (0.25 + 0.36 + c1))
     assert metrics.ssim(rng.random((12, 12, 12)), rng.random((12, 12, 12))) < 0.3
+
+
+def test_summary_jacobian_has_every_statistic():
+    u = np.zeros((3, 6, 6, 6))
+    s = metrics.summary_jacobian(u)
+    assert s == {"folding_percent": 0.0, "sdlogj": 0.0, "det_min": 1.0, "det_max": 1.0, "det_mean": 1.0,
+                 "njd": 0.0, "jsd": 0.0, "strict_percent": 0.0, "ndv_percent": 0.0}

@@ -6,6 +6,8 @@ from scipy.linalg import expm
 
 from diffreg import spatial
 
+pytestmark = pytest.mark.filterwarnings("ignore:monai.networks.blocks.Warp")
+
 SHAPES = {2: (20, 24), 3: (12, 14, 16)}
 # smooth-data tests need a few voxels per unit of curvature to keep linear interpolation error small
 SMOOTH_SHAPES = {2: (40, 44), 3: (24, 26, 28)}
@@ -91,9 +93,9 @@ def test_warp_numpy_matches_torch_and_keeps_label_dtype():
     disp = smooth_field(shape, 2.0, seed=3)[0].numpy()
     ref = spatial.warp(torch.from_numpy(img)[None, None], torch.from_numpy(disp)[None])[0, 0].numpy()
     np.testing.assert_allclose(spatial.warp_numpy(img, disp), ref, atol=1e-12)
-    labels = rng.integers(0, 5, shape).astype(np.int16)
+    labels = rng.integers(0, 5, shape).astype(np.uint16)
     out = spatial.warp_numpy(labels, disp, mode="nearest")
-    assert out.dtype == np.int16 and out.shape == shape
+    assert out.dtype == np.uint16 and out.shape == shape
     assert set(np.unique(out)) <= set(np.unique(labels))
 
 
@@ -243,3 +245,5 @@ def test_bad_shapes_are_rejected():
         spatial.warp(torch.rand(1, 1, 8, 8), torch.zeros(1, 3, 8, 8))
     with pytest.raises(ValueError):
         spatial.warp(torch.rand(1, 1, 8, 8), torch.zeros(1, 2, 8, 8), mode="cubic")
+    with pytest.raises(ValueError, match="nearest"):
+        spatial.warp(torch.ones(1, 1, 8, 8, dtype=torch.int64), torch.zeros(1, 2, 8, 8))

@@ -7,8 +7,8 @@ baseline reports itself unavailable in one line. docs/baselines.md says more.
 
 Presets: ``m2m_reg`` follows M2M-Reg's row "FireANTs, Gaussian, MI" (greedy, mutual information,
 Gaussian-smoothed gradients and warps, FireANTs' own defaults otherwise); ``test`` is small.
-The field is saved with FireANTs' own ANTs-compatible writer (physical LPS mm on the fixed grid)
-and converted to voxels like ANTs' fields.
+The field is FireANTs' own sampling grid (fixed grid -> normalised moving coordinates, physical
+space handled inside FireANTs), turned into voxel units.
 """
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
+from ..errors import InputError
 from .base import BASELINES, Baseline, BaselineResult, Volume
-from .geometry import itk_geometry_from_affine, physical_to_voxel_displacement
+from .geometry import index_grid
 
 _DEFAULTS = {"algorithm": "greedy", "loss_type": "mi", "scales": [4, 2, 1], "iterations": [200, 100, 50],
              "optimizer_lr": 0.5, "smooth_grad_sigma": 1.0, "smooth_warp_sigma": 0.5, "cc_kernel_size": 7,
@@ -32,6 +33,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     "m2m_reg": dict(_DEFAULTS),
     "test": {**_DEFAULTS, "loss_type": "cc", "cc_kernel_size": 5, "scales": [2, 1], "iterations": [100, 50]},
 }
+
+
+def grid_to_voxel_displacement(grid: np.ndarray, moving_shape: tuple[int, ...]) -> np.ndarray:
+    """FireANTs' sampling grid -> our voxel displacement (D, *S).
+
+    The grid is laid out like SimpleITK arrays (spatial axes in reverse index order) and its last
+    axis holds (x, y[, z]) = ITK index order, normalised with align_corners=True (index =
+    (g + 1) (N - 1) / 2, as FireANTs' torch-to-pixel matrix). Our NIfTI files keep the array
+    order as ITK index order, so after reversing the spatial axes index d is array axis d."""
+    ndim = grid.shape[-1]
+    g = np.transpose(grid, tuple(range(ndim))[::-1] + (ndim,))
+    g = np.moveaxis(g, -1, 0)
+    sizes = np.asarray(moving_shape, dtype=np.float64).reshape(ndim, *([1] * ndim))
+    index = (g + 1.0) * (sizes - 1.0) / 2.0
+    return index - index_grid(g.shape[1:])
 
 
 def _write_nifti(path: Path, vol: Volume) -> None:
@@ -65,6 +81,9 @@ class FireANTs(Baseline):
         from fireants.registration.greedy import GreedyRegistration
         from fireants.registration.syn import SyNRegistration
 
+        if min(fixed.array.shape) < 32:
+            raise InputError(f"{fixed.path}: FireANTs needs at least 32 voxels along every axis "
+                             f"(its MIN_IMG_SIZE), got {fixed.array.shape}")
         device = config["device"]
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -82,18 +101,12 @@ class FireANTs(Baseline):
                   optimizer_lr=config["optimizer_lr"], smooth_grad_sigma=config["smooth_grad_sigma"],
                   smooth_warp_sigma=config["smooth_warp_sigma"], cc_kernel_size=config["cc_kernel_size"])
         reg.optimize()
-        warp_path = workdir / "fireants_warp.nii.gz"
-        reg.save_as_ants_transforms(str(warp_path))
+        with torch.no_grad():
+            grid = reg.get_warped_coordinates(fi, mi)[0]  # (*S reversed, D) in grid_sample's [-1, 1]
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        field = np.asarray(nib.load(str(warp_path)).dataobj, dtype=np.float64)
-        ndim = fixed.ndim
-        field = field.reshape(*fixed.array.shape, ndim)  # ITK vector image: (*S, [1,] D) LPS mm
-        geom_f = itk_geometry_from_affine(fixed.affine, ndim)
-        geom_m = itk_geometry_from_affine(moving.affine, ndim)
-        disp = physical_to_voxel_displacement(np.moveaxis(field, -1, 0), geom_f.index_to_physical,
-                                              geom_m.index_to_physical)
+        disp = grid_to_voxel_displacement(grid.detach().cpu().double().numpy(), moving.array.shape)
         return BaselineResult(disp=disp, registration_s=seconds, device=device)
 
 

@@ -1,8 +1,9 @@
 """NiftyReg ``reg_f3d`` (optionally after ``reg_aladin``) from the real binaries.
 
 The binaries come from the PyPI ``niftyreg`` source package (``envs/build-niftyreg.sh``). They
-are found, in this order, in ``$NIFTYREG_BIN``, in ``niftyreg.bin_path`` when that package is
-importable, or in the build script's default cache ``~/.cache/diffreg-nf/niftyreg-<version>``.
+are looked for in ``$NIFTYREG_BIN`` (only there, when it is set), else in ``niftyreg.bin_path``
+when that package is importable, the running environment's ``bin/``, ``PATH``, and the build
+script's default place ``$DIFFREG_CACHE/niftyreg-<version>`` (``~/.cache/diffreg-nf``).
 
 Presets:
 - ``default``: reg_f3d's own defaults (-be 0.001 -le 0.01 -sx 5 voxels -ln 3 -maxit 150, NMI).
@@ -18,9 +19,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import nibabel as nib
 import numpy as np
@@ -42,32 +45,40 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def default_cache_bin() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "diffreg-nf" / f"niftyreg-{VERSION}" / "niftyreg" / "bin"
+    """Where ``envs/build-niftyreg.sh $DIFFREG_CACHE`` puts the tools by default."""
+    cache = Path(os.environ.get("DIFFREG_CACHE") or Path.home() / ".cache" / "diffreg-nf")
+    return cache / f"niftyreg-{VERSION}" / "niftyreg" / "bin"
 
 
 def _has_tools(folder: Path) -> bool:
     return all((folder / t).is_file() and os.access(folder / t, os.X_OK) for t in TOOLS)
 
 
+def _candidates() -> Iterator[Path]:
+    try:
+        import niftyreg  # type: ignore[import-not-found]
+        yield Path(niftyreg.bin_path)
+    except ImportError:
+        pass
+    yield Path(sys.prefix) / "bin"          # envs/setup.sh links the tools into the venv
+    on_path = shutil.which("reg_f3d")
+    if on_path:
+        yield Path(on_path).parent
+    yield default_cache_bin()
+
+
 def find_bin() -> tuple[Path | None, str]:
-    """(folder with the four tools, '') or (None, why not) as one line."""
+    """(folder with the four tools, '') or (None, why not) as one line. ``$NIFTYREG_BIN``, when
+    set, is the only place looked at."""
     env = os.environ.get("NIFTYREG_BIN")
     if env:
         folder = Path(env)
         if _has_tools(folder):
             return folder, ""
         return None, f"NIFTYREG_BIN={env} does not hold {', '.join(TOOLS)}"
-    try:
-        import niftyreg  # type: ignore[import-not-found]
-        folder = Path(niftyreg.bin_path)
+    for folder in _candidates():
         if _has_tools(folder):
             return folder, ""
-    except ImportError:
-        pass
-    folder = default_cache_bin()
-    if _has_tools(folder):
-        return folder, ""
     return None, ("NiftyReg binaries not found: run `envs/build-niftyreg.sh CACHE_DIR` and set "
                   "NIFTYREG_BIN to the folder it prints")
 

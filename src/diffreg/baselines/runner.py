@@ -126,6 +126,9 @@ def run_baseline(name: str, fixed_path, moving_path, moving_labels_path, outdir,
             **(result.extra or {}),
         )
         manifest.write(stage / FILES["run"])
+        stale = outdir / FILES["warped_labels"]
+        if labels is None and stale.exists():  # from an earlier run of this folder with labels
+            stale.unlink()
         for key in ("disp", "warped", "warped_labels", "run"):  # run.json last
             src = stage / FILES[key]
             if src.exists():

@@ -106,7 +106,8 @@ def run(args) -> int:
         # Fig. 1: one map per measure
         maps = {
             "MSE": corr.intensity_map(a, b, p),
-            "LNCC": corr.window_ncc_map(a, b, p, sigma=max(0.5, sigma_px / 4)),
+            # image LNCC with the DGIR code's sigma 4 for 256 x 256 images, scaled to this size
+            "LNCC": corr.window_ncc_map(a, b, p, sigma=max(0.5, 4.0 * (sum(a.shape) / 2) / 256)),
             "MIND": corr.mind_map(a, b, p),
             "NGF": corr.ngf_map(a, b, p),
             "Diffusion (cosine)": corr.cosine_map(fa, fb, p),
@@ -194,7 +195,7 @@ def _plot_fig1(plt, a, b, p, maps, path, where):
 
 def _plot_fig2(plt, a, b, kps, matches, path):
     w = a.shape[0]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4 * a.shape[1] / a.shape[0] + 0.8))
     colours = plt.cm.hsv(np.linspace(0, 1, len(kps), endpoint=False))
     for ax, (variant, title) in zip(axes, (("cosine", "(a) diffusion features, cosine"),
                                            ("lncc", "(b) diffusion features + LNCC"))):

@@ -39,6 +39,7 @@ def add_arguments(p) -> None:
     p.add_argument("--no-cache", action="store_true", help="train even if a cached checkpoint exists")
     p.add_argument("--device", default="auto", help="cpu, cuda, or auto")
     p.add_argument("--log-every", type=int, default=25, help="iterations between progress lines")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
 
 
 def run(args) -> int:
@@ -53,6 +54,8 @@ def run(args) -> int:
     cfg = PretrainConfig(images=tuple(s for s in args.images.split(",") if s), size=args.size,
                          width=args.width, iterations=args.iterations, batch=args.batch, lr=args.lr,
                          gray_prob=args.gray_prob, seed=args.seed)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     manifest = RunManifest(NAME, vars(args) | {"config": cfg.to_dict()}, seed=args.seed, device=device)
     cache = (args.cache_dir or default_cache()) / f"adm-w{cfg.width}-s{cfg.size}-{cfg.digest()}.pt"

@@ -15,12 +15,12 @@ from .base import FeatureModel, crop_features, pad_to_multiple, to_rgb
 T_STEPS = 1000
 
 
-def linear_alphas_cumprod(steps: int = T_STEPS) -> torch.Tensor:
-    """abar_t of the linear schedule (beta 1e-4 .. 0.02) shared by DDPM, guided-diffusion and
-    diffusers' DDPMScheduler; taken from diffusers so pretraining and features use one schedule."""
-    from diffusers import DDPMScheduler
-    sched = DDPMScheduler(num_train_timesteps=steps, beta_schedule="linear")
-    return sched.alphas_cumprod.detach().clone().float()
+def linear_alphas_cumprod(steps: int = T_STEPS, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
+    """abar_t of the linear schedule shared by DDPM, guided-diffusion and diffusers'
+    DDPMScheduler(beta_schedule="linear"), computed as the latter does (float32 linspace and
+    cumprod; the tests check it equals the scheduler's), without importing diffusers here."""
+    betas = torch.linspace(beta_start, beta_end, steps, dtype=torch.float32)
+    return torch.cumprod(1.0 - betas, dim=0)
 
 
 class DiffusionFeatures(FeatureModel):
@@ -43,7 +43,7 @@ class DiffusionFeatures(FeatureModel):
         self.noise = noise
         self.stride = model.blocks[block].stride
         self.channels = model.blocks[block].channels
-        self.multiple = model.min_multiple
+        self.multiple = model.required_multiple(block)   # padding only as much as needed
         abar = linear_alphas_cumprod()[t]
         self.register_buffer("sqrt_abar", abar.sqrt(), persistent=False)
         self.register_buffer("sqrt_one_minus_abar", (1 - abar).sqrt(), persistent=False)

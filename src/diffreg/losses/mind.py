@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Similarity, check_pair
+from .filters import box_kernel, separable_filter
 from .registries import SIMILARITIES
 
 
@@ -52,9 +53,8 @@ def mind_ssc(img: torch.Tensor, radius: int = 2, dilation: int = 2) -> torch.Ten
         po = [dilation * v for v in p]
         qo = [dilation * v for v in q]
         dists.append((_shift(xp, po, dilation, shape) - _shift(xp, qo, dilation, shape)) ** 2)
-    d = torch.cat(dists, dim=1)
-    pool = F.avg_pool2d if ndim == 2 else F.avg_pool3d
-    d = pool(F.pad(d, [radius] * (2 * ndim), mode=pad_mode), 2 * radius + 1, stride=1)
+    # box patch sum as three 1D passes rather than one (2r+1)^D window
+    d = separable_filter(torch.cat(dists, dim=1), box_kernel(2 * radius + 1), padding="replicate")
     d = d - d.min(dim=1, keepdim=True).values
     var = d.mean(dim=1, keepdim=True)
     mean_var = var.mean(dim=tuple(range(1, ndim + 2)), keepdim=True)

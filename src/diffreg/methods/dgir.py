@@ -18,6 +18,14 @@ registration network. VGG/DINO without a weights file raise NeedsWeights (the ro
 Regulariser scale: the official code sums, over axes, the mean squared forward difference of
 phi - id in [0, 1] coordinates times N^2, i.e. D x (our `diffusion` regulariser, a mean over axes
 in voxel units) up to (N/(N-1))^2. So lambda_reg = lambda_paper * D reproduces the paper's lambda.
+
+Choices the paper leaves open (the official code's behaviour is one option each):
+- sigma: the paper's 4 (2D) / 5 (3D) refer to 256 x 256 images (64 x 64 feature maps) and
+  160 x 192 x 224 volumes; by default sigma is scaled to the image size so windows cover the
+  same fraction of the image (`sigma` given explicitly: used as is).
+- noise: "shared" (one noise image per pair, so aligned images have identical features, as the
+  paper states) or "independent" (the official q_sample with fresh noise per image).
+- lncc_border: "zeros" (the official Gaussian blur pads with zeros) or "normalized".
 """
 from __future__ import annotations
 
@@ -37,9 +45,11 @@ LOSSES = ("diffusion", "lncc", "mse", "mind", "ngf", "deepsim", "ae_lncc", "vgg_
 
 # paper Sec. 3.2, 4, 5 and the official configs (reference-facts §4): per dimensionality
 PAPER = {
-    2: dict(block=29, t=50, sigma=4.0, lambda_paper=1.0, batch_size=4),
-    3: dict(block=11, t=50, sigma=5.0, lambda_paper=0.5, batch_size=2),
+    2: dict(block=29, t=50, paper_sigma=4.0, lambda_paper=1.0, batch_size=4),
+    3: dict(block=11, t=50, paper_sigma=5.0, lambda_paper=0.5, batch_size=2),
 }
+# image side the paper's sigma refers to: 256 x 256 knees; 3D slices of 160 x 192 x 224 (mean 192)
+PAPER_SIDE = {2: 256.0, 3: 192.0}
 
 DEFAULTS = {
     "loss": "diffusion",
@@ -56,6 +66,7 @@ DEFAULTS = {
     "feature_checkpoint": None,   # ADM weights: official 256x256_diffusion_uncond.pt or pretrain-diffusion's
     "noise": "shared",            # "independent": the official code's fresh noise per image
     "slices": 4,
+    "sigma": None,                # LNCC window sigma; None: paper_sigma scaled to the image size
     "lncc_border": "zeros",       # the official Gaussian blur pads the feature maps with zeros
     "vgg_weights": None,
     "vgg_layer": "relu3_3",
@@ -86,6 +97,8 @@ class DGIR(PairwiseMethod):
 
     def build_similarity(self, data: TrainingSet | None = None) -> torch.nn.Module:
         c, loss = self.config, self.config["loss"]
+        if c["sigma"] is None:
+            c["sigma"] = self.scaled_sigma(data.shape if data is not None else None)
         lncc = feature_similarities.lncc_window(c["sigma"], c["lncc_border"])
         if loss == "diffusion":
             if not c["feature_checkpoint"]:
@@ -121,11 +134,20 @@ class DGIR(PairwiseMethod):
                                        sigma=c["sigma"], slices=c["slices"], border=c["lncc_border"])
         return sim.to(self.device)
 
+    def scaled_sigma(self, shape) -> float:
+        """The paper's sigma for an image of `shape`: windows keep the same fraction of the image
+        (and of its feature maps) as in the paper, so small toy images get small windows."""
+        c = self.config
+        if shape is None:
+            return float(c["paper_sigma"])
+        side = sum(shape) / len(shape)
+        return round(max(0.5, c["paper_sigma"] * side / PAPER_SIDE[self.ndim]), 3)
+
     def fit(self, data: TrainingSet, log_path: Path | None = None) -> dict:
         torch.manual_seed(int(self.config["seed"]))
         self.similarity = self.build_similarity(data)
         summary = super().fit(data, log_path)
-        summary.update(loss=self.config["loss"], lambda_reg=self.config["lambda_reg"])
+        summary.update(loss=self.config["loss"], lambda_reg=self.config["lambda_reg"], sigma=self.config["sigma"])
         if self.config["loss"] == "diffusion":
             summary.update(block=self.config["block"], t=self.config["t"], noise=self.config["noise"])
         return summary

@@ -254,6 +254,13 @@ class ADMUNet(nn.Module):
         """Input sizes must be divisible by this (one halving per level but the last)."""
         return 2 ** (len(self.config.channel_mult) - 1)
 
+    def required_multiple(self, block: int | None = None) -> int:
+        """Input sizes must be divisible by this to run up to `block` (None: the whole network):
+        an encoder block only needs its own stride, the middle and decoder blocks every level."""
+        if block is not None and block < len(self.input_blocks):
+            return self.blocks[block].stride
+        return self.min_multiple
+
     def _embed(self, t: torch.Tensor, batch: int, device) -> torch.Tensor:
         t = torch.as_tensor(t, device=device)
         if t.ndim == 0:
@@ -261,8 +268,9 @@ class ADMUNet(nn.Module):
         return self.time_embed(timestep_embedding(t, self.config.model_channels))
 
     def _run(self, x: torch.Tensor, t, stop: int | None) -> torch.Tensor:
-        if x.shape[-1] % self.min_multiple or x.shape[-2] % self.min_multiple:
-            raise ValueError(f"ADM input {tuple(x.shape[-2:])} must be divisible by {self.min_multiple}")
+        m = self.required_multiple(stop)
+        if x.shape[-1] % m or x.shape[-2] % m:
+            raise ValueError(f"ADM input {tuple(x.shape[-2:])} must be divisible by {m}")
         emb = self._embed(t, x.shape[0], x.device)
         skips, h, n = [], x, 0
         for block in self.input_blocks:
