@@ -98,6 +98,13 @@ def test_diffusion_loss_matches_lncc_of_features_computed_by_hand(adm):
     assert loss.item() == pytest.approx(1 - lncc.similarity(fa, fb).item(), abs=1e-6)
 
 
+def test_lncc_window_is_the_official_one():
+    from diffreg.features.similarity import lncc_window
+    # official: Gaussian sigma, kernel 4 sigma + 1 (sigma 4 in 2D, 5 in 3D); odd for scaled sigmas
+    assert [lncc_window(s)["size"] for s in (4, 5, 1, 0.75, 0.5)] == [17, 21, 5, 5, 3]
+    assert lncc_window(4)["border"] == "zeros" and lncc_window(4)["window"] == "gaussian"
+
+
 def test_3d_loss_uses_shared_slices(adm):
     loss_fn = diffusion_similarity(model=adm, block=11, t=50, sigma=1.0, slices=3)
     vol = _smooth((20, 24, 28), 6)

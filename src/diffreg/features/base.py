@@ -79,3 +79,9 @@ def imagenet_normalise(x: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (to_rgb(x) - mean) / std
+
+
+def window_size(sigma: float) -> int:
+    """Odd Gaussian window truncated at 2 sigma: 4 sigma + 1 for integer sigma (the official
+    DGIR blur), rounded to the nearest odd size otherwise."""
+    return 2 * max(1, round(2 * sigma)) + 1

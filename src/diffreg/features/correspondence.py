@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from diffreg.losses.filters import gaussian_kernel
 from diffreg.losses.mind import mind_ssc
 
+from .base import window_size
+
 
 def resize_features(f: torch.Tensor, size) -> torch.Tensor:
     """(C, h, w) -> (C, *size), bilinear ("features resized to image resolution")."""
@@ -50,7 +52,7 @@ def window_ncc_map(fa: torch.Tensor, fb: torch.Tensor, p, sigma: float, eps: flo
     if fa.ndim == 2:
         fa, fb = fa[None], fb[None]
     c, h, w = fa.shape
-    k1 = gaussian_kernel(sigma, int(4 * sigma) + 1).to(fa)
+    k1 = gaussian_kernel(sigma, window_size(sigma)).to(fa)
     r = k1.numel() // 2
     wgt = k1[:, None] * k1[None, :]                                     # (k, k), sums to 1
     pa = F.pad(fa, (r, r, r, r))

@@ -16,7 +16,7 @@ from diffreg.losses.registries import SIMILARITIES
 from diffreg.nets.adm import ADMUNet, load_adm
 
 from .autoencoder import AutoencoderFeatures, ConvAutoencoder
-from .base import FeatureModel
+from .base import FeatureModel, window_size
 from .diffusion import DiffusionFeatures
 from .pretrained import DINOFeatures, VGGFeatures
 from .slices import SliceSampler
@@ -55,7 +55,7 @@ class SlicedFeatureSimilarity(FeatureSimilarity):
 def lncc_window(sigma: float, border: str = "zeros") -> dict:
     """The official DGIR window: Gaussian sigma, truncated at 2 sigma (size 4 sigma + 1), zero
     padding at the feature-map border."""
-    return dict(window="gaussian", sigma=float(sigma), size=int(4 * sigma) + 1, border=border)
+    return dict(window="gaussian", sigma=float(sigma), size=window_size(sigma), border=border)
 
 
 @SIMILARITIES.register("diffusion")
