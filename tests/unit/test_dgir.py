@@ -190,8 +190,9 @@ def test_dgir_autoencoder_rows_and_missing_weights():
                      "backbone_kwargs": {"scales": [1]}}, torch.device("cpu"))
         assert m.fit(data)["loss"] == loss
     for loss in ("vgg_lncc", "dino_lncc"):
-        with pytest.raises(NeedsWeights):
+        with pytest.raises(NeedsWeights, match="needs weights"):
             DGIR(2, {"loss": loss, "iterations": 1}, torch.device("cpu")).fit(data)
+    assert DGIR(2, {"similarity": "mind"}, torch.device("cpu")).config["loss"] == "mind"
     with pytest.raises(InputError, match="feature_checkpoint"):
         DGIR(2, {"loss": "diffusion"}, torch.device("cpu")).fit(data)
     with pytest.raises(InputError, match="unknown DGIR loss"):

@@ -1,8 +1,7 @@
-"""Random smooth transforms for synthetic populations, in numpy/scipy.
+"""Random smooth transforms for synthetic populations (numpy in, numpy out).
 
-Same conventions as `diffreg.spatial` (voxel-unit backward displacements, channels in array-axis
-order, border padding), but written on scipy: data generation then needs no torch, and scipy's
-single-threaded interpolation is bit-reproducible, which the byte-identical toy data relies on.
+Warping and integration go through `diffreg.spatial`, the one warp of the code base (float64 on
+the CPU, which is reproducible bit for bit for the byte-identical toy data).
 """
 from __future__ import annotations
 
@@ -17,21 +16,21 @@ def identity(shape: tuple[int, ...]) -> np.ndarray:
 
 def warp(arr: np.ndarray, disp: np.ndarray, order: int = 1) -> np.ndarray:
     """out(x) = arr(x + disp(x)); order 1 linear, 0 nearest; border padding."""
-    coords = identity(arr.shape) + disp
-    return ndimage.map_coordinates(arr, coords, order=order, mode="nearest").astype(arr.dtype, copy=False)
+    from .. import spatial
+    return spatial.warp_numpy(arr, disp, mode="linear" if order else "nearest")
 
 
 def warp_field(field: np.ndarray, disp: np.ndarray) -> np.ndarray:
     """Warp each channel of a (D, *S) field (linear, border)."""
-    return np.stack([warp(c, disp) for c in field])
+    return warp(field, disp)
 
 
 def integrate_velocity(v: np.ndarray, steps: int = 7) -> np.ndarray:
     """Scaling and squaring of a stationary velocity (D, *S): exp(v) as a displacement."""
-    u = v / (2.0 ** steps)
-    for _ in range(steps):
-        u = u + warp_field(u, u)
-    return u
+    import torch
+
+    from .. import spatial
+    return spatial.integrate_velocity(torch.from_numpy(np.asarray(v, dtype=np.float64))[None], steps)[0].numpy()
 
 
 def smooth_noise(shape: tuple[int, ...], rng: np.random.Generator, sigma: float, channels: int) -> np.ndarray:

@@ -36,6 +36,7 @@ import torch
 from ..errors import InputError
 from ..features import similarity as feature_similarities  # registers the feature similarities
 from ..features.autoencoder import train_autoencoder
+from ..features.base import NeedsWeights
 from ..losses import build_regulariser, build_similarity
 from ..nets import build_backbone
 from .base import METHODS, Method, TrainingSet
@@ -86,6 +87,8 @@ class DGIR(PairwiseMethod):
             raise InputError(f"DGIR registers 2D or 3D images, got {ndim} spatial axes")
         merged = {**DEFAULTS, **PAPER[ndim]}
         merged.update({k: v for k, v in config.items() if v is not None})
+        if config.get("similarity") in LOSSES and "loss" not in config:   # `diffreg train --similarity`
+            merged["loss"] = config["similarity"]
         if merged["loss"] not in LOSSES:
             raise InputError(f"unknown DGIR loss '{merged['loss']}' (known: {', '.join(LOSSES)})")
         merged.setdefault("lambda_reg", merged["lambda_paper"] * ndim)
@@ -113,12 +116,14 @@ class DGIR(PairwiseMethod):
             sim = build_similarity("lncc", **lncc)
         elif loss in ("mse", "mind", "ngf"):
             sim = build_similarity(loss)
-        elif loss == "vgg_lncc":
-            sim = build_similarity("vgg", weights=c["vgg_weights"], layer=c["vgg_layer"],
-                                   sigma=c["sigma"], slices=c["slices"], border=c["lncc_border"])
-        elif loss == "dino_lncc":
-            sim = build_similarity("dino", weights=c["dino_weights"], sigma=c["sigma"],
-                                   slices=c["slices"], border=c["lncc_border"])
+        elif loss in ("vgg_lncc", "dino_lncc"):
+            kind = loss.split("_")[0]
+            if not c[f"{kind}_weights"]:
+                raise NeedsWeights(f"dgir: loss {loss} needs weights: give {kind}_weights "
+                                   f"({'a torchvision VGG16' if kind == 'vgg' else 'a DINO/DINOv2 ViT'} state dict)")
+            extra = {"layer": c["vgg_layer"]} if kind == "vgg" else {}
+            sim = build_similarity(kind, weights=c[f"{kind}_weights"], sigma=c["sigma"],
+                                   slices=c["slices"], border=c["lncc_border"], **extra)
         else:  # deepsim, ae_lncc: an autoencoder trained on the training images of both modalities
             if data is None:
                 raise ValueError(f"loss {loss} needs the training images")
