@@ -117,3 +117,38 @@ def test_help_lists_every_parameter(tmp_path):
     for group in schema["$defs"].values():
         for name in group["properties"]:
             assert f"--{name}" in proc.stdout
+
+
+def test_own_samplesheet_with_any_file_names(tmp_path):
+    """A user's layout (one folder per subject, arbitrary names, relative paths) runs end to end."""
+    import csv
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    toy = tmp_path / "toy"
+    subprocess.run([str(root / "bin/diffreg"), "toy-data", "--outdir", str(toy), "--n-subjects", "4",
+                    "--size", "48", "--ndim", "2", "--seed", "3"], check=True, capture_output=True)
+    rows = list(csv.DictReader(open(toy / "samplesheet.csv")))
+    own = tmp_path / "mydata"
+    with open(own.with_suffix(".csv"), "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["subject", "split", "labels", "image_t1", "image_t1brain"])
+        for r in rows:
+            d = own / r["subject"]
+            d.mkdir(parents=True)
+            shutil.copy(toy / r["image_nbe"], d / "head.nii.gz")
+            shutil.copy(toy / r["image_be"], d / "brain.nii.gz")
+            shutil.copy(toy / r["labels"], d / "seg.nii.gz")
+            rel = f"mydata/{r['subject']}"
+            w.writerow([r["subject"], r["split"], f"{rel}/seg.nii.gz", f"{rel}/head.nii.gz", f"{rel}/brain.nii.gz"])
+    proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", "--input", str(own.with_suffix(".csv")),
+                        "--label_names", str(toy / "labels.json"), "--reference_modality", "t1",
+                        "--moving_modality", "t1brain", "--fixed_modality", "t1brain",
+                        "--methods", "none", "--baselines", "syn")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    metrics = pd.read_csv(tmp_path / "results/tables/metrics_all.csv")
+    dice = metrics[(metrics.metric == "dice") & (metrics.label == "mean")]
+    assert len(dice) >= 1 and dice.value.between(0.3, 1).all()
+    assert "grey matter" in set(metrics.label)
+    assert (tmp_path / "results/preprocessed" / rows[0]["subject"] / f"{rows[0]['subject']}_t1brain.nii.gz").exists()

@@ -15,12 +15,13 @@ process PREPROCESS {
 
     script:
     def args = task.ext.args ?: ''
+    def names = (meta.modalities.collect { "${meta.id}_${it}.nii.gz" } + ["${meta.id}_labels.nii.gz"]).join(' ')
     def shape = params.crop_shape ? "--shape ${params.crop_shape.toString().replace(',', ' ')}" : ''
     """
     diffreg preprocess --subject ${meta.id} --images ${images} --labels ${labels} \
         --reference ${reference} \
         --transform ${params.affine} ${shape} --threads ${task.cpus} --seed ${params.seed} \
-        --outdir out ${args}
+        --names ${names} --outdir out ${args}
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
         diffreg: \$(diffreg --version | cut -d" " -f2)
@@ -30,7 +31,7 @@ process PREPROCESS {
     stub:
     """
     mkdir -p out
-    for f in ${images} ${labels}; do touch out/\$(basename \$f); done
+    touch ${meta.modalities.collect { "out/${meta.id}_${it}.nii.gz" }.join(' ')} out/${meta.id}_labels.nii.gz
     echo '{}' > out/run.json
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":

@@ -36,6 +36,9 @@ def add_arguments(p) -> None:
                    help="use the whole --pons-label region (default: the middle third of the brainstem)")
     p.add_argument("--threads", type=int, default=1, help="ITK threads for ANTs")
     p.add_argument("--seed", type=int, default=0, help="seed of ANTs' metric sampling")
+    p.add_argument("--names", nargs="+", default=None,
+                   help="output file names for --images then --labels, in order (default: the input names); "
+                        "the pipeline writes <subject>_<modality>.nii.gz and <subject>_labels.nii.gz")
 
 
 def run(args) -> int:
@@ -46,9 +49,12 @@ def run(args) -> int:
     from ..preprocess.qc import save_qc
     from ..preprocess.subject import Options, run_subject
 
-    names = [Path(p).name for p in list(args.images) + list(args.labels)]
+    inputs = list(args.images) + list(args.labels)
+    names = args.names or [Path(p).name for p in inputs]
+    if len(names) != len(inputs):
+        raise InputError(f"--names: {len(names)} names for {len(inputs)} images and label maps")
     if len(set(names)) != len(names):
-        raise InputError("two inputs share a file name; outputs keep file names, so they would collide")
+        raise InputError("two outputs share a file name; give distinct --names")
     transform = args.transform or ("Affine" if args.reference else "none")
     opt = Options(reference=args.reference, transform=transform, shape=args.shape, spacing=args.spacing,
                   resize=args.resize, intensity=args.intensity, percentiles=tuple(args.percentiles),
@@ -60,11 +66,11 @@ def run(args) -> int:
     res = run_subject(args.images, args.labels, opt)
     out = Path(args.outdir)
     written = []
-    for p, a in zip(args.images, res.images):
-        written.append(str(write_image(out / Path(p).name, a.astype(np.float32), res.affine)))
-    for p, lab in zip(args.labels, res.labels):
+    for name, a in zip(names, res.images):
+        written.append(str(write_image(out / name, a.astype(np.float32), res.affine)))
+    for name, lab in zip(names[len(args.images):], res.labels):
         dtype = np.uint8 if lab.min() >= 0 and lab.max() < 256 else np.int16
-        written.append(str(write_image(out / Path(p).name, lab.astype(dtype), res.affine)))
+        written.append(str(write_image(out / name, lab.astype(dtype), res.affine)))
     if res.mask is not None:
         written.append(str(write_image(out / f"{args.subject}_brainmask.nii.gz", res.mask.astype(np.uint8),
                                        res.affine if res.mask.shape == res.images[0].shape else None)))

@@ -4,14 +4,15 @@ include { PREPROCESS } from '../../../modules/local/preprocess'
 include { MAKE_PAIRS } from '../../../modules/local/make_pairs'
 
 // One samplesheet row -> [meta, [images...], labels]; relative paths resolve against the sheet's folder.
+// meta.modalities names the images in order; the image of reference_modality comes first, since
+// PREPROCESS aligns the subject with it. Outputs are renamed <subject>_<modality>.nii.gz.
 def parseRow(row, base) {
     def resolve = { p -> p.startsWith('/') ? file(p) : base.resolve(p) }
-    // the image of reference_modality comes first: PREPROCESS aligns the subject with it
-    def images = row.findAll { k, v -> k.startsWith('image_') && v }
+    def cols = row.findAll { k, v -> k.startsWith('image_') && v }
         .sort { kv -> kv.key == "image_${params.reference_modality}" ? 0 : 1 }
-        .collect { k, v -> resolve(v) }
-    def meta = [id: row.subject, split: row.split, prealigned: (row.prealigned ?: 'false').toLowerCase() == 'true']
-    return [meta, images, resolve(row.labels)]
+    def meta = [id: row.subject, split: row.split, modalities: cols.keySet().collect { it - 'image_' },
+                prealigned: (row.prealigned ?: 'false').toLowerCase() == 'true']
+    return [meta, cols.values().collect { resolve(it) }, resolve(row.labels)]
 }
 
 workflow PREPARE_DATA {
@@ -37,8 +38,7 @@ workflow PREPARE_DATA {
             .toSortedList { a, b -> a[0].id <=> b[0].id }
             .map { list ->
                 if (!list) error "No subject with split 'train' in the samplesheet: cannot choose an affine reference"
-                def imgs = list[0][1]
-                imgs.find { it.name.contains("_${params.reference_modality}.") } ?: imgs[0]
+                list[0][1][0]   // parseRow puts the reference modality first
             }
     }
     PREPROCESS(ch_subjects, ch_reference)
