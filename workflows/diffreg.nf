@@ -40,5 +40,5 @@ workflow DIFFREG {
         BASELINES(ch_pairs, baselines)
         ch_registrations = ch_registrations.mix(BASELINES.out.registrations)
     }
-    EVALUATE_REPORT(ch_registrations, PREPARE_DATA.out.subjects, PREPARE_DATA.out.label_names)
+    EVALUATE_REPORT(ch_registrations, PREPARE_DATA.out.subjects, PREPARE_DATA.out.qc, PREPARE_DATA.out.label_names)
 }

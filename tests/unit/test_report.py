@@ -221,3 +221,18 @@ def test_report_bad_inputs(tmp_path, capsys, results_dir):
     (results / "tables" / "metrics_all.csv").unlink()
     assert "metrics_all.csv: file not found" in _error(capsys, ["report", "--results", str(results), "--out", out])
     assert not Path(out).exists()
+
+
+def test_preprocessing_qc_pictures_are_embedded(tmp_path):
+    from diffreg.report.html import qc_figures
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    d = tmp_path / "preprocessed" / "sub-001"
+    d.mkdir(parents=True)
+    plt.imsave(d / "sub-001_qc.png", [[0.0, 1.0], [1.0, 0.0]])
+    (d / "sub-001_be.nii.gz").write_bytes(b"")
+    figs = qc_figures([tmp_path / "preprocessed"])
+    assert [f["heading"] for f in figs] == ["Preprocessing QC (sub-001)"]
+    import base64
+    assert base64.b64decode(figs[0]["png_b64"]) == (d / "sub-001_qc.png").read_bytes()

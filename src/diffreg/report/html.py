@@ -115,6 +115,17 @@ def _b64(png: bytes) -> str:
     return base64.b64encode(png).decode("ascii")
 
 
+def qc_figures(image_dirs: list[Path]) -> list[dict]:
+    """The before/after pictures PREPROCESS writes (<subject>_qc.png), one figure per subject."""
+    found = sorted({p.name: p for d in image_dirs if d.is_dir() for p in d.rglob("*_qc.png")}.items())
+    return [{"heading": f"Preprocessing QC ({name[:-len('_qc.png')]})",
+             "alt": f"mid slices before and after preprocessing of {name[:-len('_qc.png')]}",
+             "png_b64": _b64(path.read_bytes()),
+             "caption": "before and after affine alignment, cropping and intensity normalisation; "
+                        "the reference the subject was aligned to."}
+            for name, path in found]
+
+
 # ----------------------------------------------------------------------------- the report
 
 def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "diffreg-nf results",
@@ -155,6 +166,8 @@ def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "dif
                          "alt": "box plot of the mean Dice of each pair per method",
                          "png_b64": _b64(png),
                          "caption": "one point per pair; initial: before registration."})
+
+    figs += qc_figures(inputs.images)
 
     extra = [_read_json(inputs.tables / "run.json")]
     commits, versions, methods = run_summary(regs, [e for e in extra if e])

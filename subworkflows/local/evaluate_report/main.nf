@@ -7,6 +7,7 @@ workflow EVALUATE_REPORT {
     take:
     registrations   // [meta, registration_dir, moving, fixed, moving_labels, fixed_labels]
     subjects        // [meta, [images]]
+    qc              // preprocessing QC pictures
     label_names
 
     main:
@@ -15,7 +16,7 @@ workflow EVALUATE_REPORT {
     REPORT(
         TABULATE.out.tables,
         registrations.map { it[1] }.collect(),
-        subjects.flatMap { meta, files -> files }.collect(),
+        subjects.flatMap { meta, files -> files }.mix(qc).collect(),
         label_names
     )
 

@@ -47,6 +47,7 @@ workflow PREPARE_DATA {
 
     emit:
     subjects    = PREPROCESS.out.subject   // [meta, [images]] (labels among the images)
+    qc          = PREPROCESS.out.qc        // before/after pictures
     pairs       = MAKE_PAIRS.out.csv
     label_names = ch_names
     versions    = ch_versions
