@@ -13,7 +13,8 @@ import pandas as pd
 
 from ...errors import InputError
 from . import ADAPTERS
-from .common import AdapterArgs, assign_splits, dataset_config, save_nifti, split_rule, to_nifti, write_outputs
+from .common import (AdapterArgs, assign_splits, dataset_config, resolve_against, save_nifti, split_rule,
+                     to_nifti, write_outputs)
 
 # group value: (name, FreeSurfer aseg labels, left and right)
 GROUPS = {
@@ -69,7 +70,7 @@ def build(args: AdapterArgs) -> dict:
         sid = r["subject"]
         if sid not in split:
             continue
-        resolve = lambda v: (Path(v) if Path(v).is_absolute() else base / v)  # noqa: E731
+        resolve = lambda v: resolve_against(base, v)  # noqa: E731
         aseg_path = resolve(r["aseg"])
         if not aseg_path.exists():
             raise InputError(f"{args.csv}: {sid}: aseg file not found: {aseg_path}")

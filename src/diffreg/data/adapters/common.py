@@ -29,6 +29,11 @@ class AdapterArgs:
         return Path(self.out).resolve().parent / "data"
 
 
+def resolve_against(base: Path, value: str | Path) -> Path:
+    """A path from a user CSV: absolute as given, relative to the CSV's folder otherwise."""
+    return Path(value) if Path(value).is_absolute() else base / value
+
+
 def dataset_config(name: str, path: Path | None = None) -> dict:
     import yaml
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ...errors import InputError
 from . import ADAPTERS
-from .common import AdapterArgs, assign_splits, dataset_config, split_rule, to_nifti, write_outputs
+from .common import AdapterArgs, assign_splits, dataset_config, resolve_against, split_rule, to_nifti, write_outputs
 
 LABELS = {0: "background", 1: "femur", 2: "tibia", 3: "fibula"}
 MODALITIES = ("dxa", "xray")
@@ -46,7 +46,7 @@ def build(args: AdapterArgs) -> dict:
         sid = r["subject"]
         if sid not in split:
             continue
-        resolve = lambda v: (Path(v) if Path(v).is_absolute() else base / v)  # noqa: E731
+        resolve = lambda v: resolve_against(base, v)  # noqa: E731
         for col in ("image", "labels"):
             if r[col] and not resolve(r[col]).exists():
                 raise InputError(f"{args.csv}: {sid}: {col} file not found: {resolve(r[col])}")
