@@ -16,6 +16,8 @@ workflow DIFFREG {
 
     // Pairs name subjects; the files come from the preprocessed subjects, picked by modality.
     def pick = { files, suffix -> files.find { it.name.endsWith("_${suffix}.nii.gz") } }
+    // a frame's own label map if the subject has one per modality, else the subject's
+    def pickLabels = { files, modality -> pick(files, "${modality}_labels") ?: pick(files, 'labels') }
     ch_by_id = PREPARE_DATA.out.subjects.map { meta, files -> [meta.id, files] }
     ch_pairs = PREPARE_DATA.out.pairs
         .splitCsv(header: true)
@@ -26,7 +28,7 @@ workflow DIFFREG {
         .map { fid, row, mfiles, ffiles ->
             def meta = [id: row.pair_id, moving: row.moving_subject, fixed: row.fixed_subject]
             [meta, pick(mfiles, params.moving_modality), pick(ffiles, params.fixed_modality),
-             pick(mfiles, 'labels'), pick(ffiles, 'labels')]
+             pickLabels(mfiles, params.moving_modality), pickLabels(ffiles, params.fixed_modality)]
         }
 
     ch_registrations = Channel.empty()

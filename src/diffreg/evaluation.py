@@ -33,7 +33,7 @@ MEAN = "mean"    # label of the nanmean over foreground labels
 RUN_KEYS = ("method", "pair", "moving", "fixed", "moving_labels", "fixed_labels")
 FIELD_FILE = "disp.nii.gz"
 SSIM_WINDOW = {2: 11, 3: 9}   # Gaussian SSIM window (classic 2D; DiffuseReg's 3D setting)
-RUNTIME_KEYS = ("register_time_s", "registration_s")  # learned methods, classical baselines
+RUNTIME_KEYS = ("register_time_s",)  # written by every method and baseline
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -142,7 +142,7 @@ def test_2d_shift_and_small_images(tmp_path):
         write_field(reg / "disp.nii.gz", disp)
         (reg / "run.json").write_text(json.dumps({"method": "m", "pair": "p", "moving": "f.nii.gz",
                                                   "fixed": "f.nii.gz", "moving_labels": "fl.nii.gz",
-                                                  "fixed_labels": "fl.nii.gz", "registration_s": 0.5}))
+                                                  "fixed_labels": "fl.nii.gz", "register_time_s": 0.5}))
         out = root / "m.csv"
         assert main(["evaluate", "--registration", str(reg), "--images-dir", str(root / "images"),
                      "--out", str(out)]) == 0

@@ -4,7 +4,7 @@ process PREPROCESS {
     label 'process_single'
 
     input:
-    tuple val(meta), path(images), path(labels)
+    tuple val(meta), path(images, stageAs: 'image?/*'), path(labels, stageAs: 'labels?/*')
     path reference, stageAs: 'reference/*'
 
     output:
@@ -15,7 +15,7 @@ process PREPROCESS {
 
     script:
     def args = task.ext.args ?: ''
-    def names = (meta.modalities.collect { "${meta.id}_${it}.nii.gz" } + ["${meta.id}_labels.nii.gz"]).join(' ')
+    def names = (meta.modalities + meta.label_names).collect { "${meta.id}_${it}.nii.gz" }.join(' ')
     def shape = params.crop_shape ? "--shape ${params.crop_shape.toString().replace(',', ' ')}" : ''
     """
     diffreg preprocess --subject ${meta.id} --images ${images} --labels ${labels} \
@@ -31,7 +31,7 @@ process PREPROCESS {
     stub:
     """
     mkdir -p out
-    touch ${meta.modalities.collect { "out/${meta.id}_${it}.nii.gz" }.join(' ')} out/${meta.id}_labels.nii.gz
+    touch ${(meta.modalities + meta.label_names).collect { "out/${meta.id}_${it}.nii.gz" }.join(' ')}
     echo '{}' > out/run.json
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":

@@ -14,13 +14,15 @@ process TRAIN {
 
     script:
     def args = task.ext.args ?: ''
+    // within-subject pairs (e.g. ED -> ES) when the evaluation pairs are within-subject
+    def pairing = params.pair_scheme == 'intra' ? '--intra-subject' : ''
     """
     diffreg train --method ${method} --data-dir data --subjects ${subjects.join(',')} \
         --moving-modality ${params.moving_modality} --fixed-modality ${params.fixed_modality} \
         --backbone ${params.backbone} --similarity ${params.similarity} --regulariser ${params.regulariser} \
         --lambda-reg ${params.lambda_reg} --iterations ${params.train_iterations} \
         --batch-size ${params.batch_size} --lr ${params.learning_rate} \
-        --device ${params.device} --threads ${task.cpus} --seed ${params.seed} --out model ${args}
+        --device ${params.device} --threads ${task.cpus} --seed ${params.seed} --out model ${pairing} ${args}
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
         diffreg: \$(diffreg --version | cut -d" " -f2)

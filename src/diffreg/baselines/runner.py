@@ -122,7 +122,7 @@ def run_baseline(name: str, fixed_path, moving_path, moving_labels_path, outdir,
             baseline=name, preset=preset, config=cfg,
             tool_version=baseline.version(),
             tool_threads=threads,
-            registration_s=round(result.registration_s, 3),
+            register_time_s=round(result.registration_s, 3),
             **(result.extra or {}),
         )
         manifest.write(stage / FILES["run"])

@@ -54,5 +54,5 @@ def run(args) -> int:
                        seed=args.seed, fixed_labels_path=args.fixed_labels, pair=args.pair,
                        method=args.name)
     print(f"{args.outdir}: {rec['method']} ({rec['preset']}) on {rec['pair']} in "
-          f"{rec['registration_s']:.1f} s, {args.threads} thread(s), {rec['device']}")
+          f"{rec['register_time_s']:.1f} s, {args.threads} thread(s), {rec['device']}")
     return 0

@@ -26,6 +26,8 @@ def add_arguments(p) -> None:
     p.add_argument("--iterations", type=int, default=None, help="training iterations")
     p.add_argument("--batch-size", type=int, default=None, help="pairs per step")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
+    p.add_argument("--intra-subject", action="store_true",
+                   help="train on pairs within a subject (moving and fixed modality of one subject)")
     p.add_argument("--config", default=None, help="JSON file with further method settings")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
@@ -49,6 +51,8 @@ def run(args) -> int:
         "backbone": args.backbone, "similarity": args.similarity, "regulariser": args.regulariser,
         "lambda_reg": args.lambda_reg, "iterations": args.iterations, "batch_size": args.batch_size,
         "lr": args.lr, "seed": args.seed}.items() if v is not None})
+    if args.intra_subject:
+        config["inter_subject"] = False
     # the paper defaults of a similarity's window only apply to that similarity
     if args.similarity and "similarity_kwargs" not in config:
         config["similarity_kwargs"] = {}

@@ -33,6 +33,7 @@ DEFAULTS = {
     "seed": 0,
     "log_every": 25,
     "pad_multiple": 16,
+    "inter_subject": True,  # False: moving and fixed from one subject (e.g. ED -> ES frames)
 }
 
 
@@ -60,7 +61,7 @@ class PairwiseMethod(Method):
         self.net.train()
         rows, t0, n_iter = [], time.perf_counter(), int(c["iterations"])
         for it in range(1, n_iter + 1):
-            moving, fixed = (t.to(self.device) for t in data.sample(rng, c["batch_size"]))
+            moving, fixed = (t.to(self.device) for t in data.sample(rng, c["batch_size"], c["inter_subject"]))
             disp = self._predict(moving, fixed)
             sim = self.similarity(spatial.warp(moving, disp), fixed)
             reg = self.regulariser(disp)

@@ -3,16 +3,20 @@ include { TOY_DATA   } from '../../../modules/local/toy_data'
 include { PREPROCESS } from '../../../modules/local/preprocess'
 include { MAKE_PAIRS } from '../../../modules/local/make_pairs'
 
-// One samplesheet row -> [meta, [images...], labels]; relative paths resolve against the sheet's folder.
-// meta.modalities names the images in order; the image of reference_modality comes first, since
-// PREPROCESS aligns the subject with it. Outputs are renamed <subject>_<modality>.nii.gz.
+// One samplesheet row -> [meta, [images...], [label maps...]]; relative paths resolve against the
+// sheet's folder. meta.modalities names the images in order, the image of reference_modality
+// first, since PREPROCESS aligns the subject with it. Label maps come from `labels` (shared by the
+// subject's images) or `labels_<modality>` (one per frame, as in cardiac data). Outputs are renamed
+// <subject>_<modality>.nii.gz, <subject>_labels.nii.gz and <subject>_<modality>_labels.nii.gz.
 def parseRow(row, base) {
     def resolve = { p -> p.startsWith('/') ? file(p) : base.resolve(p) }
     def cols = row.findAll { k, v -> k.startsWith('image_') && v }
         .sort { kv -> kv.key == "image_${params.reference_modality}" ? 0 : 1 }
+    def labels = row.findAll { k, v -> (k == 'labels' || k.startsWith('labels_')) && v }
     def meta = [id: row.subject, split: row.split, modalities: cols.keySet().collect { it - 'image_' },
+                label_names: labels.keySet().collect { it == 'labels' ? 'labels' : "${it - 'labels_'}_labels" },
                 prealigned: (row.prealigned ?: 'false').toLowerCase() == 'true']
-    return [meta, cols.values().collect { resolve(it) }, resolve(row.labels)]
+    return [meta, cols.values().collect { resolve(it) }, labels.values().collect { resolve(it) }]
 }
 
 workflow PREPARE_DATA {
