@@ -13,10 +13,11 @@ process MAKE_PAIRS {
     path 'versions.yml', emit: versions
 
     script:
+    def limit = params.max_pairs ? "--max-pairs ${params.max_pairs}" : ''
     """
     diffreg make-pairs --input ${samplesheet} --scheme ${scheme} --split ${split} \
         --moving-modality ${params.moving_modality} --fixed-modality ${params.fixed_modality} \
-        --no-image-check --out pairs.csv
+        --no-image-check ${limit} --out pairs.csv
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
         diffreg: \$(diffreg --version | cut -d" " -f2)

@@ -61,7 +61,7 @@ class PairwiseMethod(Method):
         self.net.train()
         rows, t0, n_iter = [], time.perf_counter(), int(c["iterations"])
         for it in range(1, n_iter + 1):
-            moving, fixed = (t.to(self.device) for t in data.sample(rng, c["batch_size"], c["inter_subject"]))
+            moving, fixed = (t.to(self.device) for t in data.sample(rng, c["batch_size"], c.get("inter_subject", True)))
             disp = self._predict(moving, fixed)
             sim = self.similarity(spatial.warp(moving, disp), fixed)
             reg = self.regulariser(disp)
