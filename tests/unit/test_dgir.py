@@ -167,6 +167,8 @@ def test_dgir_method_paper_defaults_and_short_fit(adm_file, capsys):
     c = m2.config
     assert (c["block"], c["t"], c["lambda_paper"], c["lr"], c["batch_size"]) == (29, 50, 1.0, 1e-4, 4)
     assert c["backbone"] == "icon" and list(c["backbone_kwargs"]["scales"]) == [8, 4, 2, 1]
+    from diffreg.methods.pairwise import DEFAULTS as PAIRWISE
+    assert set(PAIRWISE) - {"similarity", "similarity_kwargs"} <= set(c)   # the loop's settings too
     assert c["lambda_reg"] == 2.0                 # paper's lambda x D (see module docstring)
     m3 = build_method("dgir", 3, {"feature_checkpoint": str(adm_file)}, torch.device("cpu"))
     assert (m3.config["block"], m3.config["paper_sigma"], m3.config["lambda_reg"]) == (11, 5.0, 1.5)

@@ -40,6 +40,7 @@ from ..features.base import NeedsWeights
 from ..losses import build_regulariser, build_similarity
 from ..nets import build_backbone
 from .base import METHODS, Method, TrainingSet
+from .pairwise import DEFAULTS as PAIRWISE_DEFAULTS
 from .pairwise import PairwiseMethod
 
 LOSSES = ("diffusion", "lncc", "mse", "mind", "ngf", "deepsim", "ae_lncc", "vgg_lncc", "dino_lncc")
@@ -85,13 +86,17 @@ class DGIR(PairwiseMethod):
     def __init__(self, ndim: int, config: dict, device: torch.device):
         if ndim not in PAPER:
             raise InputError(f"DGIR registers 2D or 3D images, got {ndim} spatial axes")
-        merged = {**DEFAULTS, **PAPER[ndim]}
+        # the pairwise loop's settings (e.g. inter_subject) first, then DGIR's and the paper's
+        merged = {**PAIRWISE_DEFAULTS, **DEFAULTS, **PAPER[ndim]}
         merged.update({k: v for k, v in config.items() if v is not None})
         if config.get("similarity") in LOSSES and "loss" not in config:   # `diffreg train --similarity`
             merged["loss"] = config["similarity"]
+        for key in ("similarity", "similarity_kwargs"):   # the pairwise loop's; DGIR uses `loss`
+            merged.pop(key, None)
+        if config.get("lambda_reg") is None:
+            merged["lambda_reg"] = merged["lambda_paper"] * ndim
         if merged["loss"] not in LOSSES:
             raise InputError(f"unknown DGIR loss '{merged['loss']}' (known: {', '.join(LOSSES)})")
-        merged.setdefault("lambda_reg", merged["lambda_paper"] * ndim)
         Method.__init__(self, ndim, merged, device)
         c = self.config
         self.net = build_backbone(c["backbone"], ndim, **c["backbone_kwargs"]).to(device)
