@@ -16,12 +16,14 @@ process TRAIN {
     def args = task.ext.args ?: ''
     // within-subject pairs (e.g. ED -> ES) when the evaluation pairs are within-subject
     def pairing = params.pair_scheme == 'intra' ? '--intra-subject' : ''
+    // only the settings the user gave: otherwise each method keeps its paper defaults
+    def overrides = [backbone: params.backbone, similarity: params.similarity, regulariser: params.regulariser,
+                     'lambda-reg': params.lambda_reg, 'batch-size': params.batch_size, lr: params.learning_rate]
+        .findAll { k, v -> v != null }.collect { k, v -> "--${k} ${v}" }.join(' ')
     """
     diffreg train --method ${method} --data-dir data --subjects ${subjects.join(',')} \
         --moving-modality ${params.moving_modality} --fixed-modality ${params.fixed_modality} \
-        --backbone ${params.backbone} --similarity ${params.similarity} --regulariser ${params.regulariser} \
-        --lambda-reg ${params.lambda_reg} --iterations ${params.train_iterations} \
-        --batch-size ${params.batch_size} --lr ${params.learning_rate} \
+        ${overrides} --iterations ${params.train_iterations} \
         --device ${params.device} --threads ${task.cpus} --seed ${params.seed} --out model ${pairing} ${args}
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
