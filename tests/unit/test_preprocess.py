@@ -170,10 +170,11 @@ def test_align_reorients_to_ras(tmp_path):
 def test_skullstrip_ants_atlas_on_toy_head(tmp_path):
     from diffreg.data.toy import template_for
     from diffreg.preprocess.skullstrip import ants_atlas
-    tpl = template_for(32, 3)
+    tpl = template_for(48, 3)
     mask = ants_atlas(tpl.head, tpl.affine, threads=1, seed=0)
     brain = tpl.tissues().argmax(0) > 0
-    # 32^3 voxels of 6.9 mm: a coarse mask, but clearly the brain and not the head
+    # 48^3 voxels of 4.6 mm: a coarse mask, but clearly the brain and not the head. At 32^3 the
+    # result moved between 0.84 and 0.93 with ITK's thread count (fixed once per process).
     assert _dice(mask, brain) > 0.85
     assert _dice(mask, brain) > _dice(tpl.head > 0.1, brain) + 0.1
 
