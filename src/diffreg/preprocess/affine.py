@@ -53,17 +53,10 @@ def to_canonical(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def read_canonical(path: str | Path, labels: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(array, affine) in RAS order, 2D included (as_closest_canonical alone rejects 2D arrays);
-    one-line errors for missing/unreadable files and NaN/Inf voxels."""
-    from ..io import load_nifti
-    img = load_nifti(path, canonical=False)
-    arr = np.asarray(img.dataobj, dtype=np.float64 if labels else np.float32)
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{path}: contains NaN or Inf voxels")
-    arr, aff = to_canonical(arr, img.affine)
-    return (np.rint(arr).astype(np.int16) if labels else arr), aff
+    """(array, affine) in RAS order, 2D included; one-line errors for missing/unreadable files and
+    NaN/Inf voxels (diffreg.io's readers)."""
+    from ..io import read_image, read_labels
+    return read_labels(path) if labels else read_image(path)
 
 
 def _read(ants, path: Path, ndim: int | None = None):
