@@ -53,7 +53,11 @@ def validateParams() {
     }
     if (!(params.toy_ndim in [2, 3])) error "Parameter --toy_ndim: must be 2 or 3, got ${params.toy_ndim}"
     if (!(params.device in ['auto', 'cpu', 'cuda'])) error "Parameter --device: must be auto, cpu or cuda, got '${params.device}'"
-    ['input', 'reference', 'label_names'].each { name ->
+    if (!(params.experiment_profile in ['test', 'test_full', 'full'])) error "Parameter --experiment_profile: must be test, test_full or full, got '${params.experiment_profile}'"
+    params.papers.toString().tokenize(',').collect { it.trim() }.findAll { it && it != 'none' }.each { paper ->
+        if (!file("${projectDir}/experiments/${paper}.yaml").exists()) error "Parameter --papers: no experiments/${paper}.yaml (known: dgir)"
+    }
+    ['input', 'reference', 'label_names', 'dgir_checkpoint', 'dgir_vgg_weights', 'dgir_dino_weights', 'unigradicon_weights'].each { name ->
         if (params[name] && !file(params[name]).exists()) error "Parameter --${name}: file not found: ${params[name]}"
     }
 }

@@ -3,11 +3,13 @@
  *   samplesheet or TOY_DATA -> PREPROCESS -> MAKE_PAIRS
  *   -> TRAIN -> REGISTER (learned methods)  +  BASELINE (SyN, NiftyReg, ...)
  *   -> EVALUATE -> TABULATE -> REPORT
+ * and, for each paper of --papers, EXPERIMENT: its tables and figures beside the paper's numbers.
  */
 include { PREPARE_DATA    } from '../subworkflows/local/prepare_data'
 include { TRAIN_REGISTER  } from '../subworkflows/local/train_register'
 include { BASELINES       } from '../subworkflows/local/baselines'
 include { EVALUATE_REPORT } from '../subworkflows/local/evaluate_report'
+include { EXPERIMENT      } from '../subworkflows/local/experiment'
 
 def splitList(value) { value ? value.toString().tokenize(',').collect { it.trim() }.findAll { it && it != 'none' } : [] }
 
@@ -42,5 +44,13 @@ workflow DIFFREG {
         BASELINES(ch_pairs, baselines)
         ch_registrations = ch_registrations.mix(BASELINES.out.registrations)
     }
-    EVALUATE_REPORT(ch_registrations, PREPARE_DATA.out.subjects, PREPARE_DATA.out.qc, PREPARE_DATA.out.label_names)
+    ch_experiments = Channel.empty()
+    papers = splitList(params.papers)
+    if (papers.size() > 1) error "--papers: one paper per run for now (got ${papers.join(', ')})"
+    if (papers) {
+        EXPERIMENT(papers[0], PREPARE_DATA.out.subjects, PREPARE_DATA.out.pairs, PREPARE_DATA.out.label_names)
+        ch_experiments = EXPERIMENT.out.artifacts
+    }
+    EVALUATE_REPORT(ch_registrations, PREPARE_DATA.out.subjects, PREPARE_DATA.out.qc, PREPARE_DATA.out.label_names,
+                    ch_experiments.collect().ifEmpty([]))
 }

@@ -12,7 +12,7 @@ process REGISTER {
 
     script:
     """
-    diffreg register --model ${model} --pair ${meta.id} --moving ${moving} --fixed ${fixed} \
+    diffreg register --model ${model} --name ${method} --pair ${meta.id} --moving ${moving} --fixed ${fixed} \
         --moving-labels ${moving_labels} --fixed-labels ${fixed_labels} \
         --device ${params.device} --threads ${task.cpus} --seed ${params.seed} --out ${method}__${meta.id}
     cat <<-END_VERSIONS > versions.yml

@@ -7,6 +7,7 @@ process REPORT {
     path registrations, stageAs: 'registrations/*'
     path images, stageAs: 'images/?/*'
     path label_names
+    path experiments, stageAs: 'experiments/*'
 
     output:
     path 'index.html'  , emit: html
@@ -14,8 +15,9 @@ process REPORT {
 
     script:
     def names = label_names.name != 'NO_FILE' ? "--label-names ${label_names}" : ''
+    def papers = experiments ? '--experiments experiments/*' : ''
     """
-    diffreg report --tables ${tables} --registrations registrations/* --images-dir images ${names} \\
+    diffreg report --tables ${tables} --registrations registrations/* --images-dir images ${names} ${papers} \\
         --pipeline-info-href ../pipeline_info --out index.html
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":

@@ -24,6 +24,8 @@ def add_arguments(p) -> None:
     p.add_argument("--moving-labels", default=None, help="moving label map, warped with nearest neighbour")
     p.add_argument("--fixed-labels", default=None, help="fixed label map (recorded for evaluation)")
     p.add_argument("--pair", default=None, help="pair id recorded in run.json")
+    p.add_argument("--name", default=None,
+                   help="method name recorded in run.json (default: the model's method), e.g. one run of a loss grid")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
@@ -61,7 +63,7 @@ def run(args) -> int:
             lab_t = torch.from_numpy(lab.astype(np.float32))[None, None].to(device)
             warped = spatial.warp(lab_t, disp, mode="nearest")[0, 0].cpu().numpy()
             write_image(out / "warped_labels.nii.gz", np.rint(warped).astype(np.int16), affine)
-    manifest.update(method=method.name, pair=args.pair, moving=Path(args.moving).name,
+    manifest.update(method=args.name or method.name, pair=args.pair, moving=Path(args.moving).name,
                     fixed=Path(args.fixed).name,
                     moving_labels=Path(args.moving_labels).name if args.moving_labels else None,
                     fixed_labels=Path(args.fixed_labels).name if args.fixed_labels else None,

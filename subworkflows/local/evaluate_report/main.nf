@@ -9,6 +9,7 @@ workflow EVALUATE_REPORT {
     subjects        // [meta, [images]]
     qc              // preprocessing QC pictures
     label_names
+    experiments     // folders written by EXPERIMENT_ARTIFACTS (may be empty)
 
     main:
     EVALUATE(registrations, label_names)
@@ -17,7 +18,8 @@ workflow EVALUATE_REPORT {
         TABULATE.out.tables,
         registrations.map { it[1] }.collect(),
         subjects.flatMap { meta, files -> files }.mix(qc).collect(),
-        label_names
+        label_names,
+        experiments
     )
 
     emit:
