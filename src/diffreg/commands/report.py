@@ -9,7 +9,8 @@ from diffreg.io import RunManifest
 from diffreg.report.html import ReportInputs, build_report, results_layout
 
 NAME = "report"
-HELP = "Render the self-contained HTML report (table, qualitative figure, Dice box plot, run summary)."
+HELP = ("Render the self-contained HTML report (table, qualitative figure, Dice box plot, run summary, "
+        "paper sections).")
 
 
 def add_arguments(parser) -> None:
@@ -27,6 +28,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pipeline-info-href", default=None, metavar="URL",
                         help="relative link prefix for the pipeline_info files (default: their path relative "
                              "to --out); use when the page is published elsewhere than it is written")
+    parser.add_argument("--experiments", nargs="+", default=None, metavar="DIR",
+                        help="folders written by `diffreg experiment-artifacts`, one paper section each "
+                             "(default with --results: every <results>/experiments/*/ holding an index.json)")
     parser.add_argument("--label-names", default=None, metavar="JSON",
                         help="labels.json (label id -> name), listed in the run summary")
     parser.add_argument("--title", default="diffreg-nf results", help="page title")
@@ -46,9 +50,10 @@ def resolve_inputs(args) -> ReportInputs:
     if missing:
         raise InputError(f"report: give --results or {', '.join(missing)}")
     info = Path(args.pipeline_info) if args.pipeline_info else (base.pipeline_info if base else None)
+    experiments = [Path(p) for p in args.experiments] if args.experiments else (base.experiments if base else [])
     return ReportInputs(tables=tables, registrations=regs, images=images, pipeline_info=info,
                         pipeline_info_href=args.pipeline_info_href,
-                        label_names=load_label_names(args.label_names))
+                        label_names=load_label_names(args.label_names), experiments=experiments)
 
 
 def run(args) -> int:

@@ -17,6 +17,7 @@ from diffreg.errors import InputError
 from diffreg.evaluation import ImageIndex, Registration, find_registrations, load_pair, read_metrics
 from diffreg.io import atomic_path
 from diffreg.report import figures
+from diffreg.report.experiment import report_sections
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "reports" / "report.html.j2"
 VERSION_ORDER = ["diffreg", "python", "torch", "monai", "numpy", "nibabel", "antspyx", "diffusers", "pandas"]
@@ -30,6 +31,7 @@ class ReportInputs:
     pipeline_info: Path | None = None
     pipeline_info_href: str | None = None   # link prefix for pipeline_info files, else relative paths
     label_names: dict[int, str] = field(default_factory=dict)
+    experiments: list[Path] = field(default_factory=list)   # folders of `diffreg experiment-artifacts`
 
 
 def results_layout(results: str | os.PathLike) -> ReportInputs:
@@ -42,8 +44,10 @@ def results_layout(results: str | os.PathLike) -> ReportInputs:
     if not (tables / "table.html").is_file():  # a published folder may nest one level (tables/tables/)
         nested = sorted(tables.glob("*/table.html")) if tables.is_dir() else []
         tables = nested[0].parent if len(nested) == 1 else tables
+    experiments = sorted(p.parent for p in (root / "experiments").glob("*/index.json"))
     return ReportInputs(tables=tables, registrations=[root / "registrations"],
-                        images=[root / "preprocessed"], pipeline_info=info if info.is_dir() else None)
+                        images=[root / "preprocessed"], pipeline_info=info if info.is_dir() else None,
+                        experiments=experiments)
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -168,6 +172,7 @@ def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "dif
                          "caption": "one point per pair; initial: before registration."})
 
     figs += qc_figures(inputs.images)
+    experiments = [report_sections(d) for d in inputs.experiments]
 
     extra = [_read_json(inputs.tables / "run.json")]
     commits, versions, methods = run_summary(regs, [e for e in extra if e])
@@ -180,6 +185,7 @@ def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "dif
         labels=", ".join(f"{k} {v}" for k, v in sorted(inputs.label_names.items())),
         table_html=table_html_path.read_text(encoding="utf-8"),
         figures=figs,
+        experiments=experiments,
         pipeline_links=pipeline_links(inputs, out.parent),
     )
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         out[f"{k}_sd"] = sd[k]
     threads = df[df["metric"] == "threads"].groupby(GROUP + ["method"])["value"]
     thr = threads.apply(lambda v: "/".join(str(int(t)) for t in sorted(set(v.dropna()))))
-    out["threads"] = thr.reindex(out.index).fillna("")
+    out["threads"] = thr.reindex(out.index).astype(object).fillna("")   # object: a float column would not take ""
     out = out.reset_index()
     # initial first, then methods in the order they appear in the metrics
     first = {m: i for i, m in enumerate(pd.unique(df["method"]))}

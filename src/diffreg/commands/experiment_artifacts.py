@@ -1,0 +1,53 @@
+"""`diffreg experiment-artifacts`: a paper's tables, figures and claim checks from our runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from diffreg.evaluation import load_label_names
+from diffreg.io import RunManifest
+
+NAME = "experiment-artifacts"
+HELP = "Fill in an experiment YAML's tables and figures from our runs, beside the paper's numbers, and check its claims."
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--experiment", required=True, metavar="YAML",
+                        help="experiment declaration (artifacts: kind, title, rows = the paper's numbers, claim)")
+    parser.add_argument("--uses", "--plan", dest="uses", required=True, metavar="CSV",
+                        help="uses.csv of `diffreg experiment-plan` (artifact,row,run,status,note,param,value)")
+    parser.add_argument("--metrics", nargs="+", default=[], metavar="CSV",
+                        help="long metrics CSVs of `diffreg evaluate` (method column = the run)")
+    parser.add_argument("--registrations", nargs="+", default=[], metavar="DIR",
+                        help="registration output directories or folders of them (qualitative figures)")
+    parser.add_argument("--images-dir", nargs="+", default=[], metavar="DIR",
+                        help="folder(s) with the images and label maps the registrations name")
+    parser.add_argument("--figures", default=None, metavar="DIR",
+                        help="output folder of `diffreg dgir-figures` (fig1_heatmaps.*, fig2_correspondences.*)")
+    parser.add_argument("--label-names", default=None, metavar="JSON",
+                        help="labels.json (label id -> name), named in the table captions")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder for <artifact>.{csv,md,html,png}, claims.json, index.json and run.json")
+    parser.add_argument("--seed", type=int, default=0, help="recorded only: the artifacts are deterministic")
+
+
+def run(args) -> int:
+    from diffreg.report.experiment import Inputs, build, claim_line
+
+    manifest = RunManifest(NAME, {k: v for k, v in vars(args).items() if not k.startswith("_")}, seed=args.seed)
+    inp = Inputs(experiment=Path(args.experiment), uses=Path(args.uses),
+                 metrics=[Path(p) for p in args.metrics], registrations=[Path(p) for p in args.registrations],
+                 images=[Path(p) for p in args.images_dir], figures=Path(args.figures) if args.figures else None,
+                 label_names=load_label_names(args.label_names))
+    out = Path(args.out)
+    index = build(inp, out)
+    claims = [s["claim"] for s in index["sections"] if s["claim"]]
+    manifest.update(experiment=index["experiment"], artifacts=len(index["sections"]),
+                    claims_hold=sum(c["holds"] is True for c in claims),
+                    claims_fail=sum(c["holds"] is False for c in claims),
+                    claims_untested=sum(c["holds"] is None for c in claims))
+    manifest.write(out / "run.json")
+    for s in index["sections"]:
+        if s["claim"]:
+            print(f"{s['artifact']}: {claim_line(s['claim'])}")
+    print(out / "index.json")
+    return 0

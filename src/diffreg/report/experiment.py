@@ -1,0 +1,589 @@
+"""A paper's tables and figures from our runs: the `artifacts:` of an experiment YAML, filled in.
+
+Inputs: the experiment YAML (artifact kinds, titles, the paper's numbers, claims), ``uses.csv``
+(one row per (artifact, row): which run produced it, or why none did), long metrics CSVs whose
+``method`` column is the run, registration folders and images (qualitative figures) and the
+folder of ``dgir-figures`` (Fig. 1/2). Output: one file set per artifact, ``claims.json`` and
+``index.json`` (read by ``diffreg report``).
+
+Claim checks (``claim.check`` in the YAML)::
+
+    {metric: dice, best: ROW, among: all}          ROW has the best mean among rows that ran
+    {metric: dice, run: ROW, within: D, of: OTHER} |ROW - OTHER| <= D
+    {file: CSV, metric: error_px, best: MEASURE}   MEASURE has the lowest mean error in CSV
+    {file: CSV, metric: error_px, compare: [A, B]} variant A has a lower mean error than B
+    {metric: dice, argmax_in: [values]}            the sweep value with the best mean is listed
+    {metric: dice, argmax_in_range: [lo, hi]}      lo <= that value <= hi
+
+``holds`` is None (not tested) when a needed row did not run or a file is missing.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from diffreg.errors import InputError
+from diffreg.io import atomic_path
+from diffreg.report import tables
+
+USES_COLUMNS = ["artifact", "row", "run", "status", "note", "param", "value"]
+RAN = "run"
+STATUS_TEXT = {"needs_weights": "needs weights", "not_implemented": "not implemented", "skipped": "skipped",
+               "failed": "failed"}
+NO_METRICS = "no metrics"      # a row marked as run whose run is absent from the metrics
+LOWER_IS_BETTER = {"pct_jac_nonpos", "sdlogj", "hd95_vox", "hd95_mm", "pct_nondiff", "ndv_pct", "njd", "jsd",
+                   "nmse", "mse", "runtime_s", "register_time_s", "error_px"}
+MEAN_LABELS = ("mean", "all")
+
+
+# ----------------------------------------------------------------------------- inputs
+
+@dataclass
+class Experiment:
+    name: str
+    artifacts: dict[str, dict]          # YAML order
+    path: Path
+    paper: tables.Paper
+
+
+def load_experiment(path: str | os.PathLike) -> Experiment:
+    import yaml
+    path = Path(path)
+    paper = tables.load_paper(path)     # checks the file and the rows' shape
+    doc = yaml.safe_load(path.read_text())
+    arts = doc.get("artifacts") or {}
+    for key, spec in arts.items():
+        if not isinstance(spec, dict) or spec.get("kind") not in ("table", "figure"):
+            raise InputError(f"{path}: artifacts.{key}.kind must be 'table' or 'figure'")
+    return Experiment(paper.name, {str(k): v for k, v in arts.items()}, path, paper)
+
+
+def read_uses(path: str | os.PathLike) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a uses CSV ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in USES_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (need {','.join(USES_COLUMNS)})")
+    bad = df[(df["status"] == RAN) & (df["run"].str.strip() == "")]
+    if len(bad):
+        raise InputError(f"{path}: row {bad.index[0] + 2}: status 'run' without a run name")
+    return df[USES_COLUMNS].apply(lambda c: c.str.strip())
+
+
+def status_text(status: str, note: str = "") -> str:
+    text = STATUS_TEXT.get(status, status.replace("_", " "))
+    # "skipped" alone says nothing: the reason is short ("needs 3D data") and belongs in the cell
+    return f"{text}: {note}" if status == "skipped" and note else text
+
+
+def row_metrics(metrics: pd.DataFrame, uses: pd.DataFrame, artifact: str, experiment: str) -> pd.DataFrame:
+    """The metrics of this artifact's rows that ran, method renamed run -> row, artifact set.
+
+    A run's rows are restricted to those evaluated under this artifact when there are any (one
+    trained network may be evaluated on several test sets under different artifact names)."""
+    frames = []
+    for _, u in uses[uses["status"] == RAN].iterrows():
+        sel = metrics[metrics["method"] == u["run"]]
+        own = sel[sel["artifact"] == artifact]
+        sel = own if len(own) else sel
+        if len(sel):
+            frames.append(sel.assign(method=u["row"], artifact=artifact, experiment=experiment))
+    if not frames:
+        return pd.DataFrame(columns=metrics.columns if len(metrics.columns) else None)
+    return pd.concat(frames, ignore_index=True)
+
+
+def pair_means(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per (method, pair) value of a metric at its mean/whole label."""
+    d = df[(df["metric"] == metric) & df["label"].isin(MEAN_LABELS)]
+    return d.groupby(["method", "pair"], sort=False)["value"].mean().reset_index()
+
+
+def row_stats(df: pd.DataFrame, metric: str) -> dict[str, tuple[float, float, int]]:
+    """method -> (mean, sample sd, n pairs) over pairs, NaN skipped."""
+    out = {}
+    for m, v in pair_means(df, metric).groupby("method", sort=False)["value"]:
+        v = v.dropna()
+        if len(v):
+            out[m] = (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), int(len(v)))
+    return out
+
+
+# ----------------------------------------------------------------------------- tables
+
+def _row_order(spec: dict, uses: pd.DataFrame, paper_rows: dict) -> list[str]:
+    names = [r["name"] if isinstance(r, dict) else str(r) for r in spec.get("runs") or []]
+    return list(dict.fromkeys([*names, *paper_rows, *uses["row"]]))
+
+
+def _cell_key(header: str, keys: list[str]) -> str | None:
+    for k in keys:
+        if header in (tables.column_title(k), f"{tables.column_title(k)} (paper)"):
+            return k
+    return None
+
+
+def _empty_table(caption: str, keys: list[str]) -> tables.DisplayTable:
+    headers = [tables.Cell("Method"), tables.Cell("n")]
+    for k in keys:
+        headers += [tables.Cell(tables.column_title(k)), tables.Cell(f"{tables.column_title(k)} (paper)", paper=True)]
+    return tables.DisplayTable(caption, ("", "", ""), headers, [])
+
+
+def artifact_tables(key: str, spec: dict, exp: Experiment, uses: pd.DataFrame,
+                    df: pd.DataFrame) -> tuple[list[tables.DisplayTable], pd.DataFrame]:
+    """Display tables and the numeric CSV of one table artifact, in the YAML's row order, with the
+    status of rows that did not run in our cells and the paper's numbers beside them."""
+    paper_rows = exp.paper.rows.get(key, {})
+    paper = tables.Paper(exp.name, {key: paper_rows}, {key: exp.paper.columns[key]} if key in exp.paper.columns else {})
+    order = _row_order(spec, uses, paper_rows)
+    status = {}
+    for _, u in uses.iterrows():
+        ran = u["status"] == RAN and u["row"] in set(df["method"]) if len(df) else False
+        status[u["row"]] = None if ran else (NO_METRICS if u["status"] == RAN else status_text(u["status"], u["note"]))
+    if len(df):
+        summary = tables.summarize(df)
+        shown = tables.display_tables(summary, paper)
+        numeric = tables.numeric_table(summary, paper)
+    else:
+        keys = list(dict.fromkeys(k for vals in paper_rows.values() for k in vals))
+        shown = [_empty_table(f"{exp.name} / {key} — nothing ran", keys)]
+        # the paper's rows that were not planned read "not run", as display_tables writes them
+        shown[0].rows = [[tables.Cell(r), tables.Cell("0")] + [tables.Cell("not run", paper=h.paper)
+                                                               for h in shown[0].headers[2:]]
+                         for r in paper_rows if r not in status]
+        for r in shown[0].rows:
+            for h, c in zip(shown[0].headers[2:], r[2:]):
+                if h.paper:
+                    c.text = tables.format_paper_value(paper_rows[r[0].text].get(_cell_key(h.text, keys)))
+        numeric = pd.DataFrame(columns=["experiment", "artifact", "dataset", "method", "n"])
+    paper_keys = list(dict.fromkeys(k for vals in paper_rows.values() for k in vals))
+    for t in shown:
+        present = {r[0].text for r in t.rows}
+        for row, text in status.items():
+            if text is not None and row not in present:
+                t.rows.append([tables.Cell(row), tables.Cell("0")] + [tables.Cell("not run", paper=h.paper)
+                                                                     for h in t.headers[2:]])
+        for r in t.rows:
+            text = status.get(r[0].text)
+            if text is None:
+                continue
+            for h, c in zip(t.headers[2:], r[2:]):
+                if h.paper:
+                    k = _cell_key(h.text, paper_keys)
+                    c.text = tables.format_paper_value(paper_rows.get(r[0].text, {}).get(k)) if k else "–"
+                else:
+                    c.text = "" if h.text == "Threads" else text
+        rank = {m: i for i, m in enumerate(order)}
+        t.rows.sort(key=lambda r: -1 if r[0].text == tables.INITIAL else rank.get(r[0].text, len(rank)))
+    # CSV: our numbers, the paper's, and each row's run and status
+    runs = dict(zip(uses["row"], uses["run"]))
+    numeric = numeric.assign(run=[runs.get(m, "") for m in numeric["method"]],
+                             status=[RAN if m in runs else "" for m in numeric["method"]])
+    extra = []
+    for row in order:
+        text = status.get(row)
+        if text is None and (row in set(numeric["method"]) or row not in paper_rows):
+            continue
+        u = uses[uses["row"] == row]
+        datasets = numeric["dataset"].dropna().unique() if "dataset" in numeric else []
+        rec = {"experiment": exp.name, "artifact": key, "dataset": datasets[0] if len(datasets) == 1 else "",
+               "method": row, "n": 0,
+               "run": runs.get(row, ""),
+               "status": "not_planned" if u.empty else "no_metrics" if text == NO_METRICS else u["status"].iloc[0]}
+        rec.update({f"paper_{k}": v for k, v in paper_rows.get(row, {}).items()})
+        extra.append(rec)
+    if extra:
+        numeric = pd.concat([numeric, pd.DataFrame(extra)], ignore_index=True)
+    rank = {m: i for i, m in enumerate(order)}
+    numeric = numeric.iloc[sorted(range(len(numeric)), key=lambda i: (
+        -1 if numeric["method"].iloc[i] == tables.INITIAL else rank.get(numeric["method"].iloc[i], len(rank))))]
+    return shown, numeric.reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+def _num(v: str):
+    try:
+        f = float(v)
+    except ValueError:
+        return v
+    return int(f) if f.is_integer() else f
+
+
+def sweep_table(uses: pd.DataFrame, df: pd.DataFrame, metric: str = "dice") -> pd.DataFrame:
+    """One line per swept value: value, <metric>_mean, <metric>_sd, n (pairs), status."""
+    stats = row_stats(df, metric) if len(df) else {}
+    recs = []
+    for _, u in uses.iterrows():
+        mean, sd, n = stats.get(u["row"], (float("nan"), float("nan"), 0))
+        st = u["status"] if u["status"] != RAN or n else NO_METRICS.replace(" ", "_")
+        recs.append({"value": _num(u["value"]), f"{metric}_mean": mean, f"{metric}_sd": sd, "n": n, "status": st})
+    out = pd.DataFrame(recs, columns=["value", f"{metric}_mean", f"{metric}_sd", "n", "status"])
+    # numbers ascending, then any non-numeric values by name
+    keys = [(isinstance(v, str), 0 if isinstance(v, str) else v, str(v)) for v in out["value"]]
+    return out.iloc[sorted(range(len(out)), key=keys.__getitem__)].reset_index(drop=True)
+
+
+def sweep_best(table: pd.DataFrame, metric: str = "dice"):
+    """(value, mean) of the best swept value among those with data, or None."""
+    d = table[table["n"] > 0]
+    if d.empty:
+        return None
+    col = d[f"{metric}_mean"]
+    i = col.idxmin() if metric in LOWER_IS_BETTER else col.idxmax()
+    return d.loc[i, "value"], float(d.loc[i, f"{metric}_mean"])
+
+
+def sweep_figure(table: pd.DataFrame, param: str, title: str, metric: str = "dice") -> bytes | None:
+    from diffreg.report.figures import plt, png_bytes
+    d = table[table["n"] > 0]
+    if d.empty:
+        return None
+    x = d["value"].to_numpy()
+    numeric = all(isinstance(v, (int, float)) for v in x)
+    xs = x.astype(float) if numeric else np.arange(len(x))
+    fig, ax = plt.subplots(figsize=(5.0, 3.4))
+    ax.errorbar(xs, d[f"{metric}_mean"], yerr=d[f"{metric}_sd"].fillna(0.0), marker="o", color="#1f4e9c",
+                capsize=3, lw=1.3)
+    best, val = sweep_best(table, metric)
+    bx = float(best) if numeric else list(x).index(best)
+    ax.plot([bx], [val], marker="*", ms=16, color="#c0392b", ls="none", label=f"best: {param} = {best} ({val:.3f})")
+    if not numeric:
+        ax.set_xticks(xs, [str(v) for v in x])
+    ax.set_xlabel(param)
+    ax.set_ylabel(f"mean {tables.column_title(metric)} ± SD over pairs")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return png_bytes(fig)
+
+
+# ----------------------------------------------------------------------------- qualitative figures
+
+def _split_row(row: str) -> tuple[str, str | None]:
+    """"lncc (be_nbe)" -> ("lncc", "be_nbe"): a figure drawn from several tables names the table's
+    test set after the row."""
+    if row.endswith(")") and " (" in row:
+        base, _, rest = row.rpartition(" (")
+        return base, rest[:-1]
+    return row, None
+
+
+def qualitative_rows(spec: dict, uses_all: pd.DataFrame, key: str, regs: list, images, df_all: pd.DataFrame):
+    """QualitativeRow per listed run that ran, on the first pair (sorted) that all runs of a group
+    registered (else the pair most of them registered). Groups: one per test set named after the
+    figure's own rows ("lncc (be_be)"), else one per `from:` artifact when the figure has no rows."""
+    from diffreg.evaluation import load_pair
+    from diffreg.report.figures import QualitativeRow
+    wanted = [str(r) for r in spec.get("runs") or []]
+    own = uses_all[uses_all["artifact"] == key]
+    if len(own):
+        groups = {}
+        for _, u in own.iterrows():
+            groups.setdefault(_split_row(u["row"])[1], []).append(u)
+        groups = [(g, pd.DataFrame(rs)) for g, rs in groups.items()]
+    else:
+        sources = spec.get("from") or []
+        sources = [sources] if isinstance(sources, str) else list(sources)
+        groups = [(s if len(sources) > 1 else None, uses_all[uses_all["artifact"] == s]) for s in sources]
+    rank = {r: i for i, r in enumerate(wanted)}
+    rows, pairs = [], []
+    for group, u in groups:
+        listed = np.array([not wanted or _split_row(r)[0] in rank or r in rank for r in u["row"]], bool)
+        u = u[(u["status"] == RAN).to_numpy() & listed]
+        u = u.drop_duplicates("row")
+        u = u.iloc[sorted(range(len(u)), key=lambda i: rank.get(_split_row(u["row"].iloc[i])[0], len(rank)))]
+        by_run = {r: [g for g in regs if g.method == r] for r in u["run"]}
+        u = u[[bool(by_run[r]) for r in u["run"]]]
+        if u.empty:
+            continue
+        counts: dict[str, int] = {}
+        for r in dict.fromkeys(u["run"]):
+            for p in {g.pair for g in by_run[r]}:
+                counts[p] = counts.get(p, 0) + 1
+        pair = sorted(counts, key=lambda p: (-counts[p], p))[0]
+        pairs.append(pair if group is None else f"{pair} ({group})")
+        for _, x in u.iterrows():
+            reg = next((g for g in by_run[x["run"]] if g.pair == pair), None)
+            if reg is None:
+                continue
+            d = df_all[(df_all["method"] == x["run"]) & (df_all["pair"] == pair) & (df_all["metric"] == "dice")
+                       & (df_all["label"] == "mean")]
+            dice = float(d["value"].mean()) if len(d) else None
+            label = x["row"] if len(own) or group is None else f"{x['row']} ({group})"
+            rows.append(QualitativeRow(label, load_pair(reg, images), dice))
+    return rows, pairs
+
+
+# ----------------------------------------------------------------------------- claims
+
+def _fmt(v: float) -> str:
+    return tables.fmt(float(v))
+
+
+def _better(metric: str, a: float, b: float) -> bool:
+    """a at least as good as b."""
+    return a <= b if metric in LOWER_IS_BETTER else a >= b
+
+
+def check_rows(check: dict, stats: dict[str, tuple[float, float, int]]) -> tuple[bool | None, str]:
+    """Table claims on per-row means: best-among and within."""
+    metric = check.get("metric", "dice")
+    if "best" in check:
+        row = str(check["best"])
+        among = check.get("among", "all")
+        others = {m: v for m, v in stats.items() if m != row and m != tables.INITIAL
+                  and (among == "all" or m in among)}
+        if row not in stats:
+            return None, f"{row} did not run"
+        if not others:
+            return None, f"{row} {_fmt(stats[row][0])}: no other row ran"
+        best_other = (min if metric in LOWER_IS_BETTER else max)(others, key=lambda m: others[m][0])
+        holds = _better(metric, stats[row][0], others[best_other][0])
+        tie = " (tied)" if stats[row][0] == others[best_other][0] else ""
+        return holds, (f"{metric} {row} {_fmt(stats[row][0])} vs best other {best_other} "
+                       f"{_fmt(others[best_other][0])}{tie}")
+    if "within" in check:
+        row, other, d = str(check["run"]), str(check["of"]), float(check["within"])
+        missing = [m for m in (row, other) if m not in stats]
+        if missing:
+            return None, f"{', '.join(missing)} did not run"
+        a, b = stats[row][0], stats[other][0]
+        return abs(a - b) <= d, f"{metric} {row} {_fmt(a)} vs {other} {_fmt(b)}: |difference| {_fmt(abs(a - b))} (limit {d:g})"
+    return None, f"unknown check {check}"
+
+
+def check_sweep(check: dict, table: pd.DataFrame) -> tuple[bool | None, str]:
+    metric = check.get("metric", "dice")
+    ran = table[table["n"] > 0]
+    if len(ran) < 2:
+        return None, f"{len(ran)} swept value(s) ran; need at least 2"
+    value, mean = sweep_best(table, metric)
+    where = f"best {metric} {_fmt(mean)} at {value} (of {', '.join(str(v) for v in ran['value'])})"
+    if "argmax_in" in check:
+        allowed = [_num(str(v)) for v in check["argmax_in"]]
+        return value in allowed, where
+    lo, hi = (float(v) for v in check["argmax_in_range"])
+    if isinstance(value, str):
+        return None, where + ": not a number"
+    return bool(lo <= value <= hi), f"{where}; range [{lo:g}, {hi:g}]"
+
+
+def check_file(check: dict, figures_dir: Path | None) -> tuple[bool | None, str]:
+    name = str(check["file"])
+    path = figures_dir / name if figures_dir else None
+    if path is None or not path.is_file():
+        return None, f"{name} not found" + ("" if figures_dir else " (give --figures)")
+    metric = check.get("metric", "error_px")
+    d = pd.read_csv(path, keep_default_na=False, dtype=str)
+    col = "measure" if "best" in check else "variant"
+    if metric not in d.columns or col not in d.columns:
+        return None, f"{name}: no {col}/{metric} columns"
+    d[metric] = pd.to_numeric(d[metric], errors="coerce")
+    means = d.dropna(subset=[metric]).groupby(col, sort=False)[metric].mean()
+    if means.empty:
+        return None, f"{name}: no {metric} values (the pair was not marked as aligned)"
+    if "best" in check:
+        m = str(check["best"])
+        if m not in means:
+            return None, f"{name}: no {metric} for {m}"
+        others = means.drop(m)
+        if others.empty:
+            return None, f"{name}: only {m} has a {metric}"
+        best = others.idxmin() if metric in LOWER_IS_BETTER else others.idxmax()
+        tie = " (tied)" if means[m] == others[best] else ""
+        return bool(_better(metric, means[m], others[best])), \
+            f"{metric} {m} {_fmt(means[m])} vs best other {best} {_fmt(others[best])}{tie}"
+    a, b = (str(v) for v in check["compare"])
+    missing = [v for v in (a, b) if v not in means]
+    if missing:
+        return None, f"{name}: no {metric} for {', '.join(missing)}"
+    holds = means[a] < means[b] if metric in LOWER_IS_BETTER else means[a] > means[b]
+    return bool(holds), f"mean {metric} {a} {_fmt(means[a])} vs {b} {_fmt(means[b])}"
+
+
+# ----------------------------------------------------------------------------- the whole experiment
+
+@dataclass
+class Inputs:
+    experiment: Path
+    uses: Path
+    metrics: list[Path] = field(default_factory=list)
+    registrations: list[Path] = field(default_factory=list)
+    images: list[Path] = field(default_factory=list)
+    figures: Path | None = None
+    label_names: dict[int, str] = field(default_factory=dict)
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def _notes(uses: pd.DataFrame) -> list[str]:
+    return [f"{u['row']}: {u['note'] or status_text(u['status'])}" for _, u in uses.iterrows() if u["status"] != RAN]
+
+
+def build(inp: Inputs, out: str | os.PathLike) -> dict:
+    """Write every artifact's files, claims.json and index.json into ``out``; return the index."""
+    from diffreg.evaluation import ImageIndex, find_registrations, read_metrics
+    out = Path(out)
+    exp = load_experiment(inp.experiment)
+    uses = read_uses(inp.uses)
+    unknown = sorted(set(uses["artifact"]) - set(exp.artifacts))
+    if unknown:
+        raise InputError(f"{inp.uses}: artifact(s) {', '.join(unknown)} not in {inp.experiment}")
+    frames = [read_metrics(p) for p in inp.metrics]
+    metrics = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["experiment", "artifact", "method", "dataset", "pair", "label", "metric", "value"])
+    regs = find_registrations(inp.registrations) if inp.registrations else []
+    images = ImageIndex(inp.images) if inp.images else None
+    labels = ", ".join(f"{k} {v}" for k, v in sorted(inp.label_names.items()) if k != 0)
+
+    # build everything in memory first: a failure leaves no partial artifact set
+    files: dict[str, bytes | str | Path] = {}
+    sections, claims = [], []
+    for key, spec in exp.artifacts.items():
+        u = uses[uses["artifact"] == key]
+        df = row_metrics(metrics, u, key, exp.name)
+        check = (spec.get("claim") or {}).get("check") or {}
+        sec = {"artifact": key, "kind": spec["kind"], "title": spec.get("title", key), "html": None,
+               "png": None, "caption": "", "claim": None}
+        holds, evidence = None, "no check given"
+        if spec["kind"] == "table":
+            shown, numeric = artifact_tables(key, spec, exp, u, df)
+            files[f"{key}.csv"] = numeric.to_csv(index=False, na_rep="nan", float_format="%.10g")
+            files[f"{key}.md"] = tables.to_markdown(shown)
+            notes = _notes(u)
+            files[f"{key}.html"] = tables.to_html(shown) + "".join(
+                f'<p class="note">{html.escape(n)}</p>\n' for n in notes)
+            sec["html"] = f"{key}.html"
+            ran = sorted(set(df["method"])) if len(df) else []
+            sec["caption"] = (f"{len(ran)} of {len(u)} planned rows ran" if len(u) else "no rows planned") + \
+                (f"; labels: {labels}" if labels else "") + \
+                ("" if ran else ". Nothing ran for this table: only the paper's numbers are shown")
+            if check:
+                holds, evidence = check_rows(check, row_stats(df, check.get("metric", "dice")) if len(df) else {})
+        elif spec.get("sweep"):
+            param = str(spec["sweep"].get("param", "value"))
+            metric = check.get("metric", "dice")
+            st = sweep_table(u, df, metric)
+            files[f"{key}.csv"] = st.to_csv(index=False, na_rep="nan", float_format="%.10g")
+            png = sweep_figure(st, param, spec.get("title", key), metric)
+            best = sweep_best(st, metric)
+            fixed = ", ".join(f"{k} {v}" for k, v in (spec["sweep"].get("fixed") or {}).items())
+            if png is not None:
+                files[f"{key}.png"] = png
+                sec["png"] = f"{key}.png"
+                sec["caption"] = (f"mean {metric} ± SD over pairs vs {param} ({fixed}); best {param} = {best[0]} "
+                                  f"({_fmt(best[1])}); {int((st['n'] > 0).sum())} of {len(st)} values ran")
+            else:
+                sec["caption"] = f"Nothing ran for this sweep over {param} ({len(st)} values planned)"
+            if spec.get("paper"):
+                sec["caption"] += f". Paper: {spec['paper']}"
+            if check:
+                holds, evidence = check_sweep(check, st)
+        elif spec.get("command"):
+            stem = Path(str(check.get("file", f"{key}.csv"))).stem
+            found = []
+            for ext in ("png", "csv"):
+                src = inp.figures / f"{stem}.{ext}" if inp.figures else None
+                if src is not None and src.is_file():
+                    files[f"{key}.{ext}"] = src
+                    found.append(ext)
+            sec["png"] = f"{key}.png" if "png" in found else None
+            settings = ", ".join(f"{k} {v}" for k, v in (spec.get("settings") or {}).items())
+            where = f" in {inp.figures}" if inp.figures else f" (give --figures, the folder of `diffreg {spec['command']}`)"
+            sec["caption"] = (f"from `diffreg {spec['command']}`" + (f" ({settings})" if settings else "")
+                              if "png" in found else f"Not made: no {stem}.png{where}")
+            if check:
+                holds, evidence = check_file(check, inp.figures)
+        elif spec.get("runs") and spec.get("from"):
+            rows, pairs = (qualitative_rows(spec, uses, key, regs, images, metrics)
+                           if regs and images is not None else ([], []))
+            if rows:
+                from diffreg.report.figures import qualitative_figure
+                files[f"{key}.png"] = qualitative_figure(rows, f"{spec.get('title', key)}\npair {'; '.join(pairs)}")
+                sec["png"] = f"{key}.png"
+                slice_note = "mid axial slice; " if rows[0].data.fixed.ndim == 3 else ""
+                sec["caption"] = (f"{slice_note}pair {'; '.join(pairs)}; rows: {len(rows)} of {len(spec['runs'])} "
+                                  "listed runs; the grid shows x + u(x), the backward map into the moving image")
+            else:
+                why = "" if regs and images is not None else " (give --registrations and --images-dir)"
+                sec["caption"] = f"Nothing to show: no listed run has a registration{why}"
+        else:
+            sec["caption"] = "Nothing to show: this artifact has no runs"
+        if spec.get("claim"):
+            claim = {"text": str(spec["claim"].get("text", "")), "holds": holds, "evidence": evidence}
+            sec["claim"] = claim
+            claims.append({"artifact": key, **claim})
+        sections.append(sec)
+
+    index = {"experiment": exp.name, "sections": sections}
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        if isinstance(data, Path):
+            with atomic_path(out / name) as tmp:
+                shutil.copyfile(data, tmp)
+        elif isinstance(data, bytes):
+            _write_bytes(out / name, data)
+        else:
+            _write_text(out / name, data)
+    _write_text(out / "claims.json", json.dumps(claims, indent=2) + "\n")
+    _write_text(out / "index.json", json.dumps(index, indent=2) + "\n")
+    return index
+
+
+# ----------------------------------------------------------------------------- for the report
+
+def claim_line(claim: dict) -> str:
+    verdict = {True: "holds", False: "does not hold"}.get(claim.get("holds"), "not tested")
+    return f"Claim: {claim.get('text', '')} — {verdict} ({claim.get('evidence', '')})"
+
+
+def report_sections(folder: str | os.PathLike) -> dict:
+    """One experiment folder as the report shows it: name and sections with the table HTML and
+    the PNG (base64) read in, and the claim as one line."""
+    import base64
+    folder = Path(folder)
+    path = folder / "index.json"
+    if not path.is_file():
+        raise InputError(f"{path}: file not found (run `diffreg experiment-artifacts` first)")
+    try:
+        index = json.loads(path.read_text())
+        sections = index["sections"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not an experiment index ({exc})") from None
+    out = []
+    for s in sections:
+        table = (folder / s["html"]).read_text(encoding="utf-8") if s.get("html") and (folder / s["html"]).is_file() else None
+        png = base64.b64encode((folder / s["png"]).read_bytes()).decode("ascii") \
+            if s.get("png") and (folder / s["png"]).is_file() else None
+        out.append({"title": s.get("title") or s.get("artifact", ""), "table_html": table, "png_b64": png,
+                    "caption": s.get("caption", ""), "claim": claim_line(s["claim"]) if s.get("claim") else None,
+                    "holds": (s.get("claim") or {}).get("holds")})
+    return {"name": str(index.get("experiment", folder.name)), "sections": out}
+
+
+__all__ = ["Inputs", "build", "load_experiment", "read_uses", "row_metrics", "artifact_tables", "sweep_table",
+           "sweep_best", "check_rows", "check_sweep", "check_file", "claim_line", "report_sections",
+           "status_text"]

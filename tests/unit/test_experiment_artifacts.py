@@ -1,0 +1,284 @@
+"""`diffreg experiment-artifacts` and the report's paper sections, on a tiny experiment made in code."""
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffreg.cli import main
+from diffreg.evaluation import COLUMNS
+from diffreg.report import experiment as ex
+
+from .test_evaluate import constant_field, make_registration
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+YAML = """\
+paper: {name: "Toy paper (2025)"}
+artifacts:
+  table1:
+    kind: table
+    title: "Table 1: toy"
+    runs: [{name: lncc}, {name: vgg_lncc}, {name: ours}, {name: seg}]
+    claim: {text: "ours has the best Dice", check: {metric: dice, best: ours, among: all}}
+    columns: [dice]
+    rows:
+      lncc: {dice: 0.7944}
+      vgg_lncc: {dice: 0.8674}
+      ours: {dice: 0.9611}
+      seg: {dice: 0.9422}
+  table2:
+    kind: table
+    title: "Table 2: toy"
+    runs: [{name: a}, {name: b}]
+    claim: {text: "b is on par with a", check: {metric: dice, run: b, within: 0.03, of: a}}
+    rows:
+      a: {dice: 0.8156}
+      b: {dice: 0.8079}
+  fig1:
+    kind: figure
+    title: "Fig. 1: heatmaps"
+    command: dgir-figures
+    claim: {text: "diffusion peaks right", check: {file: fig1_heatmaps.csv, metric: error_px, best: "Diffusion (cosine)"}}
+  fig2:
+    kind: figure
+    title: "Fig. 2: correspondences"
+    command: dgir-figures
+    claim: {text: "lncc beats cosine", check: {file: fig2_correspondences.csv, metric: error_px, compare: [lncc, cosine]}}
+  fig4:
+    kind: figure
+    title: "Fig. 4: qualitative"
+    from: table1
+    runs: [lncc, vgg_lncc, ours]
+  fig5a:
+    kind: figure
+    title: "Fig. 5a: block sweep"
+    sweep: {param: block, fixed: {t: 60}}
+    claim: {text: "mid block best", check: {metric: dice, argmax_in: [8, 9, 10, 11]}}
+  fig5b:
+    kind: figure
+    title: "Fig. 5b: t sweep"
+    sweep: {param: t, fixed: {block: 29}}
+    claim: {text: "t in [10, 150] best", check: {metric: dice, argmax_in_range: [10, 150]}}
+  fig6:
+    kind: figure
+    title: "Fig. 6: from two tables"
+    from: [table1, table2]
+    runs: [lncc, a]
+  fig9:
+    kind: figure
+    title: "Fig. 9: never made"
+    from: table1
+    runs: [mse]
+"""
+
+USES = [  # artifact,row,run,status,note,param,value
+    ("table1", "lncc", "r_lncc", "run", "", "", ""),
+    ("table1", "vgg_lncc", "", "needs_weights", "needs weights: give --vgg", "", ""),
+    ("table1", "ours", "r_ours", "run", "", "", ""),
+    ("table1", "seg", "", "not_implemented", "not part of diffreg", "", ""),
+    ("table2", "a", "r_a", "run", "", "", ""),
+    ("table2", "b", "r_ours", "run", "", "", ""),          # one run shared by two artifacts
+    ("fig6", "lncc (t1)", "r_lncc", "run", "", "", ""),       # a figure's own rows, one group per test set
+    ("fig6", "a (t2)", "r_a", "run", "", "", ""),
+    ("fig5a", "block_8", "s8", "run", "", "block", "8"),
+    ("fig5a", "block_11", "s11", "run", "", "block", "11"),
+    ("fig5a", "block_29", "s29", "run", "", "block", "29"),
+    ("fig5b", "t_50", "t50", "run", "", "t", "50"),
+    ("fig5b", "t_600", "t600", "run", "", "t", "600"),
+    ("fig5b", "t_999", "", "skipped", "needs 3D data", "t", "999"),
+]
+
+# run -> per-pair mean Dice: r_lncc 0.7 ± 0.141, r_ours 0.9 ± 0.141, r_a 0.88;
+# block 11 best (0.75); t 600 best (0.8), outside [10, 150]
+DICE = {"r_lncc": (0.6, 0.8), "r_ours": (0.85, 0.95), "r_a": (0.87, 0.89),
+        "s8": (0.7, 0.7), "s11": (0.74, 0.76), "s29": (0.72, 0.72), "t50": (0.6, 0.6), "t600": (0.8, 0.8)}
+
+
+def metrics_rows():
+    rows = []
+    for run, vals in DICE.items():
+        for pair, v in zip(("p1", "p2"), vals):
+            rows += [("exp", "main", run, "toy", pair, "CSF", "dice", v), ("exp", "main", run, "toy", pair, "mean", "dice", v),
+                     ("exp", "main", run, "toy", pair, "mean", "dice_before", 0.5),
+                     ("exp", "main", run, "toy", pair, "all", "pct_jac_nonpos", 0.0)]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("exp")
+    (root / "dgir.yaml").write_text(YAML)
+    pd.DataFrame(USES, columns=ex.USES_COLUMNS).to_csv(root / "uses.csv", index=False)
+    pd.DataFrame(metrics_rows(), columns=COLUMNS).to_csv(root / "metrics.csv", index=False)
+    figs = root / "figures"
+    figs.mkdir()
+    pd.DataFrame({"measure": ["MSE", "LNCC", "Diffusion (cosine)"], "error_px": [5.0, 2.0, 0.0]}).to_csv(
+        figs / "fig1_heatmaps.csv", index=False)
+    pd.DataFrame({"keypoint": [0, 0, 1, 1], "variant": ["cosine", "lncc"] * 2, "error_px": [1.0, 1.0, 1.0, 3.0]}
+                 ).to_csv(figs / "fig2_correspondences.csv", index=False)
+    (figs / "fig1_heatmaps.png").write_bytes(PNG_MAGIC + b"fig1")
+    # fig4: r_lncc registered p1 and p2, r_ours only p2 -> the pair both registered is p2
+    for run, pair in (("r_lncc", "p1"), ("r_lncc", "p2"), ("r_ours", "p2"), ("r_a", "p1")):
+        make_registration(root, run, pair, constant_field(2.0 if run == "r_ours" else 0.0), moving_shift=2)
+    out = root / "out"
+    assert main(["experiment-artifacts", "--experiment", str(root / "dgir.yaml"), "--plan", str(root / "uses.csv"),
+                 "--metrics", str(root / "metrics.csv"), "--registrations", str(root / "registrations"),
+                 "--images-dir", str(root / "images"), "--figures", str(figs), "--out", str(out)]) == 0
+    return {"root": root, "out": out}
+
+
+def md_table(text: str) -> tuple[list[str], dict[str, list[str]]]:
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    cols = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[1:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = cells
+    return cols, rows
+
+
+def test_table_beside_paper_with_statuses(experiment):
+    out = experiment["out"]
+    cols, rows = md_table((out / "table1.md").read_text())
+    d, dp = cols.index("Dice"), cols.index("Dice (paper)")
+    assert dp == d + 1
+    # the run renamed to its row; mean ± sample sd over the two pairs (sd of 0.6, 0.8 = 0.1414)
+    assert rows["lncc"][d] == "0.700 ± 0.141" and rows["lncc"][dp] == "0.794"
+    assert rows["ours"][d] == "0.900 ± 0.071" and rows["ours"][dp] == "0.961"
+    assert rows["vgg_lncc"][d] == "needs weights" and rows["vgg_lncc"][dp] == "0.867"
+    assert rows["seg"][d] == "not implemented" and rows["seg"][dp] == "0.942"
+    assert "r_lncc" not in rows and "not run" not in (out / "table1.md").read_text()
+    # the YAML's row order, initial (before registration) first
+    assert list(rows) == ["initial", "lncc", "vgg_lncc", "ours", "seg"]
+    t = pd.read_csv(out / "table1.csv").set_index("method")
+    assert t.loc["ours", "dice_mean"] == pytest.approx(0.9) and t.loc["ours", "paper_dice"] == pytest.approx(0.9611)
+    assert t.loc["ours", "run"] == "r_ours" and t.loc["vgg_lncc", "status"] == "needs_weights"
+    assert t.loc["vgg_lncc", "n"] == 0 and math.isnan(t.loc["vgg_lncc", "dice_mean"])
+    assert "needs weights: give --vgg" in (out / "table1.html").read_text()
+    # a run shared by two artifacts appears in both under each one's row name
+    _, rows2 = md_table((out / "table2.md").read_text())
+    assert rows2["b"][2] == "0.900 ± 0.071" and rows2["a"][2] == "0.880 ± 0.014"
+
+
+def test_claims(experiment):
+    claims = {c["artifact"]: c for c in json.loads((experiment["out"] / "claims.json").read_text())}
+    assert claims["table1"]["holds"] is True
+    assert claims["table1"]["evidence"] == "dice ours 0.900 vs best other lncc 0.700"
+    assert claims["table2"]["holds"] is True and "0.020" in claims["table2"]["evidence"]   # |0.90 - 0.88|
+    assert claims["fig1"]["holds"] is True          # 0 px vs 2 px (LNCC)
+    assert claims["fig2"]["holds"] is False         # lncc 2 px vs cosine 1 px
+    assert claims["fig5a"]["holds"] is True and "at 11" in claims["fig5a"]["evidence"]
+    assert claims["fig5b"]["holds"] is False and "at 600" in claims["fig5b"]["evidence"]
+    assert set(claims) == {"table1", "table2", "fig1", "fig2", "fig5a", "fig5b"}
+
+
+def test_claim_checks_both_ways(tmp_path):
+    stats = {"ours": (0.9, 0.1, 2), "lncc": (0.7, 0.1, 2), "mind": (0.92, 0.0, 2), "initial": (0.99, 0.0, 2)}
+    assert ex.check_rows({"metric": "dice", "best": "ours", "among": "all"}, stats)[0] is False
+    assert ex.check_rows({"metric": "dice", "best": "ours", "among": ["lncc"]}, stats)[0] is True
+    assert ex.check_rows({"metric": "dice", "best": "vgg", "among": "all"}, stats) == (None, "vgg did not run")
+    within = {"metric": "dice", "run": "ours", "within": 0.03, "of": "mind"}
+    assert ex.check_rows(within, stats)[0] is True
+    assert ex.check_rows({**within, "of": "lncc"}, stats)[0] is False       # 0.2 apart
+    assert ex.check_rows({**within, "of": "dino"}, stats)[0] is None
+    sweep = pd.DataFrame({"value": [0, 10, 150, 300], "dice_mean": [0.5, 0.6, 0.7, 0.65],
+                          "dice_sd": [0.0] * 4, "n": [3] * 4})
+    assert ex.sweep_best(sweep) == (150, 0.7)
+    assert ex.check_sweep({"argmax_in_range": [10, 150]}, sweep)[0] is True
+    assert ex.check_sweep({"argmax_in_range": [10, 100]}, sweep)[0] is False
+    assert ex.check_sweep({"argmax_in": [0, 300]}, sweep)[0] is False
+    assert ex.check_sweep({"argmax_in": [150]}, sweep.assign(n=[3, 0, 0, 0]))[0] is None   # one value ran
+    csv = tmp_path / "c.csv"
+    pd.DataFrame({"variant": ["lncc", "cosine", "lncc", "cosine"], "error_px": [1, 4, 3, 2]}).to_csv(csv, index=False)
+    assert ex.check_file({"file": "c.csv", "compare": ["lncc", "cosine"]}, tmp_path) == (
+        True, "mean error_px lncc 2.000 vs cosine 3.000")
+    assert ex.check_file({"file": "c.csv", "compare": ["cosine", "lncc"]}, tmp_path)[0] is False
+    assert ex.check_file({"file": "absent.csv", "compare": ["cosine", "lncc"]}, tmp_path)[0] is None
+    assert ex.check_file({"file": "c.csv", "compare": ["cosine", "lncc"]}, None)[0] is None
+    pd.DataFrame({"measure": ["MSE", "Diffusion"], "error_px": [0.0, 4.0]}).to_csv(csv, index=False)
+    assert ex.check_file({"file": "c.csv", "best": "Diffusion"}, tmp_path)[0] is False
+    assert ex.check_file({"file": "c.csv", "best": "MSE"}, tmp_path)[0] is True
+
+
+def test_sweep_csv_png_and_index(experiment):
+    out = experiment["out"]
+    s = pd.read_csv(out / "fig5a.csv")
+    assert list(s["value"]) == [8, 11, 29] and s["dice_mean"].idxmax() == 1
+    assert s.loc[1, "dice_mean"] == pytest.approx(0.75) and s.loc[1, "dice_sd"] == pytest.approx(0.01414, abs=1e-4)
+    assert list(s["n"]) == [2, 2, 2]
+    b = pd.read_csv(out / "fig5b.csv").set_index("value")
+    assert b.loc[999, "n"] == 0 and b.loc[999, "status"] == "skipped"
+    for name in ("fig5a.png", "fig5b.png", "fig4.png", "fig6.png", "fig1.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC
+    assert (out / "fig1.csv").is_file() and (out / "fig2.csv").is_file() and not (out / "fig2.png").exists()
+    index = json.loads((out / "index.json").read_text())
+    assert index["experiment"] == "Toy paper (2025)"
+    secs = {s["artifact"]: s for s in index["sections"]}
+    assert [s["artifact"] for s in index["sections"]] == ["table1", "table2", "fig1", "fig2", "fig4", "fig5a",
+                                                          "fig5b", "fig6", "fig9"]
+    assert secs["table1"]["html"] == "table1.html" and secs["table1"]["png"] is None
+    assert secs["fig2"]["png"] is None and "Not made" in secs["fig2"]["caption"]
+    assert "pair p2" in secs["fig4"]["caption"] and "rows: 2 of 3" in secs["fig4"]["caption"]
+    # each test set on its own pair: r_lncc's first pair and r_a's only one
+    assert "pair p1 (t1); p1 (t2); rows: 2 of 2" in secs["fig6"]["caption"]
+    assert "best block = 11" in secs["fig5a"]["caption"]
+    assert secs["fig9"]["png"] is None and "Nothing to show" in secs["fig9"]["caption"]
+    assert secs["fig9"]["claim"] is None
+    run = json.loads((out / "run.json").read_text())
+    assert run["command"] == "experiment-artifacts" and run["claims_hold"] == 4 and run["claims_fail"] == 2
+
+
+def test_nothing_ran_still_has_sections(tmp_path):
+    (tmp_path / "e.yaml").write_text(YAML)
+    uses = [u if u[0] != "table1" or u[3] != "run" else (*u[:3], "needs_weights", "", "", "") for u in USES]
+    pd.DataFrame(uses, columns=ex.USES_COLUMNS).to_csv(tmp_path / "uses.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["experiment-artifacts", "--experiment", str(tmp_path / "e.yaml"), "--uses", str(tmp_path / "uses.csv"),
+                 "--out", str(out)]) == 0
+    cols, rows = md_table((out / "table1.md").read_text())
+    assert rows["ours"][cols.index("Dice")] == "needs weights" and rows["ours"][cols.index("Dice (paper)")] == "0.961"
+    secs = {s["artifact"]: s for s in json.loads((out / "index.json").read_text())["sections"]}
+    assert "Nothing ran" in secs["table1"]["caption"] and secs["table1"]["claim"]["holds"] is None
+    assert "Nothing ran" in secs["fig5a"]["caption"] and secs["fig5a"]["claim"]["holds"] is None
+    assert secs["fig1"]["claim"]["holds"] is None and "give --figures" in secs["fig1"]["claim"]["evidence"]
+
+
+def test_bad_uses(tmp_path, capsys):
+    (tmp_path / "e.yaml").write_text(YAML)
+    (tmp_path / "uses.csv").write_text("artifact,row\ntable1,lncc\n")
+    argv = ["experiment-artifacts", "--experiment", str(tmp_path / "e.yaml"), "--uses", str(tmp_path / "uses.csv"),
+            "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    assert "missing column(s) run, status" in capsys.readouterr().err
+    pd.DataFrame([("table7", "x", "r", "run", "", "", "")], columns=ex.USES_COLUMNS).to_csv(tmp_path / "uses.csv",
+                                                                                             index=False)
+    assert main(argv) == 2
+    assert "table7 not in" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_report_has_paper_sections(experiment, tmp_path):
+    from .test_report import make_results
+    results = make_results(tmp_path / "results")
+    out = tmp_path / "report" / "index.html"
+    assert main(["report", "--results", str(results), "--experiments", str(experiment["out"]), "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "<h2>Toy paper (2025)</h2>" in page and "<h3>Table 1: toy</h3>" in page
+    assert "Claim: ours has the best Dice — holds (dice ours 0.900 vs best other lncc 0.700)" in page
+    assert "Claim: lncc beats cosine — does not hold (mean error_px lncc 2.000 vs cosine 1.000)" in page
+    assert "<td>needs weights</td>" in page and '<td class="paper">0.961</td>' in page
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    # the 2 figures of the results + fig1, fig4, fig5a, fig5b, fig6
+    assert len(images) == 7 and all(base64.b64decode(b)[:8] == PNG_MAGIC for b in images)
+    # picked up from <results>/experiments/ without --experiments
+    import shutil
+    shutil.copytree(experiment["out"], results / "experiments" / "toy")
+    assert main(["report", "--results", str(results), "--out", str(out)]) == 0
+    assert "Claim: t in [10, 150] best — does not hold" in out.read_text()
