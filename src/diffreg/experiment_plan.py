@@ -83,10 +83,12 @@ def _selected(spec: dict, profile: str, names: list[str]) -> list[str]:
 
 
 class Planner:
-    def __init__(self, doc: dict, profile: str, data: str, ndims: set[int], given: set[str]):
+    def __init__(self, doc: dict, profile: str, data: str, ndims: set[int], given: set[str],
+                 modalities: set[str] | None = None):
         if profile not in PROFILES:
             raise InputError(f"profile '{profile}' (known: {', '.join(PROFILES)})")
         self.doc, self.profile, self.data, self.ndims, self.given = doc, profile, data, ndims, given
+        self.modalities = modalities   # None: not known, assume present
         self.lengths = (doc.get("profiles") or {}).get(profile) or {}
         self.plan = Plan()
 
@@ -112,6 +114,11 @@ class Planner:
             use.status, use.note = "skipped", f"needs {ndim}D data for task {task_name}"
             return
         train = setting.get("train") or task.get("train") or (task.get("tests") or {}).get(test)
+        test_name, mods = _test_modalities(task, test)
+        missing = sorted({train["moving"], train["fixed"], mods["moving"], mods["fixed"]} - (self.modalities or set()))
+        if self.modalities is not None and missing:
+            use.status, use.note = "skipped", f"needs modality {', '.join(missing)} for task {task_name}"
+            return
         config = {k: v for k, v in loss.items() if k not in ("needs", "note", "status", "method")}
         config.update({k: setting[k] for k in ("block", "t") if k in setting})
         config["iterations"] = int(self.lengths.get(f"iterations_{ndim}d", config.get("iterations", 0)) or 0) or None
@@ -129,7 +136,6 @@ class Planner:
         run += f"-{train['moving']}_{train['fixed']}"
         self.plan.runs.setdefault(run, {"run": run, "method": method, "ndim": ndim, "train_moving": train["moving"],
                                         "train_fixed": train["fixed"], "config": f"{run}.json", "_config": config})
-        test_name, mods = _test_modalities(task, test)
         label = f"{run}@{test_name}"
         self.plan.tests.setdefault(label, {"label": label, "run": run, "ndim": ndim, "test": test_name,
                                            "test_moving": mods["moving"], "test_fixed": mods["fixed"]})

@@ -149,7 +149,7 @@ def test_own_samplesheet_with_any_file_names(tmp_path):
     proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", "--input", str(own.with_suffix(".csv")),
                         "--label_names", str(toy / "labels.json"), "--reference_modality", "t1",
                         "--moving_modality", "t1brain", "--fixed_modality", "t1brain",
-                        "--methods", "none", "--baselines", "syn")
+                        "--methods", "none", "--baselines", "syn", "--papers", "none")
     assert proc.returncode == 0, proc.stdout[-3000:]
     metrics = pd.read_csv(tmp_path / "results/tables/metrics_all.csv")
     dice = metrics[(metrics.metric == "dice") & (metrics.label == "mean")]

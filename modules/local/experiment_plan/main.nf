@@ -6,7 +6,7 @@ process EXPERIMENT_PLAN {
     input:
     val name
     path experiment
-    path example_image
+    tuple path(example_image), val(modalities)
     val given
 
     output:
@@ -17,7 +17,7 @@ process EXPERIMENT_PLAN {
     def data = params.input ? 'real' : 'toy'
     """
     diffreg experiment-plan --experiment ${experiment} --profile ${params.experiment_profile} --data ${data} \
-        --example-image ${example_image} --given '${given}' --out plan
+        --example-image ${example_image} --modalities '${modalities.join(',')}' --given '${given}' --out plan
     cat <<-END_VERSIONS > versions.yml
     "${task.process}":
         diffreg: \$(diffreg --version | cut -d" " -f2)

@@ -18,6 +18,8 @@ def add_arguments(p) -> None:
                    help="one preprocessed image: its dimensionality decides which tasks can run "
                         "(3D toy data also feed the 2D tasks through slices)")
     p.add_argument("--ndims", default=None, help="comma-separated dimensionalities available (instead of --example-image)")
+    p.add_argument("--modalities", default=None,
+                   help="comma-separated modalities the subjects have (rows needing others are skipped)")
     p.add_argument("--given", default="", help="comma-separated parameters the user gave (e.g. dgir_vgg_weights)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
 
@@ -41,7 +43,8 @@ def run(args) -> int:
     doc = load_experiment(args.experiment)
     ndims = available_ndims(args)
     given = {g for g in args.given.split(",") if g}
-    plan = Planner(doc, args.profile, args.data, ndims, given).build()
+    modalities = {m for m in args.modalities.split(",") if m} if args.modalities else None
+    plan = Planner(doc, args.profile, args.data, ndims, given, modalities).build()
     write_plan(plan, args.out)
     RunManifest(NAME, vars(args)).write(args.out / "run.json")
     counts = {s: sum(u.status == s for u in plan.uses) for s in ("run", "needs_weights", "not_implemented", "skipped")}

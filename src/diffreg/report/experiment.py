@@ -335,9 +335,11 @@ def _fmt(v: float) -> str:
     return tables.fmt(float(v))
 
 
-def _better(metric: str, a: float, b: float) -> bool:
-    """a at least as good as b."""
-    return a <= b if metric in LOWER_IS_BETTER else a >= b
+def _better(metric: str, a: float, b: float) -> bool | None:
+    """a strictly better than b; None for a tie, which shows no winner (e.g. nothing moved)."""
+    if a == b:
+        return None
+    return bool(a < b) if metric in LOWER_IS_BETTER else bool(a > b)
 
 
 def check_rows(check: dict, stats: dict[str, tuple[float, float, int]]) -> tuple[bool | None, str]:
@@ -374,6 +376,8 @@ def check_sweep(check: dict, table: pd.DataFrame) -> tuple[bool | None, str]:
         return None, f"{len(ran)} swept value(s) ran; need at least 2"
     value, mean = sweep_best(table, metric)
     where = f"best {metric} {_fmt(mean)} at {value} (of {', '.join(str(v) for v in ran['value'])})"
+    if int((ran[f"{metric}_mean"] == mean).sum()) > 1:
+        return None, where + ": tied with another value, no winner"
     if "argmax_in" in check:
         allowed = [_num(str(v)) for v in check["argmax_in"]]
         return value in allowed, where
@@ -398,15 +402,19 @@ def check_file(check: dict, figures_dir: Path | None) -> tuple[bool | None, str]
     if means.empty:
         return None, f"{name}: no {metric} values (the pair was not marked as aligned)"
     if "best" in check:
-        m = str(check["best"])
-        if m not in means:
-            return None, f"{name}: no {metric} for {m}"
-        others = means.drop(m)
+        # one measure, or a group of them (e.g. every diffusion-feature measure) against the rest
+        group = [str(v) for v in check["best"]] if isinstance(check["best"], list) else [str(check["best"])]
+        present = [g for g in group if g in means]
+        if not present:
+            return None, f"{name}: no {metric} for {', '.join(group)}"
+        pick = min if metric in LOWER_IS_BETTER else max
+        m = pick(present, key=lambda g: means[g])
+        others = means.drop(group, errors="ignore")
         if others.empty:
-            return None, f"{name}: only {m} has a {metric}"
+            return None, f"{name}: only {', '.join(present)} have a {metric}"
         best = others.idxmin() if metric in LOWER_IS_BETTER else others.idxmax()
         tie = " (tied)" if means[m] == others[best] else ""
-        return bool(_better(metric, means[m], others[best])), \
+        return _better(metric, means[m], others[best]), \
             f"{metric} {m} {_fmt(means[m])} vs best other {best} {_fmt(others[best])}{tie}"
     a, b = (str(v) for v in check["compare"])
     missing = [v for v in (a, b) if v not in means]

@@ -29,7 +29,8 @@ workflow EXPERIMENT {
     main:
     experiment = file("${projectDir}/experiments/${name}.yaml", checkIfExists: true)
     given = WEIGHTS.findAll { params[it] }.join(',')
-    example = subjects.map { meta, files -> files.find { !it.name.contains('labels') } }.first()
+    // one subject's first image (its dimensionality) and modalities
+    example = subjects.map { meta, files -> [files.find { !it.name.contains('labels') }, meta.modalities] }.first()
     EXPERIMENT_PLAN(name, experiment, example, given)
     plan = EXPERIMENT_PLAN.out.plan
 
