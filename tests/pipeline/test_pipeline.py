@@ -10,7 +10,8 @@ import pandas as pd
 from .conftest import run_nextflow
 
 PROCESSES = ["TOY_DATA", "PREPROCESS", "MAKE_PAIRS", "TRAIN", "REGISTER", "BASELINE", "EVALUATE",
-             "TABULATE", "REPORT"]
+             "TABULATE", "REPORT", "EXPERIMENT_PLAN", "PRETRAIN_DIFFUSION", "TRAIN_RUN", "EXPERIMENT_REGISTER",
+             "EXPERIMENT_EVALUATE", "DGIR_FIGURES", "EXPERIMENT_ARTIFACTS"]
 
 
 def test_every_process_ran(test_run):
@@ -54,6 +55,32 @@ def test_report_is_self_contained(test_run):
     rows = " ".join(map(str, table["method"]))
     for method in ("voxelmorph", "syn-test", "niftyreg-test"):
         assert method in html and method in rows
+
+
+def test_dgir_artifacts(test_run):
+    """-profile test runs a few DGIR settings: their rows carry our numbers beside the paper's,
+    rows outside the profile or needing 3D data say so, and every artifact reaches the report."""
+    cwd, _ = test_run
+    out = cwd / "results/experiments/dgir"
+    index = json.loads((out / "index.json").read_text())
+    arts = [s["artifact"] for s in index["sections"]]
+    assert arts == ["table1", "table2_be_nbe", "table2_be_be", "fig1", "fig2", "fig4", "fig5a", "fig5b", "fig6"]
+    table1 = pd.read_csv(out / "table1.csv")
+    ran = table1[table1["status"] == "run"].set_index("method")
+    assert {"lncc", "diffusion_lncc"} <= set(ran.index)
+    assert ran["dice_mean"].between(0, 1).all()
+    assert ran.loc["diffusion_lncc", "paper_dice"] == 0.9611   # the paper's column, from experiments/dgir.yaml
+    table2 = (out / "table2_be_nbe.md").read_text()
+    assert "needs 3D data" in table2   # the test profile is 2D
+    sweep = pd.read_csv(out / "fig5b.csv")
+    assert list(sweep["value"]) == [50, 600] and (sweep["n"] > 0).all()
+    for png in ("fig1.png", "fig2.png", "fig4.png", "fig5a.png", "fig5b.png"):
+        assert (out / png).stat().st_size > 1000, png
+    claims = {c["artifact"]: c for c in json.loads((out / "claims.json").read_text())}
+    assert claims["table1"]["holds"] in (True, False, None) and claims["table1"]["evidence"]
+    assert claims["table2_be_nbe"]["holds"] is None   # nothing 3D ran
+    html = (cwd / "results/report/index.html").read_text()
+    assert "Table 1" in html and "Claim:" in html and "Fig. 5b" in html
 
 
 def test_run_manifests(test_run):
