@@ -302,15 +302,20 @@ def write_metrics(df: pd.DataFrame, path: str | os.PathLike) -> None:
     df[COLUMNS].to_csv(path, index=False, na_rep="nan", float_format="%.10g")
 
 
-def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
-    """Read and check one long metrics CSV (exact columns, numeric values)."""
+def read_csv_text(path: str | os.PathLike, kind: str) -> pd.DataFrame:
+    """A CSV as strings (no NaN guessing), or one InputError line naming the file."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a metrics CSV ({str(exc).splitlines()[0]})") from None
+        raise InputError(f"{path}: not a {kind} CSV ({str(exc).splitlines()[0]})") from None
+
+
+def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and check one long metrics CSV (exact columns, numeric values)."""
+    df = read_csv_text(path, "metrics")
     if list(df.columns) != COLUMNS:
         raise InputError(f"{path}: columns must be {','.join(COLUMNS)}, got {','.join(map(str, df.columns))}")
     if df.empty:

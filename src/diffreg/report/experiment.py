@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from diffreg.errors import InputError
+from diffreg.evaluation import read_csv_text
 from diffreg.io import atomic_path
 from diffreg.report import tables
 
@@ -67,13 +68,7 @@ def load_experiment(path: str | os.PathLike) -> Experiment:
 
 
 def read_uses(path: str | os.PathLike) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a uses CSV ({str(exc).splitlines()[0]})") from None
+    df = read_csv_text(path, "uses")
     missing = [c for c in USES_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)} (need {','.join(USES_COLUMNS)})")

@@ -81,7 +81,8 @@ workflow EXPERIMENT {
         .map { key, ndim, label, mov, fix, model, row, mfiles -> [[ndim, row.fixed_subject], label, mov, fix, model, row, mfiles] }
         .combine(files_by_key, by: 0)
         .map { key, label, mov, fix, model, row, mfiles, ffiles ->
-            def meta = [id: row.pair_id, moving: row.moving_subject, fixed: row.fixed_subject, dataset: name]
+            // the pair named by its subjects: the modalities are the registration set's, not the main pairs'
+            def meta = [id: "${row.moving_subject}_to_${row.fixed_subject}", moving: row.moving_subject, fixed: row.fixed_subject, dataset: name]
             [meta, pick(mfiles, mov), pick(ffiles, fix), pickLabels(mfiles, mov), pickLabels(ffiles, fix), label, model]
         }
     EXPERIMENT_REGISTER(reg_in)
