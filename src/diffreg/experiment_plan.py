@@ -6,7 +6,8 @@ configuration once (a *run*), each registration set once (a run on one kind of t
 *label* ``<run>@<test>``) and maps every (artifact, row) onto a label (*uses*).
 
 Files written (all CSV, read by Nextflow and by `experiment-artifacts`):
-- runs.csv   run,method,ndim,train_moving,train_fixed,config   (only runs to train)
+- runs.csv   run,method,ndim,train_moving,train_fixed,config,features   (only runs to train;
+             features: yes when the run reads the diffusion feature model)
 - tests.csv  label,run,ndim,test,test_moving,test_fixed         (registration sets)
 - uses.csv   artifact,row,run,status,note,param,value            (run = the label)
 - configs/<run>.json    the method settings (`diffreg train --config`)
@@ -135,7 +136,9 @@ class Planner:
             run += f"-b{config.get('block', 'd')}-t{config.get('t', 'd')}"
         run += f"-{train['moving']}_{train['fixed']}"
         self.plan.runs.setdefault(run, {"run": run, "method": method, "ndim": ndim, "train_moving": train["moving"],
-                                        "train_fixed": train["fixed"], "config": f"{run}.json", "_config": config})
+                                        "train_fixed": train["fixed"], "config": f"{run}.json",
+                                        "features": "yes" if "feature_checkpoint" in config else "no",
+                                        "_config": config})
         label = f"{run}@{test_name}"
         self.plan.tests.setdefault(label, {"label": label, "run": run, "ndim": ndim, "test": test_name,
                                            "test_moving": mods["moving"], "test_fixed": mods["fixed"]})
@@ -196,7 +199,8 @@ def write_plan(plan: Plan, out: str | Path) -> None:
     for run in plan.runs.values():
         with atomic_path(out / "configs" / run["config"]) as tmp:
             tmp.write_text(json.dumps(run["_config"], indent=2, sort_keys=True))
-    table("runs.csv", ["run", "method", "ndim", "train_moving", "train_fixed", "config"], list(plan.runs.values()))
+    table("runs.csv", ["run", "method", "ndim", "train_moving", "train_fixed", "config", "features"],
+          list(plan.runs.values()))
     table("tests.csv", ["label", "run", "ndim", "test", "test_moving", "test_fixed"], list(plan.tests.values()))
     table("uses.csv", ["artifact", "row", "run", "status", "note", "param", "value"],
           [u.__dict__ for u in plan.uses])

@@ -5,8 +5,7 @@ process TRAIN_RUN {
     label 'process_gpu'
 
     input:
-    tuple val(run), val(method), val(moving_modality), val(fixed_modality), path(config), val(subjects), path(images, stageAs: 'data/*')
-    path feature_model, stageAs: 'feature_model.pt'
+    tuple val(run), val(method), val(moving_modality), val(fixed_modality), path(config), val(subjects), path(images, stageAs: 'data/*'), path(feature_model, stageAs: 'feature_model.pt')
     path vgg_weights, stageAs: 'vgg_weights.pth'
     path dino_weights, stageAs: 'dino_weights.pth'
 

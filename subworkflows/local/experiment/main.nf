@@ -53,15 +53,19 @@ workflow EXPERIMENT {
 
     // trainings: [ndim, run, method, moving, fixed, config] joined with that ndim's training subjects
     runs = plan.flatMap { dir -> dir.resolve('runs.csv').splitCsv(header: true)
-        .collect { r -> [r.ndim as int, r.run, r.method, r.train_moving, r.train_fixed, dir.resolve("configs/${r.config}")] } }
+        .collect { r -> [r.ndim as int, r.run, r.method, r.train_moving, r.train_fixed, dir.resolve("configs/${r.config}"), r.features == 'yes'] } }
     train_sets = by_ndim.filter { ndim, meta, files -> meta.split == 'train' }
         .map { ndim, meta, files -> [ndim, meta.id, files] }
         .groupTuple()
-        .map { ndim, ids, files -> [ndim, ids.sort(), files.flatten()] }
+        .map { ndim, ids, files -> [ndim, ids.sort(), files.flatten().sort { it.name }] }   // sorted: stable -resume hashes
+    // only the runs on diffusion features wait for the feature model
+    no_file = file("${projectDir}/assets/NO_FILE")
     train_in = runs.combine(train_sets, by: 0)
+        .map { ndim, run, method, mov, fix, config, features, ids, files -> [features, [run, method, mov, fix, config, ids, files]] }
+        .branch { features, item -> features: features; plain: true }
     TRAIN_RUN(
-        runs.combine(train_sets, by: 0).map { ndim, run, method, mov, fix, config, ids, files -> [run, method, mov, fix, config, ids, files] },
-        feature_model,
+        train_in.features.combine(feature_model).map { features, item, model -> item + [model] }
+            .mix(train_in.plain.map { features, item -> item + [no_file] }),
         optionalFile(params.dgir_vgg_weights),
         optionalFile(params.dgir_dino_weights)
     )
