@@ -152,8 +152,13 @@ class Planner:
             if spec.get("runs") and spec.get("kind") == "table":
                 task_name, task = _task(self.doc, spec, self.data)
                 runs = {r["name"]: r for r in spec["runs"]}
-                for row in _selected(spec, self.profile, list(runs)):
-                    self.add(name, row, task_name, task, spec.get("test"), runs[row])
+                chosen = _selected(spec, self.profile, list(runs))
+                for row in runs:
+                    if row in chosen:
+                        self.add(name, row, task_name, task, spec.get("test"), runs[row])
+                    else:   # the table still lists it, saying why it has no number of ours
+                        self.plan.uses.append(Use(name, row, status="skipped",
+                                                  note=f"not in the {self.profile} profile"))
             elif spec.get("sweep"):
                 task_name, task = _task(self.doc, spec, self.data)
                 sweep = spec["sweep"]

@@ -62,6 +62,8 @@ def test_written_plan_files(tmp_path):
     assert {r["run"] for r in runs} == {t["run"] for t in tests}
     assert all((tmp_path / "configs" / r["config"]).is_file() for r in runs)
     assert {u["run"] for u in uses if u["status"] == "run"} <= {t["label"] for t in tests}
+    assert {"artifact": "table1", "row": "mse", "run": "", "status": "skipped",
+            "note": "not in the test profile", "param": "", "value": ""} in uses
     cfg = json.loads((tmp_path / "configs" / runs[0]["config"]).read_text())
     assert cfg["iterations"] == load_experiment(DGIR)["profiles"]["test"]["iterations_2d"]
     assert "--iterations" in (tmp_path / "pretrain_args.txt").read_text()

@@ -176,12 +176,14 @@ def artifact_tables(key: str, spec: dict, exp: Experiment, uses: pd.DataFrame,
             text = status.get(r[0].text)
             if text is None:
                 continue
+            said = False   # the status once, in the row's first cell of ours; dashes after it
             for h, c in zip(t.headers[2:], r[2:]):
                 if h.paper:
                     k = _cell_key(h.text, paper_keys)
                     c.text = tables.format_paper_value(paper_rows.get(r[0].text, {}).get(k)) if k else "–"
                 else:
-                    c.text = "" if h.text == "Threads" else text
+                    c.text = "" if h.text == "Threads" else ("–" if said else text)
+                    said = said or h.text != "Threads"
         rank = {m: i for i, m in enumerate(order)}
         t.rows.sort(key=lambda r: -1 if r[0].text == tables.INITIAL else rank.get(r[0].text, len(rank)))
     # CSV: our numbers, the paper's, and each row's run and status

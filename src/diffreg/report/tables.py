@@ -209,7 +209,9 @@ def display_tables(summary: pd.DataFrame, paper: Paper | None = None,
     tables = []
     for group, sub in summary.groupby(GROUP, sort=False):
         prow = paper.rows.get(group[1], {}) if paper else {}
-        paper_keys = [k for vals in prow.values() for k in vals]
+        ours = set(summary_keys(sub))
+        # a per-label paper number only beside a label we have (the knees' femur is not on a toy brain)
+        paper_keys = [k for vals in prow.values() for k in vals if ":" not in k or k in ours]
         if columns == "all":
             wanted = None
         else:
