@@ -171,7 +171,7 @@ def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "dif
                          "png_b64": _b64(png),
                          "caption": "one point per pair; initial: before registration."})
 
-    figs += qc_figures(inputs.images)
+    qc = qc_figures(inputs.images)   # shown after the papers' sections: the longest, least read part
     experiments = [report_sections(d) for d in inputs.experiments]
 
     extra = [_read_json(inputs.tables / "run.json")]
@@ -186,6 +186,7 @@ def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "dif
         table_html=table_html_path.read_text(encoding="utf-8"),
         figures=figs,
         experiments=experiments,
+        qc_figures=qc,
         pipeline_links=pipeline_links(inputs, out.parent),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
