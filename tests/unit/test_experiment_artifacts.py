@@ -270,7 +270,7 @@ def test_report_has_paper_sections(experiment, tmp_path):
     out = tmp_path / "report" / "index.html"
     assert main(["report", "--results", str(results), "--experiments", str(experiment["out"]), "--out", str(out)]) == 0
     page = out.read_text()
-    assert "<h2 id="paper-1">Toy paper (2025)</h2>" in page and "<h3>Table 1: toy</h3>" in page
+    assert '<h2 id="paper-1">Toy paper (2025)</h2>' in page and "<h3>Table 1: toy</h3>" in page
     assert "Claim: ours has the best Dice — holds (dice ours 0.900 vs best other lncc 0.700)" in page
     assert "Claim: lncc beats cosine — does not hold (mean error_px lncc 2.000 vs cosine 1.000)" in page
     assert "<td>needs weights</td>" in page and '<td class="paper">0.961</td>' in page
