@@ -29,8 +29,10 @@ workflow EXPERIMENT {
     main:
     experiment = file("${projectDir}/experiments/${name}.yaml", checkIfExists: true)
     given = WEIGHTS.findAll { params[it] }.join(',')
-    // one subject's first image (its dimensionality) and modalities
-    example = subjects.map { meta, files -> [files.find { !it.name.contains('labels') }, meta.modalities] }.first()
+    // one image (the data's dimensionality) and every modality of the samplesheet
+    example = subjects.map { meta, files -> [files.find { !it.name.contains('labels') }, meta.modalities] }
+        .toSortedList { a, b -> a[0].name <=> b[0].name }
+        .map { list -> [list[0][0], list.collectMany { it[1] }.unique().sort()] }
     EXPERIMENT_PLAN(name, experiment, example, given)
     plan = EXPERIMENT_PLAN.out.plan
 
