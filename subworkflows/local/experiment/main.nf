@@ -111,9 +111,10 @@ workflow EXPERIMENT {
     registrations = EXPERIMENT_REGISTER.out.registration
     EXPERIMENT_ARTIFACTS(
         name, experiment, plan,
-        EXPERIMENT_EVALUATE.out.metrics.collect().ifEmpty([]),
-        registrations.map { it[1] }.collect().ifEmpty([]),
-        by_ndim.flatMap { ndim, meta, files -> files }.collect(),
+        // sorted: the same inputs in the same order, so that -resume finds the task
+        EXPERIMENT_EVALUATE.out.metrics.collect(sort: true).ifEmpty([]),
+        registrations.map { it[1] }.collect(sort: true).ifEmpty([]),
+        by_ndim.flatMap { ndim, meta, files -> files }.collect(sort: true),
         figures,
         label_names
     )
