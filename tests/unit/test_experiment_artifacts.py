@@ -207,6 +207,22 @@ def test_claim_checks_both_ways(tmp_path):
     assert ex.check_file({"file": "c.csv", "best": "MSE"}, tmp_path)[0] is True
 
 
+def test_ties_show_no_winner_and_groups_of_measures(tmp_path):
+    """Equal numbers (e.g. networks that did not move) neither confirm nor refute a claim."""
+    tied = {"ours": (0.5, 0.1, 4), "lncc": (0.5, 0.1, 4)}
+    holds, evidence = ex.check_rows({"metric": "dice", "best": "ours", "among": "all"}, tied)
+    assert holds is None and "tied" in evidence
+    sweep = pd.DataFrame({"value": [11, 29], "dice_mean": [0.52, 0.52], "dice_sd": [0.0, 0.0], "n": [4, 4]})
+    holds, evidence = ex.check_sweep({"argmax_in": [11]}, sweep)
+    assert holds is None and "tied" in evidence
+    csv = tmp_path / "f.csv"
+    pd.DataFrame({"measure": ["MSE", "LNCC", "Diffusion (cosine)", "Diffusion + LNCC"],
+                  "error_px": [2.0, 5.0, 9.0, 1.0]}).to_csv(csv, index=False)
+    group = {"file": "f.csv", "best": ["Diffusion (cosine)", "Diffusion + LNCC"]}
+    assert ex.check_file(group, tmp_path) == (True, "error_px Diffusion + LNCC 1.000 vs best other MSE 2.000")
+    assert ex.check_file({"file": "f.csv", "best": "Diffusion (cosine)"}, tmp_path)[0] is False
+
+
 def test_sweep_csv_png_and_index(experiment):
     out = experiment["out"]
     s = pd.read_csv(out / "fig5a.csv")
