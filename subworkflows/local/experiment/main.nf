@@ -40,7 +40,9 @@ workflow EXPERIMENT {
     data_ndim = params.input ? null : params.toy_ndim as int
     if (data_ndim == 3) {
         EXTRACT_SLICES(subjects)
-        by_ndim = subjects.map { meta, files -> [3, meta, files] }.mix(EXTRACT_SLICES.out.subject.map { meta, files -> [2, meta, files] })
+        // slices are named <subject>_2d_<modality>: meta.stem is what precedes the modality
+        by_ndim = subjects.map { meta, files -> [3, meta, files] }
+            .mix(EXTRACT_SLICES.out.subject.map { meta, files -> [2, meta + [stem: "${meta.id}_2d".toString()], files] })
     } else {
         by_ndim = subjects.map { meta, files -> [data_ndim ?: (params.toy_ndim as int), meta, files] }
     }
@@ -57,7 +59,7 @@ workflow EXPERIMENT {
     runs = plan.flatMap { dir -> dir.resolve('runs.csv').splitCsv(header: true)
         .collect { r -> [r.ndim as int, r.run, r.method, r.train_moving, r.train_fixed, dir.resolve("configs/${r.config}"), r.features == 'yes'] } }
     train_sets = by_ndim.filter { ndim, meta, files -> meta.split == 'train' }
-        .map { ndim, meta, files -> [ndim, meta.id, files] }
+        .map { ndim, meta, files -> [ndim, meta.stem ?: meta.id, files] }
         .groupTuple()
         .map { ndim, ids, files -> [ndim, ids.sort(), files.flatten().sort { it.name }] }   // sorted: stable -resume hashes
     // only the runs on diffusion features wait for the feature model
