@@ -107,6 +107,19 @@ class Method(ABC):
             {"method": self.name, "ndim": self.ndim, "config": self.config}, indent=2) + "\n")
 
 
+def check_config(name: str, ndim: int, config: dict, where: str = "") -> None:
+    """Raise InputError when `name` is no method or `config` holds a setting the method does not
+    have (the planner calls this for every row, so a typo stops the plan, naming `where`)."""
+    prefix = f"{where}: " if where else ""
+    if name not in METHODS:
+        raise InputError(f"{prefix}unknown method '{name}' (known: {', '.join(METHODS.names())})")
+    known = METHODS.get(name).settings(ndim)
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        raise InputError(f"{prefix}unknown setting(s) {', '.join(unknown)} for method {name} "
+                         f"(known: {', '.join(sorted(known))})")
+
+
 def build_method(name: str, ndim: int, config: dict, device: torch.device) -> Method:
     return METHODS.build(name, ndim=ndim, config=config, device=device)
 
