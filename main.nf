@@ -54,12 +54,33 @@ def validateParams() {
     if (!(params.toy_ndim in [2, 3])) error "Parameter --toy_ndim: must be 2 or 3, got ${params.toy_ndim}"
     if (!(params.device in ['auto', 'cpu', 'cuda'])) error "Parameter --device: must be auto, cpu or cuda, got '${params.device}'"
     if (!(params.experiment_profile in ['test', 'test_full', 'full'])) error "Parameter --experiment_profile: must be test, test_full or full, got '${params.experiment_profile}'"
-    params.papers.toString().tokenize(',').collect { it.trim() }.findAll { it && it != 'none' }.each { paper ->
-        if (!file("${projectDir}/experiments/${paper}.yaml").exists()) error "Parameter --papers: no experiments/${paper}.yaml (known: dgir)"
+    paperFiles()   // stops on an unknown paper
+    specs.each { name, spec ->
+        if (spec.format == 'file-path' && params[name] && !file(params[name]).exists()) error "Parameter --${name}: file not found: ${params[name]}"
     }
-    ['input', 'reference', 'label_names', 'dgir_checkpoint', 'dgir_vgg_weights', 'dgir_dino_weights', 'unigradicon_weights'].each { name ->
+    ['input', 'reference', 'label_names'].each { name ->
         if (params[name] && !file(params[name]).exists()) error "Parameter --${name}: file not found: ${params[name]}"
     }
+}
+
+def splitList(value) { value ? value.toString().tokenize(',').collect { it.trim() }.findAll { it && it != 'none' } : [] }
+
+// --papers: names of experiments/<name>.yaml, paths to YAML files, or all
+def paperFiles() {
+    def known = file("${projectDir}/experiments/*.yaml").collect { it.baseName }.sort()
+    def names = splitList(params.papers)
+    if (names == ['all']) names = known
+    return names.collect { p ->
+        def f = p.endsWith('.yaml') || p.endsWith('.yml') ? file(p) : file("${projectDir}/experiments/${p}.yaml")
+        if (!f.exists()) error "Parameter --papers: no ${p.endsWith('.yaml') ? p : "experiments/${p}.yaml"} (known: ${known.join(', ')}, or a path to a YAML file)"
+        f
+    }
+}
+
+// user files a paper may depend on: the parameters of the schema's `weights` group that are set
+def givenWeights() {
+    def group = schemaParams()['weights']
+    return group ? group.properties.keySet().findAll { params[it] }.collectEntries { [it, params[it].toString()] } : [:]
 }
 
 // Deep samplesheet checks (readable images, shapes, NaN voxels, label values) by the package itself,
@@ -75,6 +96,23 @@ def validateSamplesheet(String path) {
         def msg = err.toString().readLines().findAll { it.trim() }
         error "Samplesheet ${path}: ${msg ? msg[-1].replaceFirst(/^diffreg: error: /, '') : 'validation failed'}"
     }
+    def m = out =~ /(\d)D\s*$/
+    return m.find() ? m.group(1) as int : 3   // the images' dimensionality, from the summary line
+}
+
+// [[name, samplesheet or null, ndim]]: --input (or the embedded data) first, then --datasets
+def datasetList() {
+    def list = params.input ? [[params.dataset ?: 'input', params.input.toString(), validateSamplesheet(params.input.toString())]]
+                            : [['toy', null, params.toy_ndim as int]]
+    splitList(params.datasets).each { item ->
+        def (name, sheet) = item.tokenize('=')
+        if (!name || !sheet) error "Parameter --datasets: expected NAME=samplesheet.csv, got '${item}'"
+        if (!(name ==~ /[a-z0-9_-]+/)) error "Parameter --datasets: dataset name '${name}' must be lower-case letters, digits, _ or -"
+        if (list.any { it[0] == name }) error "Parameter --datasets: dataset '${name}' given twice"
+        if (!file(sheet).exists()) error "Parameter --datasets: file not found: ${sheet}"
+        list << [name, sheet, validateSamplesheet(sheet)]
+    }
+    return list
 }
 
 workflow {
@@ -83,8 +121,7 @@ workflow {
         return
     }
     validateParams()
-    if (params.input) validateSamplesheet(params.input.toString())
-    DIFFREG()
+    DIFFREG(datasetList(), paperFiles(), givenWeights())
 }
 
 workflow.onComplete {

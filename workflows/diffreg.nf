@@ -1,56 +1,113 @@
 /*
- * The whole DAG, top to bottom:
- *   samplesheet or TOY_DATA -> PREPROCESS -> MAKE_PAIRS
- *   -> TRAIN -> REGISTER (learned methods)  +  BASELINE (SyN, NiftyReg, ...)
- *   -> EVALUATE -> TABULATE -> REPORT
- * and, for each paper of --papers, EXPERIMENT: its tables and figures beside the paper's numbers.
+ * The whole DAG, top to bottom. Everything after PREPARE_DATA comes from one plan, for the main
+ * path (--methods, --baselines) and every paper of --papers alike (docs/engine.md):
+ *
+ *   datasets -> PREPARE_DATA -> PLAN -> PRETRAIN -> TRAIN -> REGISTER / BASELINE -> EVALUATE
+ *            -> FIGURE -> ARTIFACTS (a paper's tables beside its numbers) -> TABULATE -> REPORT
+ *
+ * Nothing here knows a paper, a method or a weight file by name.
  */
-include { PREPARE_DATA    } from '../subworkflows/local/prepare_data'
-include { TRAIN_REGISTER  } from '../subworkflows/local/train_register'
-include { BASELINES       } from '../subworkflows/local/baselines'
-include { EVALUATE_REPORT } from '../subworkflows/local/evaluate_report'
-include { EXPERIMENT      } from '../subworkflows/local/experiment'
-
-def splitList(value) { value ? value.toString().tokenize(',').collect { it.trim() }.findAll { it && it != 'none' } : [] }
+include { PREPARE_DATA      } from '../subworkflows/local/prepare_data'
+include { TRAIN_MODELS      } from '../subworkflows/local/train_models'
+include { REGISTER_EVALUATE } from '../subworkflows/local/register_evaluate'
+include { PLAN              } from '../modules/local/plan'
+include { FIGURE            } from '../modules/local/figure'
+include { ARTIFACTS         } from '../modules/local/artifacts'
+include { TABULATE          } from '../modules/local/tabulate'
+include { REPORT            } from '../modules/local/report'
+include { splitList; pick; planRows; parseNeeds; resolveNeeds } from '../subworkflows/local/utils'
 
 workflow DIFFREG {
-    PREPARE_DATA()
+    take:
+    datasets    // [[name, samplesheet or null, ndim]]: the first one is the main path's
+    papers      // experiment YAML files
+    weights     // user files by parameter name (official checkpoints, VGG/DINO weights, ...)
 
-    // Pairs name subjects; the files come from the preprocessed subjects, picked by modality.
-    def pick = { files, suffix -> files.find { it.name.endsWith("_${suffix}.nii.gz") } }
-    // a frame's own label map if the subject has one per modality, else the subject's
-    def pickLabels = { files, modality -> pick(files, "${modality}_labels") ?: pick(files, 'labels') }
-    ch_by_id = PREPARE_DATA.out.subjects.map { meta, files -> [meta.id, files] }
-    ch_pairs = PREPARE_DATA.out.pairs
-        .splitCsv(header: true)
-        .map { row -> [row.moving_subject, row] }
-        .combine(ch_by_id, by: 0)
-        .map { mid, row, mfiles -> [row.fixed_subject, row, mfiles] }
-        .combine(ch_by_id, by: 0)
-        .map { fid, row, mfiles, ffiles ->
-            def meta = [id: row.pair_id, moving: row.moving_subject, fixed: row.fixed_subject]
-            [meta, pick(mfiles, params.moving_modality), pick(ffiles, params.fixed_modality),
-             pickLabels(mfiles, params.moving_modality), pickLabels(ffiles, params.fixed_modality)]
-        }
+    main:
+    no_file = file("${projectDir}/assets/NO_FILE")
+    PREPARE_DATA(datasets, [params.toy_subjects, params.toy_size, params.toy_ndim, params.seed],
+                 [reference: params.reference, reference_modality: params.reference_modality, label_names: params.label_names])
+    subjects = PREPARE_DATA.out.subjects
 
-    ch_registrations = Channel.empty()
-    methods = splitList(params.methods)
-    if (methods) {
-        TRAIN_REGISTER(PREPARE_DATA.out.subjects, ch_pairs, methods)
-        ch_registrations = ch_registrations.mix(TRAIN_REGISTER.out.registrations)
+    // one example image and the modalities of each dataset: what the plan can run on
+    examples = subjects.filter { meta, files -> meta.ndim == (datasets.find { it[0] == meta.dataset }[2] as int) }
+        .map { meta, files -> [meta.dataset, meta.id, files.find { !it.name.contains('labels') }, meta.modalities] }
+        .groupTuple()
+        .map { name, ids, images, mods -> [name, [ids, images].transpose().sort { it[0] }[0][1], mods.flatten().unique().sort()] }
+        .toSortedList { a, b -> a[0] <=> b[0] }
+        .map { list -> [list.collect { it[0] }, list.collect { it[1] }, list.collect { it[2] }] }
+    PLAN(papers, examples, planArgs(datasets[0][0], weights.keySet()))
+    plan = PLAN.out.plan
+
+    // training subjects of each (dataset, ndim), sorted: stable -resume hashes
+    train_sets = subjects.filter { meta, files -> meta.split == 'train' }
+        .map { meta, files -> [[meta.dataset, meta.ndim], meta.stem ?: meta.id, files] }
+        .groupTuple()
+        .map { key, ids, files -> [key, ids.sort(), files.flatten().sort { it.name }] }
+    TRAIN_MODELS(plan, train_sets, weights)
+    REGISTER_EVALUATE(plan, TRAIN_MODELS.out.models, subjects, PREPARE_DATA.out.pairs, PREPARE_DATA.out.label_names)
+
+    // computed figures, on the moving and fixed image of the first test subject of their dataset
+    first_test = subjects.filter { meta, files -> meta.split == 'test' }
+        .map { meta, files -> [[meta.dataset, meta.ndim], meta.id, files] }
+        .groupTuple()
+        .map { key, ids, files -> [key, [ids, files].transpose().sort { it[0] }[0][1]] }
+    figures = planRows(plan, 'figures.csv').unique { it.figure }.combine(plan)
+        .map { r, dir -> [r.figure, [[id: r.figure, function: r.function, dataset: r.dataset, ndim: r.ndim as int,
+                                      moving: r.moving, fixed: r.fixed], dir.resolve("configs/${r.config}")], parseNeeds(r.needs)] }
+    FIGURE(
+        resolveNeeds(figures, TRAIN_MODELS.out.stages, weights)
+            .map { id, payload, keys, files -> [[payload[0].dataset, payload[0].ndim], payload, keys, files] }
+            .combine(first_test, by: 0)
+            .map { key, payload, keys, files, test ->
+                [payload[0], payload[1], pick(test, payload[0].moving), pick(test, payload[0].fixed), keys, files] }
+    )
+
+    // each paper's tables and figures (sorted inputs: -resume finds the task again)
+    registrations = REGISTER_EVALUATE.out.registrations
+    main_names = PREPARE_DATA.out.label_names.filter { it[0] == datasets[0][0] }.map { it[1] }.first()
+    ARTIFACTS(
+        Channel.fromList(papers.collect { [it.baseName, it] }),
+        plan,
+        REGISTER_EVALUATE.out.metrics.collect(sort: true).ifEmpty([]),
+        registrations.map { it[1] }.collect(sort: true).ifEmpty([]),
+        subjects.flatMap { meta, files -> files }.collect(sort: true),
+        FIGURE.out.figure.map { it[1] }.collect(sort: true).ifEmpty([]),
+        main_names
+    )
+
+    // the main path's table and the report
+    main_metrics = REGISTER_EVALUATE.out.metrics.filter { it.name.startsWith('main__') }
+    TABULATE(main_metrics.collect(sort: true).ifEmpty(no_file))
+    main_labels = planRows(plan, 'registrations.csv').filter { it.experiment == 'main' }.map { it.label }.toList()
+    REPORT(
+        TABULATE.out.tables,
+        registrations.combine(main_labels).filter { reg, labels -> reg[0].label in labels }.map { reg, labels -> reg[1] }
+            .collect(sort: true).ifEmpty([]),
+        subjects.flatMap { meta, files -> files }.mix(PREPARE_DATA.out.qc).collect(sort: true),
+        main_names,
+        ARTIFACTS.out.artifacts.collect(sort: true).ifEmpty([])
+    )
+
+    emit:
+    report = REPORT.out.html
+}
+
+// the plan's flags from the pipeline parameters: profile, given user files, and the main path
+def planArgs(main_dataset, given) {
+    def settings = [backbone: params.backbone, similarity: params.similarity, regulariser: params.regulariser,
+                    lambda_reg: params.lambda_reg, batch_size: params.batch_size, lr: params.learning_rate,
+                    iterations: params.train_iterations].findAll { k, v -> v != null }
+    def baselines = splitList(params.baselines).collect { b ->
+        params.containsKey("${b}_preset".toString()) ? "${b}=${params["${b}_preset".toString()]}" : b }
+    def args = ["--profile ${params.experiment_profile}"]
+    if (given) args << "--given ${given.sort().join(',')}"
+    if (splitList(params.methods)) args << "--main-methods ${splitList(params.methods).join(',')}"
+    if (baselines) args << "--main-baselines ${baselines.join(',')}"
+    if (splitList(params.methods) || baselines) {
+        args << "--main-dataset ${main_dataset} --main-moving ${params.moving_modality} --main-fixed ${params.fixed_modality}"
+        args << "--main-pairing ${params.pair_scheme == 'intra' ? 'intra' : 'inter'}"
+        args += settings.collect { k, v -> "--main-set ${k}=${v}" }
     }
-    baselines = splitList(params.baselines)
-    if (baselines) {
-        BASELINES(ch_pairs, baselines)
-        ch_registrations = ch_registrations.mix(BASELINES.out.registrations)
-    }
-    ch_experiments = Channel.empty()
-    papers = splitList(params.papers)
-    if (papers.size() > 1) error "--papers: one paper per run for now (got ${papers.join(', ')})"
-    if (papers) {
-        EXPERIMENT(papers[0], PREPARE_DATA.out.subjects, PREPARE_DATA.out.pairs, PREPARE_DATA.out.label_names)
-        ch_experiments = EXPERIMENT.out.artifacts
-    }
-    EVALUATE_REPORT(ch_registrations, PREPARE_DATA.out.subjects, PREPARE_DATA.out.qc, PREPARE_DATA.out.label_names,
-                    ch_experiments.collect().ifEmpty([]))
+    return args.join(' ')
 }

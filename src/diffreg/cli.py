@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import sys
 from pathlib import Path
@@ -44,6 +45,33 @@ def _command_modules(only: str | None = None):
                 yield mod
 
 
+def load_plugins(spec: str | None = None) -> list[str]:
+    """Import the plugins named in DIFFREG_PLUGINS (comma-separated Python files or module names)
+    and the installed packages' `diffreg.plugins` entry points: each may register methods,
+    figure functions or pretraining stages, so a new paper needs no edit of the package."""
+    import importlib.util
+    from importlib.metadata import entry_points
+
+    spec = os.environ.get("DIFFREG_PLUGINS", "") if spec is None else spec
+    loaded = []
+    for item in [s.strip() for s in spec.split(",") if s.strip()]:
+        if item.endswith(".py"):
+            path = Path(item)
+            if not path.is_file():
+                raise InputError(f"DIFFREG_PLUGINS: plugin file not found: {item}")
+            mod_spec = importlib.util.spec_from_file_location(f"diffreg_plugin_{path.stem}", path)
+            module = importlib.util.module_from_spec(mod_spec)
+            sys.modules[mod_spec.name] = module
+            mod_spec.loader.exec_module(module)
+        else:
+            importlib.import_module(item)
+        loaded.append(item)
+    for ep in entry_points(group="diffreg.plugins"):
+        ep.load()
+        loaded.append(ep.name)
+    return loaded
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diffreg",
@@ -68,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     first = next((a for a in argv if not a.startswith("-")), None)
     known = {m.name.replace("_", "-") for m in pkgutil.iter_modules(commands.__path__)}
+    try:
+        load_plugins()
+    except InputError as exc:
+        print(f"diffreg: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser(first if first in known else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

@@ -1,34 +1,26 @@
-// Runs one classical baseline (ANTs SyN, NiftyReg, LDDMM, ...) on one pair, in our field convention.
+// Runs one classical baseline (ANTs SyN, NiftyReg, LDDMM, ...) with a preset on one pair, in our field convention.
 process BASELINE {
-    tag "${method} ${meta.id}"
+    tag "${meta.label} ${meta.id}"
     label 'process_low'
 
     input:
-    tuple val(meta), path(moving), path(fixed), path(moving_labels), path(fixed_labels), val(method)
+    tuple val(meta), path(moving), path(fixed), path(moving_labels), path(fixed_labels)
 
     output:
-    tuple val(meta), path("${method}__${meta.id}"), path(moving), path(fixed), path(moving_labels), path(fixed_labels), emit: registration
-    path 'versions.yml', emit: versions
+    tuple val(meta), path("${meta.label}__${meta.id}"), path(moving), path(fixed), path(moving_labels), path(fixed_labels), emit: registration
 
     script:
     def args = task.ext.args ?: ''
+    def preset = meta.preset ? "--preset ${meta.preset}" : ''
     """
-    diffreg baseline --method ${method} --pair ${meta.id} --moving ${moving} --fixed ${fixed} \
-        --moving-labels ${moving_labels} --fixed-labels ${fixed_labels} \
-        --threads ${task.cpus} --seed ${params.seed} --outdir ${method}__${meta.id} ${args}
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        diffreg: \$(diffreg --version | cut -d" " -f2)
-    END_VERSIONS
+    diffreg baseline --method ${meta.method} ${preset} --name '${meta.label}' --pair ${meta.id} \\
+        --moving ${moving} --fixed ${fixed} --moving-labels ${moving_labels} --fixed-labels ${fixed_labels} \\
+        --threads ${task.cpus} ${args} --outdir '${meta.label}__${meta.id}'
     """
 
     stub:
     """
-    mkdir -p ${method}__${meta.id} && touch ${method}__${meta.id}/{disp,warped,warped_labels}.nii.gz
-    echo '{}' > ${method}__${meta.id}/run.json
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        diffreg: \$(diffreg --version | cut -d" " -f2)
-    END_VERSIONS
+    mkdir -p '${meta.label}__${meta.id}' && touch '${meta.label}__${meta.id}'/{disp,warped,warped_labels}.nii.gz
+    echo '{}' > '${meta.label}__${meta.id}/run.json'
     """
 }

@@ -8,23 +8,15 @@ process EXTRACT_SLICES {
 
     output:
     tuple val(meta), path('slices/*.nii.gz'), emit: subject
-    path 'versions.yml'                     , emit: versions
 
     script:
+    def args = task.ext.args ?: ''
     """
-    diffreg extract-slices --in-dir in --out-dir slices --slice ${params.experiment_slice}
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        diffreg: \$(diffreg --version | cut -d" " -f2)
-    END_VERSIONS
+    diffreg extract-slices --in-dir in --out-dir slices ${args}
     """
 
     stub:
     """
     mkdir -p slices && for f in in/*.nii.gz; do touch slices/\$(basename \$f); done
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        diffreg: \$(diffreg --version | cut -d" " -f2)
-    END_VERSIONS
     """
 }

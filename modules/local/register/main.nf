@@ -1,33 +1,25 @@
-// Registers one test pair with a trained model: displacement, warped image and labels, run.json.
+// Registers one pair with a trained model: displacement, warped image and labels, run.json.
 process REGISTER {
-    tag "${method} ${meta.id}"
+    tag "${meta.label} ${meta.id}"
     label 'process_gpu'
 
     input:
-    tuple val(meta), path(moving), path(fixed), path(moving_labels), path(fixed_labels), val(method), path(model)
+    tuple val(meta), path(moving), path(fixed), path(moving_labels), path(fixed_labels), path(model)
 
     output:
-    tuple val(meta), path("${method}__${meta.id}"), path(moving), path(fixed), path(moving_labels), path(fixed_labels), emit: registration
-    path 'versions.yml', emit: versions
+    tuple val(meta), path("${meta.label}__${meta.id}"), path(moving), path(fixed), path(moving_labels), path(fixed_labels), emit: registration
 
     script:
+    def args = task.ext.args ?: ''
     """
-    diffreg register --model ${model} --name ${method} --pair ${meta.id} --moving ${moving} --fixed ${fixed} \
-        --moving-labels ${moving_labels} --fixed-labels ${fixed_labels} \
-        --device ${params.device} --threads ${task.cpus} --seed ${params.seed} --out ${method}__${meta.id}
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        diffreg: \$(diffreg --version | cut -d" " -f2)
-    END_VERSIONS
+    diffreg register --model ${model} --name '${meta.label}' --pair ${meta.id} --moving ${moving} --fixed ${fixed} \\
+        --moving-labels ${moving_labels} --fixed-labels ${fixed_labels} \\
+        --threads ${task.cpus} ${args} --out '${meta.label}__${meta.id}'
     """
 
     stub:
     """
-    mkdir -p ${method}__${meta.id} && touch ${method}__${meta.id}/{disp,warped,warped_labels}.nii.gz
-    echo '{}' > ${method}__${meta.id}/run.json
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        diffreg: \$(diffreg --version | cut -d" " -f2)
-    END_VERSIONS
+    mkdir -p '${meta.label}__${meta.id}' && touch '${meta.label}__${meta.id}'/{disp,warped,warped_labels}.nii.gz
+    echo '{}' > '${meta.label}__${meta.id}/run.json'
     """
 }

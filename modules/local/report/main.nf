@@ -11,7 +11,6 @@ process REPORT {
 
     output:
     path 'index.html'  , emit: html
-    path 'versions.yml', emit: versions
 
     script:
     def names = label_names.name != 'NO_FILE' ? "--label-names ${label_names}" : ''
@@ -19,18 +18,10 @@ process REPORT {
     """
     diffreg report --tables ${tables} --registrations registrations/* --images-dir images ${names} ${papers} \\
         --pipeline-info-href ../pipeline_info --out index.html
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        diffreg: \$(diffreg --version | cut -d" " -f2)
-    END_VERSIONS
     """
 
     stub:
     """
     echo '<html></html>' > index.html
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        diffreg: \$(diffreg --version | cut -d" " -f2)
-    END_VERSIONS
     """
 }

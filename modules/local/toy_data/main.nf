@@ -14,15 +14,10 @@ process TOY_DATA {
     path 'toy/labels.json'    , emit: label_names
     path 'toy/*.nii.gz'       , emit: images
     path 'toy/run.json'       , emit: manifest
-    path 'versions.yml'       , emit: versions
 
     script:
     """
     diffreg toy-data --outdir toy --n-subjects ${n_subjects} --size ${size} --ndim ${ndim} --seed ${seed}
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        diffreg: \$(diffreg --version | cut -d" " -f2)
-    END_VERSIONS
     """
 
     stub:
@@ -36,9 +31,5 @@ process TOY_DATA {
     done
     echo '{"0": "background"}' > toy/labels.json
     echo '{}' > toy/run.json
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        diffreg: \$(diffreg --version | cut -d" " -f2)
-    END_VERSIONS
     """
 }

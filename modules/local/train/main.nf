@@ -1,42 +1,27 @@
-// Trains one learned method on the training subjects; prints iteration, loss and speed.
+// One training of the plan: a method with one run's config on the training subjects of its
+// dataset; the files it depends on (pretrained stages, user weights) staged as --dep KEY=PATH.
 process TRAIN {
-    tag "${method}"
+    tag "${meta.run}"
     label 'process_gpu'
 
     input:
-    val method
-    path images, stageAs: 'data/*'
-    val subjects
+    tuple val(meta), path(config), val(subjects), path(images, stageAs: 'data/*'), val(dep_keys), path(dep_files, stageAs: 'deps/?/*')
 
     output:
-    tuple val(method), path('model'), emit: model
-    path 'versions.yml'             , emit: versions
+    tuple val(meta.run), path('model'), emit: model
 
     script:
     def args = task.ext.args ?: ''
-    // within-subject pairs (e.g. ED -> ES) when the evaluation pairs are within-subject
-    def pairing = params.pair_scheme == 'intra' ? '--intra-subject' : ''
-    // only the settings the user gave: otherwise each method keeps its paper defaults
-    def overrides = [backbone: params.backbone, similarity: params.similarity, regulariser: params.regulariser,
-                     'lambda-reg': params.lambda_reg, 'batch-size': params.batch_size, lr: params.learning_rate]
-        .findAll { k, v -> v != null }.collect { k, v -> "--${k} ${v}" }.join(' ')
+    def files = dep_files instanceof List ? dep_files : [dep_files]
+    def deps = [dep_keys, files].transpose().collect { k, f -> "--dep ${k}=${f}" }.join(' ')
     """
-    diffreg train --method ${method} --data-dir data --subjects ${subjects.join(',')} \
-        --moving-modality ${params.moving_modality} --fixed-modality ${params.fixed_modality} \
-        ${overrides} --iterations ${params.train_iterations} \
-        --device ${params.device} --threads ${task.cpus} --seed ${params.seed} --out model ${pairing} ${args}
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        diffreg: \$(diffreg --version | cut -d" " -f2)
-    END_VERSIONS
+    diffreg train --method ${meta.method} --config ${config} --data-dir data --subjects ${subjects.join(',')} \\
+        --moving-modality ${meta.moving} --fixed-modality ${meta.fixed} ${deps} \\
+        --threads ${task.cpus} ${args} --out model
     """
 
     stub:
     """
     mkdir -p model && touch model/model.pt && echo '{}' > model/run.json
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        diffreg: \$(diffreg --version | cut -d" " -f2)
-    END_VERSIONS
     """
 }

@@ -83,6 +83,13 @@ DEFAULTS = {
 class DGIR(PairwiseMethod):
     name = "dgir"
 
+    @classmethod
+    def settings(cls, ndim: int) -> set[str]:
+        """The config keys DGIR accepts: the pairwise loop's (less its similarity: DGIR picks it
+        with `loss`), DGIR's own and the paper's per-dimension values."""
+        pairwise = set(PAIRWISE_DEFAULTS) - {"similarity", "similarity_kwargs"}
+        return pairwise | set(DEFAULTS) | set(PAPER.get(ndim, PAPER[2]))
+
     def __init__(self, ndim: int, config: dict, device: torch.device):
         if ndim not in PAPER:
             raise InputError(f"DGIR registers 2D or 3D images, got {ndim} spatial axes")

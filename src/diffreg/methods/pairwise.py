@@ -41,6 +41,11 @@ DEFAULTS = {
 class PairwiseMethod(Method):
     name = "voxelmorph"
 
+    @classmethod
+    def settings(cls, ndim: int) -> set[str]:
+        """The config keys this method accepts (the planner checks every row against them)."""
+        return set(DEFAULTS)
+
     def __init__(self, ndim: int, config: dict, device: torch.device):
         merged = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
         super().__init__(ndim, merged, device)

@@ -1,58 +1,72 @@
-// Samplesheet (user's or embedded toy data) -> preprocessed subjects + evaluation pairs.
-include { TOY_DATA   } from '../../../modules/local/toy_data'
-include { PREPROCESS } from '../../../modules/local/preprocess'
-include { MAKE_PAIRS } from '../../../modules/local/make_pairs'
+/*
+ * Every dataset of the run (the embedded stand-in `toy`, or the user's samplesheets) ->
+ * preprocessed subjects, evaluation pairs and label names, all keyed by dataset. Subjects carry
+ * meta.ndim; 3D embedded volumes also give a 2D subject (one slice) for the papers' 2D tasks.
+ */
+include { TOY_DATA       } from '../../../modules/local/toy_data'
+include { PREPROCESS     } from '../../../modules/local/preprocess'
+include { MAKE_PAIRS     } from '../../../modules/local/make_pairs'
+include { EXTRACT_SLICES } from '../../../modules/local/extract_slices'
 
 // One samplesheet row -> [meta, [images...], [label maps...]]; relative paths resolve against the
 // sheet's folder. meta.modalities names the images in order, the image of reference_modality
 // first, since PREPROCESS aligns the subject with it. Label maps come from `labels` (shared by the
 // subject's images) or `labels_<modality>` (one per frame, as in cardiac data). Outputs are renamed
 // <subject>_<modality>.nii.gz, <subject>_labels.nii.gz and <subject>_<modality>_labels.nii.gz.
-def parseRow(row, base) {
+def parseRow(row, base, dataset, ndim, reference_modality) {
     def resolve = { p -> p.startsWith('/') ? file(p) : base.resolve(p) }
     def cols = row.findAll { k, v -> k.startsWith('image_') && v }
-        .sort { kv -> kv.key == "image_${params.reference_modality}" ? 0 : 1 }
+        .sort { kv -> kv.key == "image_${reference_modality}" ? 0 : 1 }
     def labels = row.findAll { k, v -> (k == 'labels' || k.startsWith('labels_')) && v }
-    def meta = [id: row.subject, split: row.split, modalities: cols.keySet().collect { it - 'image_' },
+    def meta = [dataset: dataset, ndim: ndim, id: row.subject, split: row.split,
+                modalities: cols.keySet().collect { it - 'image_' },
                 label_names: labels.keySet().collect { it == 'labels' ? 'labels' : "${it - 'labels_'}_labels" },
                 prealigned: (row.prealigned ?: 'false').toLowerCase() == 'true']
     return [meta, cols.values().collect { resolve(it) }, labels.values().collect { resolve(it) }]
 }
 
 workflow PREPARE_DATA {
-    main:
-    ch_versions = Channel.empty()
-    if (params.input) {
-        ch_sheet = Channel.value(file(params.input, checkIfExists: true))
-        ch_names = Channel.value(params.label_names ? file(params.label_names, checkIfExists: true) : file("${projectDir}/assets/NO_FILE"))
-    } else {
-        TOY_DATA(params.toy_subjects, params.toy_size, params.toy_ndim, params.seed)
-        ch_sheet = TOY_DATA.out.samplesheet
-        ch_names = TOY_DATA.out.label_names
-        ch_versions = ch_versions.mix(TOY_DATA.out.versions)
-    }
-    ch_subjects = ch_sheet.flatMap { sheet -> sheet.splitCsv(header: true).collect { row -> parseRow(row, sheet.parent) } }
+    take:
+    datasets    // [[name, samplesheet or null (the embedded data), ndim]]
+    toy         // [n_subjects, size, ndim, seed] of the embedded data
+    settings    // [reference: file or null, reference_modality: name]
 
-    // The affine reference: the user's, or the first training subject's image of reference_modality.
-    if (params.reference) {
-        ch_reference = Channel.value(file(params.reference, checkIfExists: true))
-    } else {
-        ch_reference = ch_subjects
-            .filter { meta, images, labels -> meta.split == 'train' }
-            .toSortedList { a, b -> a[0].id <=> b[0].id }
-            .map { list ->
-                if (!list) error "No subject with split 'train' in the samplesheet: cannot choose an affine reference"
-                list[0][1][0]   // parseRow puts the reference modality first
-            }
+    main:
+    def user = datasets.findAll { it[1] }
+    ch_sheets = Channel.fromList(user.collect { name, sheet, ndim -> [name, file(sheet, checkIfExists: true), ndim] })
+    ch_names = Channel.fromList(user.collect { name, sheet, ndim -> [name, file(datasets.size() == 1 && settings.label_names ? settings.label_names : "${projectDir}/assets/NO_FILE")] })
+    if (datasets.any { !it[1] }) {
+        TOY_DATA(toy[0], toy[1], toy[2], toy[3])
+        ch_sheets = ch_sheets.mix(TOY_DATA.out.samplesheet.map { ['toy', it, toy[2] as int] })
+        ch_names = ch_names.mix(TOY_DATA.out.label_names.map { ['toy', it] })
     }
-    PREPROCESS(ch_subjects, ch_reference)
-    MAKE_PAIRS(ch_sheet, params.pair_scheme, params.pair_split)
-    ch_versions = ch_versions.mix(PREPROCESS.out.versions.first(), MAKE_PAIRS.out.versions)
+    ch_subjects = ch_sheets.flatMap { name, sheet, ndim ->
+        sheet.splitCsv(header: true).collect { row -> parseRow(row, sheet.parent, name, ndim as int, settings.reference_modality) } }
+
+    // The affine reference of each dataset: the user's, or its first training subject's image of reference_modality.
+    ch_reference = ch_subjects
+        .filter { meta, images, labels -> meta.split == 'train' }
+        .map { meta, images, labels -> [meta.dataset, meta.id, images[0]] }
+        .groupTuple()
+        .map { dataset, ids, images ->
+            def ref = settings.reference ? file(settings.reference, checkIfExists: true) : [ids, images].transpose().sort { it[0] }[0][1]
+            [dataset, ref]
+        }
+    PREPROCESS(
+        ch_subjects.map { meta, images, labels -> [meta.dataset, meta, images, labels] }
+            .combine(ch_reference, by: 0)
+            .map { dataset, meta, images, labels, ref -> [meta, images, labels, ref] }
+    )
+    MAKE_PAIRS(ch_sheets.map { name, sheet, ndim -> [name, sheet] })
+
+    // embedded 3D volumes also feed the 2D tasks, through one slice per subject named <subject>_2d_<modality>
+    EXTRACT_SLICES(PREPROCESS.out.subject.filter { meta, files -> meta.dataset == 'toy' && meta.ndim == 3 })
+    ch_all = PREPROCESS.out.subject
+        .mix(EXTRACT_SLICES.out.subject.map { meta, files -> [meta + [ndim: 2, stem: "${meta.id}_2d".toString()], files] })
 
     emit:
-    subjects    = PREPROCESS.out.subject   // [meta, [images]] (labels among the images)
-    qc          = PREPROCESS.out.qc        // before/after pictures
-    pairs       = MAKE_PAIRS.out.csv
-    label_names = ch_names
-    versions    = ch_versions
+    subjects    = ch_all                 // [meta (dataset, ndim, id, split, modalities, stem?), [images and label maps]]
+    qc          = PREPROCESS.out.qc      // before/after pictures
+    pairs       = MAKE_PAIRS.out.csv     // [dataset, pairs.csv]
+    label_names = ch_names               // [dataset, labels.json or NO_FILE]
 }

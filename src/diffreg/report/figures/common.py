@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -16,8 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from diffreg.evaluation import PairData  # noqa: E402
 from diffreg.report.tables import INITIAL  # noqa: E402
+
+if TYPE_CHECKING:   # evaluation imports torch: the registry of figures must stay cheap to import
+    from diffreg.evaluation import PairData
 
 PANEL_IN = 2.1   # inches per panel
 DPI = 110

@@ -1,0 +1,49 @@
+/*
+ * The plan's registration sets on their dataset's evaluation pairs: learned ones with their
+ * trained model (REGISTER), classical ones with their preset (BASELINE); then each registration
+ * is scored under the evaluation config of every experiment that uses it.
+ */
+include { REGISTER } from '../../../modules/local/register'
+include { BASELINE } from '../../../modules/local/baseline'
+include { EVALUATE } from '../../../modules/local/evaluate'
+include { planRows; pairFiles } from '../utils'
+
+workflow REGISTER_EVALUATE {
+    take:
+    plan
+    models         // [run, model folder]
+    subjects       // [meta, files]
+    pairs          // [dataset, pairs.csv]
+    label_names    // [dataset, labels.json or NO_FILE]
+
+    main:
+    rows = planRows(plan, 'registrations.csv')
+    // one registration per label, whichever experiments use it
+    sets = rows.map { r -> [r.label, [label: r.label, kind: r.kind, run: r.run, method: r.method, preset: r.preset,
+                                       dataset: r.dataset, ndim: r.ndim as int, moving: r.moving, fixed: r.fixed]] }
+        .unique { it[0] }.map { it[1] }
+    pair_rows = pairs.flatMap { dataset, csv -> csv.splitCsv(header: true).collect { [dataset, it] } }
+    files_by_key = subjects.map { meta, files -> [[meta.dataset, meta.ndim, meta.id], files] }
+
+    learned = pairFiles(sets.filter { it.kind == 'learned' }, pair_rows, files_by_key)
+        .map { meta, m, f, ml, fl -> [meta.run, meta, m, f, ml, fl] }
+        .combine(models, by: 0)
+        .map { run, meta, m, f, ml, fl, model -> [meta, m, f, ml, fl, model] }
+    REGISTER(learned)
+    BASELINE(pairFiles(sets.filter { it.kind == 'classical' }, pair_rows, files_by_key))
+
+    registrations = REGISTER.out.registration.mix(BASELINE.out.registration)
+    evaluations = rows.combine(plan).map { r, dir -> [r.label, r.experiment, dir.resolve("configs/${r.eval_config}")] }
+    EVALUATE(
+        registrations.map { meta, reg, m, f, ml, fl -> [meta.label, meta, reg, m, f, ml, fl] }
+            .combine(evaluations, by: 0)
+            .map { label, meta, reg, m, f, ml, fl, experiment, config -> [meta.dataset, meta + [experiment: experiment], reg, m, f, ml, fl, config] }
+            .combine(label_names, by: 0)
+            .map { dataset, meta, reg, m, f, ml, fl, config, names -> [meta, reg, m, f, ml, fl, config, names] }
+    )
+
+    emit:
+    registrations                       // [meta, registration folder, moving, fixed, moving labels, fixed labels]
+    evaluated = evaluations             // [label, experiment, eval config]
+    metrics = EVALUATE.out.metrics      // <experiment>__<label>__<pair>.metrics.csv
+}
