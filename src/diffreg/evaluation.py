@@ -8,14 +8,17 @@ interpolation, and scores the field with :mod:`diffreg.metrics`.
 
 Long table columns (design.md): experiment, artifact, method, dataset, pair, label, metric, value.
 ``label`` is a label name (``labels.json`` or ``"label N"``), ``"mean"`` for the nanmean over
-foreground labels, or ``"all"`` for quantities of the whole field or image.
+foreground labels, ``"all"`` for quantities of the whole field or image, or the name of a label
+union (an evaluation config's ``label_unions``, e.g. LV = blood pool + myocardium): the per-label
+metrics of the masks "any of these labels", which the mean leaves out.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -25,7 +28,7 @@ import pandas as pd
 
 from diffreg import metrics, spatial
 from diffreg.errors import InputError
-from diffreg.io import read_field, read_image, read_labels
+from diffreg.io import load_json_object, read_field, read_image, read_labels
 
 COLUMNS = ["experiment", "artifact", "method", "dataset", "pair", "label", "metric", "value"]
 WHOLE = "all"    # label of whole-field / whole-image metrics
@@ -34,6 +37,14 @@ RUN_KEYS = ("method", "pair", "moving", "fixed", "moving_labels", "fixed_labels"
 FIELD_FILE = "disp.nii.gz"
 SSIM_WINDOW = {2: 11, 3: 9}   # Gaussian SSIM window (classic 2D; DiffuseReg's 3D setting)
 RUNTIME_KEYS = ("register_time_s",)  # written by every method and baseline
+
+# every metric name, by what it scores
+LABEL_METRICS = ("dice", "dice_before", "hd95_vox", "hd95_mm")     # per label, per union, and their mean
+FIELD_METRICS = ("pct_jac_nonpos", "sdlogj", "njd", "jsd", "pct_nondiff", "ndv_pct")
+FIELD_KEYS = ("folding_percent", "sdlogj", "njd", "jsd", "strict_percent", "ndv_percent")  # in summary_jacobian
+IMAGE_METRICS = ("mse", "psnr", "nmse", "ssim")
+RUN_METRICS = ("runtime_s", "threads")                              # from run.json
+METRIC_NAMES = LABEL_METRICS + FIELD_METRICS + IMAGE_METRICS + RUN_METRICS
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -57,6 +68,61 @@ def load_label_names(path: str | os.PathLike | None) -> dict[int, str]:
 
 def label_name(label: int, names: dict[int, str]) -> str:
     return names.get(int(label), f"label {int(label)}")
+
+
+@dataclass
+class EvalConfig:
+    """What an experiment asks of an evaluation (``diffreg evaluate --config``)."""
+    experiment: str | None = None
+    dataset: str | None = None
+    label_unions: dict[str, list[int]] = field(default_factory=dict)   # name -> label values
+    metrics: list[str] | None = None                                   # None: every metric
+
+    @classmethod
+    def from_dict(cls, raw: dict, where: str = "evaluation config") -> "EvalConfig":
+        unknown = sorted(set(raw) - {"experiment", "dataset", "label_unions", "metrics"})
+        if unknown:
+            raise InputError(f"{where}: unknown key(s) {', '.join(unknown)} "
+                             "(known: experiment, dataset, label_unions, metrics)")
+        for key in ("experiment", "dataset"):
+            if raw.get(key) is not None and not isinstance(raw[key], str):
+                raise InputError(f"{where}: {key} must be a string")
+        return cls(raw.get("experiment"), raw.get("dataset"),
+                   check_unions(raw.get("label_unions") or {}, where), check_metrics(raw.get("metrics"), where))
+
+
+def load_eval_config(path: str | os.PathLike | None) -> EvalConfig:
+    if path is None:
+        return EvalConfig()
+    return EvalConfig.from_dict(load_json_object(path, "evaluation config"), str(path))
+
+
+def check_unions(unions, where: str = "label_unions") -> dict[str, list[int]]:
+    """{name: [nonzero label values]}; names must not be the reserved 'mean' and 'all'."""
+    if not isinstance(unions, dict):
+        raise InputError(f"{where}: label_unions must map a name to a list of label values")
+    out = {}
+    for name, values in unions.items():
+        if name in (MEAN, WHOLE) or not str(name).strip():
+            raise InputError(f"{where}: label union name '{name}' is reserved or empty")
+        ok = isinstance(values, list) and values and all(
+            isinstance(v, int) and not isinstance(v, bool) and v != 0 for v in values)
+        if not ok:
+            raise InputError(f"{where}: label union {name}: expected a list of nonzero label values, got {values!r}")
+        out[str(name)] = sorted(set(values))
+    return out
+
+
+def check_metrics(wanted, where: str = "metrics") -> list[str] | None:
+    """None (every metric) or a list of names of METRIC_NAMES."""
+    if wanted is None:
+        return None
+    if not isinstance(wanted, list) or not all(isinstance(m, str) for m in wanted):
+        raise InputError(f"{where}: metrics must be a list of metric names or null")
+    unknown = sorted(set(wanted) - set(METRIC_NAMES))
+    if unknown:
+        raise InputError(f"{where}: unknown metric(s) {', '.join(unknown)} (known: {', '.join(METRIC_NAMES)})")
+    return list(wanted)
 
 
 @dataclass
@@ -237,57 +303,84 @@ def _per_label_rows(metric: str, per_label: dict[int, float], names: dict[int, s
     return rows
 
 
-def score_pair(data: PairData, names: dict[int, str]) -> list[tuple[str, str, float]]:
-    """All metrics of one registered pair as (label, metric, value) rows.
+def _union_rows(metric: str, score, a: np.ndarray, b: np.ndarray,
+                unions: dict[str, list[int]]) -> list[tuple[str, str, float]]:
+    """`score` (a per-label metric) of the masks 'any label of the union', as label 1 of both maps."""
+    return [(name, metric, float(score(np.isin(a, values).astype(np.int8),
+                                       np.isin(b, values).astype(np.int8), [1])[1]))
+            for name, values in unions.items()]
+
+
+def _label_rows(data: PairData, names: dict[int, str], labels: list[int], unions: dict[str, list[int]],
+                want) -> list[tuple[str, str, float]]:
+    """Rows of the wanted LABEL_METRICS: per label, their mean, per union."""
+    warped_labels = data.warped_labels()
+    unit = data.spacing is None or np.allclose(data.spacing, 1.0)
+    hd_mm = metrics.hd95_per_label if unit else partial(metrics.hd95_per_label, spacing=data.spacing)
+    rows: list[tuple[str, str, float]] = []
+    done: dict[str, list] = {}
+    for metric, score, moved in (("dice", metrics.dice_per_label, warped_labels),
+                                 ("dice_before", metrics.dice_per_label, data.moving_labels),
+                                 ("hd95_vox", metrics.hd95_per_label, warped_labels),
+                                 ("hd95_mm", hd_mm, warped_labels)):
+        if not want(metric):
+            continue
+        if metric == "hd95_mm" and unit and "hd95_vox" in done:   # unit voxels: the same numbers
+            rows += [(lab, metric, val) for lab, _, val in done["hd95_vox"]]
+            continue
+        done[metric] = (_per_label_rows(metric, score(moved, data.fixed_labels, labels), names)
+                        + _union_rows(metric, score, moved, data.fixed_labels, unions))
+        rows += done[metric]
+    return rows
+
+
+def score_pair(data: PairData, names: dict[int, str], unions: dict[str, list[int]] | None = None,
+               wanted: Sequence[str] | None = None) -> list[tuple[str, str, float]]:
+    """Metrics of one registered pair as (label, metric, value) rows; `wanted` restricts them to
+    those names (None: all), and a metric not wanted is not computed.
 
     Dice and HD95 per label (HD95 NaN where a label is missing from either map), with their nanmean
-    over foreground labels; Jacobian statistics of the whole field (central differences, DiffuseReg's
-    forward-difference NJD/JSD, the strict digital-diffeomorphism criterion); similarity of the
-    warped moving image to the fixed one.
+    over foreground labels, and per label union; Jacobian statistics of the whole field (central
+    differences, DiffuseReg's forward-difference NJD/JSD, the strict digital-diffeomorphism
+    criterion); similarity of the warped moving image to the fixed one.
     """
-    labels = foreground_labels(data, names)
-    warped_labels = data.warped_labels()
-    warped = data.warped()
-    rows = _per_label_rows("dice", metrics.dice_per_label(warped_labels, data.fixed_labels, labels), names)
-    rows += _per_label_rows("dice_before", metrics.dice_per_label(data.moving_labels, data.fixed_labels, labels), names)
-    hd_vox = metrics.hd95_per_label(warped_labels, data.fixed_labels, labels)
-    rows += _per_label_rows("hd95_vox", hd_vox, names)
-    if data.spacing is not None and not np.allclose(data.spacing, 1.0):
-        hd_mm = metrics.hd95_per_label(warped_labels, data.fixed_labels, labels, spacing=data.spacing)
-    else:  # unit voxels: the same numbers
-        hd_mm = hd_vox
-    rows += _per_label_rows("hd95_mm", hd_mm, names)
+    def want(metric: str) -> bool:
+        return wanted is None or metric in wanted
 
-    jac = metrics.summary_jacobian(data.disp)
-    strict = metrics.nondiffeomorphic(data.disp)
-    rows += [
-        (WHOLE, "pct_jac_nonpos", jac["folding_percent"]),
-        (WHOLE, "sdlogj", jac["sdlogj"]),
-        (WHOLE, "njd", metrics.njd(data.disp)),
-        (WHOLE, "jsd", metrics.jsd(data.disp)),
-        (WHOLE, "pct_nondiff", strict["strict_percent"]),
-        (WHOLE, "ndv_pct", strict["ndv_percent"]),
-    ]
-    fixed = data.fixed.astype(np.float64)
-    rows += [
-        (WHOLE, "mse", float(np.mean((warped.astype(np.float64) - fixed) ** 2))),
-        (WHOLE, "psnr", metrics.psnr(warped, fixed)),
-        (WHOLE, "nmse", metrics.nmse(warped, fixed)),
-    ]
-    if min(fixed.shape) >= SSIM_WINDOW[fixed.ndim]:  # SSIM needs one whole window inside the image
-        rows.append((WHOLE, "ssim", metrics.ssim(warped, fixed, win_size=SSIM_WINDOW[fixed.ndim])))
+    unions = unions or {}
+    labels = foreground_labels(data, names)
+    clash = sorted(set(unions) & {label_name(k, names) for k in labels})
+    if clash:
+        raise InputError(f"label union name(s) {', '.join(clash)} are also names of single labels")
+    rows: list[tuple[str, str, float]] = []
+    if any(want(m) for m in LABEL_METRICS):
+        rows += _label_rows(data, names, labels, unions, want)
+    if any(want(m) for m in FIELD_METRICS):
+        jac = metrics.summary_jacobian(data.disp)   # every Jacobian statistic in one pass
+        rows += [(WHOLE, m, jac[k]) for m, k in zip(FIELD_METRICS, FIELD_KEYS) if want(m)]
+    if any(want(m) for m in IMAGE_METRICS):
+        warped = data.warped()
+        fixed = data.fixed.astype(np.float64)
+        image = {"mse": lambda: float(np.mean((warped.astype(np.float64) - fixed) ** 2)),
+                 "psnr": lambda: metrics.psnr(warped, fixed), "nmse": lambda: metrics.nmse(warped, fixed)}
+        # SSIM needs one whole window inside the image
+        if min(fixed.shape) >= SSIM_WINDOW[fixed.ndim]:
+            image["ssim"] = lambda: metrics.ssim(warped, fixed, win_size=SSIM_WINDOW[fixed.ndim])
+        rows += [(WHOLE, m, fn()) for m, fn in image.items() if want(m)]
     return [(lab, met, float(val)) for lab, met, val in rows]
 
 
 def evaluate_registration(reg: Registration, images: ImageIndex, names: dict[int, str],
-                          experiment: str, artifact: str, dataset: str | None) -> pd.DataFrame:
-    """Long metrics table of one registration directory."""
+                          experiment: str, artifact: str, dataset: str | None,
+                          unions: dict[str, list[int]] | None = None,
+                          wanted: Sequence[str] | None = None) -> pd.DataFrame:
+    """Long metrics table of one registration directory (see :func:`score_pair`)."""
     data = load_pair(reg, images)
-    rows = score_pair(data, names)
+    rows = score_pair(data, names, unions, wanted)
     runtime = reg.registration_time()
-    if runtime is not None:
+    if runtime is not None and (wanted is None or "runtime_s" in wanted):
         rows.append((WHOLE, "runtime_s", float(runtime)))
-    if reg.run.get("threads") is not None:
+    if reg.run.get("threads") is not None and (wanted is None or "threads" in wanted):
         rows.append((WHOLE, "threads", float(reg.run["threads"])))
     ds = dataset or reg.run.get("dataset") or "unknown"
     return pd.DataFrame(

@@ -153,3 +153,17 @@ class RunManifest:
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
         return path
+
+
+def load_json_object(path: str | os.PathLike, what: str = "JSON") -> dict:
+    """A JSON file holding one object, or one InputError line naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        obj = json.loads(path.read_text())
+    except ValueError as exc:
+        raise InputError(f"{path}: invalid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: the {what} must be a JSON object, got {type(obj).__name__}")
+    return obj

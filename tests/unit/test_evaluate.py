@@ -250,3 +250,75 @@ def test_read_metrics_rejects_malformed_csv(tmp_path):
     bad.write_text(",".join(COLUMNS) + "\ne,a,m,d,p,all,sdlogj,abc\n")
     with pytest.raises(InputError, match="row 2"):
         read_metrics(bad)
+
+
+# --- evaluation config: label unions, metric list, experiment and dataset columns ----------------
+def union_registration(root: Path) -> Path:
+    """2D maps under the identity field. Fixed: label 1 rows 2:6, label 2 rows 6:10 (cols 2:10),
+    label 3 rows 11:14 x cols 2:6. Moving: the 1/2 boundary moved to row 8, label 3 one column
+    right. So Dice 1 = 2*32/(48+32), Dice 2 = 2*16/(16+32), Dice 3 = 2*9/(12+12), while the union
+    {1, 2} (e.g. LV = blood pool + myocardium) matches exactly and {1, 2, 3} overlaps 73 of 76."""
+    fixed, moving = np.zeros((16, 12), np.int16), np.zeros((16, 12), np.int16)
+    fixed[2:6, 2:10], fixed[6:10, 2:10], fixed[11:14, 2:6] = 1, 2, 3
+    moving[2:8, 2:10], moving[8:10, 2:10], moving[11:14, 3:7] = 1, 2, 3
+    image = lambda lab: ((lab > 0) * 0.8 + 0.1).astype(np.float32)
+    for name, arr in (("f.nii.gz", image(fixed)), ("m.nii.gz", image(moving)), ("fl.nii.gz", fixed),
+                      ("ml.nii.gz", moving)):
+        write_image(root / "images" / name, arr)
+    reg = root / "r"
+    reg.mkdir()
+    write_field(reg / "disp.nii.gz", np.zeros((2, 16, 12), np.float32))
+    (reg / "run.json").write_text(json.dumps({"method": "m", "pair": "p", "moving": "m.nii.gz", "fixed": "f.nii.gz",
+                                              "moving_labels": "ml.nii.gz", "fixed_labels": "fl.nii.gz",
+                                              "register_time_s": 0.5, "dataset": "from_run"}))
+    return reg
+
+
+def evaluate_with_config(root: Path, config: dict, *extra) -> pd.DataFrame:
+    (root / "eval.json").write_text(json.dumps(config))
+    out = root / "m.csv"
+    assert main(["evaluate", "--registration", str(root / "r"), "--images-dir", str(root / "images"),
+                 "--config", str(root / "eval.json"), "--out", str(out), *extra]) == 0
+    return read_metrics(out)
+
+
+def test_label_unions_score_the_merged_masks(tmp_path):
+    union_registration(tmp_path)
+    df = evaluate_with_config(tmp_path, {"experiment": "dgir", "dataset": "acdc", "metrics": None,
+                                         "label_unions": {"LV": [1, 2], "all3": [1, 2, 3]}},
+                              "--experiment", "foundation", "--dataset", "dgir")   # the config wins
+    singles = {"label 1": 2 * 32 / 80, "label 2": 2 * 16 / 48, "label 3": 2 * 9 / 24}
+    for label, dice in singles.items():
+        assert value(df, "dice", label) == pytest.approx(dice)
+    assert value(df, "dice", "LV") == 1.0
+    assert value(df, "dice", "all3") == pytest.approx(73 / 76)
+    assert value(df, "dice", "mean") == pytest.approx(np.mean(list(singles.values())))   # unions left out
+    assert value(df, "dice_before", "LV") == 1.0                     # every per-label metric, per union
+    assert value(df, "hd95_vox", "LV") == 0.0 and value(df, "hd95_mm", "LV") == 0.0
+    assert set(df["experiment"]) == {"dgir"} and set(df["dataset"]) == {"acdc"}
+
+
+def test_metrics_list_restricts_what_is_written(tmp_path):
+    union_registration(tmp_path)
+    df = evaluate_with_config(tmp_path, {"label_unions": {"LV": [1, 2]}, "metrics": ["dice", "runtime_s"]})
+    assert set(df["metric"]) == {"dice", "runtime_s"}
+    assert set(df["label"]) == {"label 1", "label 2", "label 3", "mean", "LV", "all"}
+    # without experiment and dataset in the config: the flags' defaults, then run.json
+    assert set(df["experiment"]) == {"default"} and set(df["dataset"]) == {"from_run"}
+    df = evaluate_with_config(tmp_path, {"metrics": ["sdlogj", "psnr"]})
+    assert set(df["metric"]) == {"sdlogj", "psnr"} and set(df["label"]) == {"all"}
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"unions": {}}, "unknown key(s) unions"),
+    ({"metrics": ["dice", "dise"]}, "unknown metric(s) dise"),
+    ({"label_unions": {"LV": [0, 1]}}, "label union LV: expected a list of nonzero label values"),
+    ({"label_unions": {"mean": [1]}}, "'mean' is reserved"),
+    ({"label_unions": {"label 1": [1, 2]}}, "label 1 are also names of single labels"),
+])
+def test_bad_eval_config_is_one_line(tmp_path, capsys, config, message):
+    union_registration(tmp_path)
+    (tmp_path / "eval.json").write_text(json.dumps(config))
+    err = _error(capsys, ["evaluate", "--registration", str(tmp_path / "r"), "--images-dir", str(tmp_path / "images"),
+                          "--config", str(tmp_path / "eval.json"), "--out", str(tmp_path / "m.csv")])
+    assert message in err

@@ -21,11 +21,15 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 YAML = """\
 paper: {name: "Toy paper (2025)"}
+method: dgir
+tasks:
+  t2d: {ndim: 2, dataset: toy, train: {moving: t2, fixed: nbe}}
 artifacts:
   table1:
     kind: table
     title: "Table 1: toy"
-    runs: [{name: lncc}, {name: vgg_lncc}, {name: ours}, {name: seg}]
+    tasks: {toy: t2d}
+    runs: [{name: lncc, loss: lncc}, {name: vgg_lncc}, {name: ours, t: 50}, {name: seg, status: not_implemented}]
     claim: {text: "ours has the best Dice", check: {metric: dice, best: ours, among: all}}
     columns: [dice]
     rows:
@@ -36,6 +40,7 @@ artifacts:
   table2:
     kind: table
     title: "Table 2: toy"
+    tasks: {toy: t2d}
     runs: [{name: a}, {name: b}]
     claim: {text: "b is on par with a", check: {metric: dice, run: b, within: 0.03, of: a}}
     rows:
@@ -44,12 +49,15 @@ artifacts:
   fig1:
     kind: figure
     title: "Fig. 1: heatmaps"
-    command: dgir-figures
+    function: dgir.similarity_heatmaps
+    tasks: {toy: t2d}
+    settings: {block: 29, feature_checkpoint: {stage: feats}}
     claim: {text: "diffusion peaks right", check: {file: fig1_heatmaps.csv, metric: error_px, best: "Diffusion (cosine)"}}
   fig2:
     kind: figure
     title: "Fig. 2: correspondences"
-    command: dgir-figures
+    function: dgir.correspondences
+    tasks: {toy: t2d}
     claim: {text: "lncc beats cosine", check: {file: fig2_correspondences.csv, metric: error_px, compare: [lncc, cosine]}}
   fig4:
     kind: figure
@@ -59,11 +67,13 @@ artifacts:
   fig5a:
     kind: figure
     title: "Fig. 5a: block sweep"
+    tasks: {toy: t2d}
     sweep: {param: block, fixed: {t: 60}}
     claim: {text: "mid block best", check: {metric: dice, argmax_in: [8, 9, 10, 11]}}
   fig5b:
     kind: figure
     title: "Fig. 5b: t sweep"
+    tasks: {toy: t2d}
     sweep: {param: t, fixed: {block: 29}}
     claim: {text: "t in [10, 150] best", check: {metric: dice, argmax_in_range: [10, 150]}}
   fig6:
@@ -75,24 +85,31 @@ artifacts:
     kind: figure
     title: "Fig. 9: never made"
     from: table1
-    runs: [mse]
+    runs: [seg]
+losses:
+  lncc: {loss: lncc}
+stages:
+  feats: {kind: adm_natural_images}
 """
 
-USES = [  # artifact,row,run,status,note,param,value
-    ("table1", "lncc", "r_lncc", "run", "", "", ""),
-    ("table1", "vgg_lncc", "", "needs_weights", "needs weights: give --vgg", "", ""),
-    ("table1", "ours", "r_ours", "run", "", "", ""),
-    ("table1", "seg", "", "not_implemented", "not part of diffreg", "", ""),
-    ("table2", "a", "r_a", "run", "", "", ""),
-    ("table2", "b", "r_ours", "run", "", "", ""),          # one run shared by two artifacts
-    ("fig6", "lncc (t1)", "r_lncc", "run", "", "", ""),       # a figure's own rows, one group per test set
-    ("fig6", "a (t2)", "r_a", "run", "", "", ""),
-    ("fig5a", "block_8", "s8", "run", "", "block", "8"),
-    ("fig5a", "block_11", "s11", "run", "", "block", "11"),
-    ("fig5a", "block_29", "s29", "run", "", "block", "29"),
-    ("fig5b", "t_50", "t50", "run", "", "t", "50"),
-    ("fig5b", "t_600", "t600", "run", "", "t", "600"),
-    ("fig5b", "t_999", "", "skipped", "needs 3D data", "t", "999"),
+FIG1, FIG2 = "dgir.similarity_heatmaps-aaaa1111", "dgir.correspondences-bbbb2222"
+USES = [  # experiment,artifact,row,label,status,note,param,value (label: the registration set)
+    ("dgir", "table1", "lncc", "r_lncc", "run", "", "", ""),
+    ("dgir", "table1", "vgg_lncc", "", "needs_weights", "needs weights: give --vgg", "", ""),
+    ("dgir", "table1", "ours", "r_ours", "run", "", "", ""),
+    ("dgir", "table1", "seg", "", "not_implemented", "not part of diffreg", "", ""),
+    ("dgir", "table2", "a", "r_a", "run", "", "", ""),
+    ("dgir", "table2", "b", "r_ours", "run", "", "", ""),          # one registration set shared by two artifacts
+    ("dgir", "fig1", "fig1", FIG1, "run", "", "", ""),              # fig2: found through figures.csv
+    ("dgir", "fig6", "lncc (t1)", "r_lncc", "run", "", "", ""),     # a figure's own rows, one group per test set
+    ("dgir", "fig6", "a (t2)", "r_a", "run", "", "", ""),
+    ("dgir", "fig5a", "block_8", "s8", "run", "", "block", "8"),
+    ("dgir", "fig5a", "block_11", "s11", "run", "", "block", "11"),
+    ("dgir", "fig5a", "block_29", "s29", "run", "", "block", "29"),
+    ("dgir", "fig5b", "t_50", "t50", "run", "", "t", "50"),
+    ("dgir", "fig5b", "t_600", "t600", "run", "", "t", "600"),
+    ("dgir", "fig5b", "t_999", "", "skipped", "needs 3D data", "t", "999"),
+    ("other", "table9", "x", "r_x", "run", "", "", ""),            # another experiment of the plan
 ]
 
 # run -> per-pair mean Dice: r_lncc 0.7 ± 0.141, r_ours 0.9 ± 0.141, r_a 0.88;
@@ -105,9 +122,11 @@ def metrics_rows():
     rows = []
     for run, vals in DICE.items():
         for pair, v in zip(("p1", "p2"), vals):
-            rows += [("exp", "main", run, "toy", pair, "CSF", "dice", v), ("exp", "main", run, "toy", pair, "mean", "dice", v),
-                     ("exp", "main", run, "toy", pair, "mean", "dice_before", 0.5),
-                     ("exp", "main", run, "toy", pair, "all", "pct_jac_nonpos", 0.0)]
+            rows += [("dgir", "main", run, "toy", pair, "CSF", "dice", v), ("dgir", "main", run, "toy", pair, "mean", "dice", v),
+                     ("dgir", "main", run, "toy", pair, "mean", "dice_before", 0.5),
+                     ("dgir", "main", run, "toy", pair, "all", "pct_jac_nonpos", 0.0)]
+    # the same registration set evaluated for another experiment: not this one's numbers
+    rows += [("other", "main", "r_lncc", "toy", "p3", "mean", "dice", 0.0)]
     return rows
 
 
@@ -118,19 +137,23 @@ def experiment(tmp_path_factory) -> dict[str, Path]:
     pd.DataFrame(USES, columns=ex.USES_COLUMNS).to_csv(root / "uses.csv", index=False)
     pd.DataFrame(metrics_rows(), columns=COLUMNS).to_csv(root / "metrics.csv", index=False)
     figs = root / "figures"
-    figs.mkdir()
+    for fid in (FIG1, FIG2):
+        (figs / fid).mkdir(parents=True)
     pd.DataFrame({"measure": ["MSE", "LNCC", "Diffusion (cosine)"], "error_px": [5.0, 2.0, 0.0]}).to_csv(
-        figs / "fig1_heatmaps.csv", index=False)
+        figs / FIG1 / "fig1_heatmaps.csv", index=False)
     pd.DataFrame({"keypoint": [0, 0, 1, 1], "variant": ["cosine", "lncc"] * 2, "error_px": [1.0, 1.0, 1.0, 3.0]}
-                 ).to_csv(figs / "fig2_correspondences.csv", index=False)
-    (figs / "fig1_heatmaps.png").write_bytes(PNG_MAGIC + b"fig1")
+                 ).to_csv(figs / FIG2 / "fig2_correspondences.csv", index=False)
+    (figs / FIG1 / "fig1_heatmaps.png").write_bytes(PNG_MAGIC + b"fig1")
+    pd.DataFrame([(FIG1, "dgir", "fig1", "dgir.similarity_heatmaps"), (FIG2, "dgir", "fig2", "dgir.correspondences")],
+                 columns=["figure", "experiment", "artifact", "function"]).to_csv(root / "figures.csv", index=False)
     # fig4: r_lncc registered p1 and p2, r_ours only p2 -> the pair both registered is p2
     for run, pair in (("r_lncc", "p1"), ("r_lncc", "p2"), ("r_ours", "p2"), ("r_a", "p1")):
         make_registration(root, run, pair, constant_field(2.0 if run == "r_ours" else 0.0), moving_shift=2)
     out = root / "out"
     assert main(["experiment-artifacts", "--experiment", str(root / "dgir.yaml"), "--plan", str(root / "uses.csv"),
                  "--metrics", str(root / "metrics.csv"), "--registrations", str(root / "registrations"),
-                 "--images-dir", str(root / "images"), "--figures", str(figs), "--out", str(out)]) == 0
+                 "--images-dir", str(root / "images"), "--figures", str(figs / FIG1), str(figs / FIG2),
+                 "--figures-csv", str(root / "figures.csv"), "--name", "dgir", "--out", str(out)]) == 0
     return {"root": root, "out": out}
 
 
@@ -159,7 +182,7 @@ def test_table_beside_paper_with_statuses(experiment):
     assert list(rows) == ["initial", "lncc", "vgg_lncc", "ours", "seg"]
     t = pd.read_csv(out / "table1.csv").set_index("method")
     assert t.loc["ours", "dice_mean"] == pytest.approx(0.9) and t.loc["ours", "paper_dice"] == pytest.approx(0.9611)
-    assert t.loc["ours", "run"] == "r_ours" and t.loc["vgg_lncc", "status"] == "needs_weights"
+    assert t.loc["ours", "label"] == "r_ours" and t.loc["vgg_lncc", "status"] == "needs_weights"
     assert t.loc["vgg_lncc", "n"] == 0 and math.isnan(t.loc["vgg_lncc", "dice_mean"])
     assert "needs weights: give --vgg" in (out / "table1.html").read_text()
     # a run shared by two artifacts appears in both under each one's row name
@@ -253,17 +276,18 @@ def test_sweep_csv_png_and_index(experiment):
 
 def test_nothing_ran_still_has_sections(tmp_path):
     (tmp_path / "e.yaml").write_text(YAML)
-    uses = [u if u[0] != "table1" or u[3] != "run" else (*u[:3], "needs_weights", "", "", "") for u in USES]
+    uses = [u if u[1] != "table1" or u[4] != "run" else (*u[:3], "", "needs_weights", "", "", "") for u in USES]
     pd.DataFrame(uses, columns=ex.USES_COLUMNS).to_csv(tmp_path / "uses.csv", index=False)
     out = tmp_path / "out"
-    assert main(["experiment-artifacts", "--experiment", str(tmp_path / "e.yaml"), "--uses", str(tmp_path / "uses.csv"),
-                 "--out", str(out)]) == 0
+    assert main(["experiment-artifacts", "--experiment", str(tmp_path / "e.yaml"), "--name", "dgir",
+                 "--uses", str(tmp_path / "uses.csv"), "--out", str(out)]) == 0
     cols, rows = md_table((out / "table1.md").read_text())
     assert rows["ours"][cols.index("Dice")] == "needs weights" and rows["ours"][cols.index("Dice (paper)")] == "0.961"
     secs = {s["artifact"]: s for s in json.loads((out / "index.json").read_text())["sections"]}
     assert "Nothing ran" in secs["table1"]["caption"] and secs["table1"]["claim"]["holds"] is None
     assert "Nothing ran" in secs["fig5a"]["caption"] and secs["fig5a"]["claim"]["holds"] is None
     assert secs["fig1"]["claim"]["holds"] is None and "give --figures" in secs["fig1"]["claim"]["evidence"]
+    assert "Not made: no folder dgir.similarity_heatmaps-aaaa1111" in secs["fig1"]["caption"]
 
 
 def test_bad_uses(tmp_path, capsys):
@@ -272,11 +296,18 @@ def test_bad_uses(tmp_path, capsys):
     argv = ["experiment-artifacts", "--experiment", str(tmp_path / "e.yaml"), "--uses", str(tmp_path / "uses.csv"),
             "--out", str(tmp_path / "out")]
     assert main(argv) == 2
-    assert "missing column(s) run, status" in capsys.readouterr().err
-    pd.DataFrame([("table7", "x", "r", "run", "", "", "")], columns=ex.USES_COLUMNS).to_csv(tmp_path / "uses.csv",
-                                                                                             index=False)
+    assert "missing column(s) experiment, label, status" in capsys.readouterr().err
+    pd.DataFrame([("e", "table7", "x", "r", "run", "", "", "")], columns=ex.USES_COLUMNS).to_csv(
+        tmp_path / "uses.csv", index=False)
     assert main(argv) == 2
-    assert "table7 not in" in capsys.readouterr().err
+    assert "table7 of experiment e not in" in capsys.readouterr().err
+    pd.DataFrame([("e", "table1", "x", "", "run", "", "", "")], columns=ex.USES_COLUMNS).to_csv(
+        tmp_path / "uses.csv", index=False)
+    assert main(argv) == 2
+    assert "status 'run' without a label" in capsys.readouterr().err
+    (tmp_path / "e.yaml").write_text(YAML.replace("lncc: {loss: lncc}", "lncc: {los: lncc}"))
+    assert main(argv) == 2
+    assert "losses.lncc.los: unknown setting" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

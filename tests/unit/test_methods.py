@@ -45,7 +45,7 @@ def test_training_improves_dice_and_round_trips(tmp_path):
 
     m = torch.from_numpy(imgs[0])[None, None]
     f = torch.from_numpy(imgs[1])[None, None]
-    disp = method.register(m, f)
+    disp = method.register(m, f).displacement
     assert disp.shape == (1, 2, 32, 32)
     warped = spatial.warp(m, disp, mode="nearest")[0, 0].numpy()
     before = dice_per_label(imgs[0].astype(int), imgs[1].astype(int), [1])[1]
@@ -54,7 +54,7 @@ def test_training_improves_dice_and_round_trips(tmp_path):
 
     method.save(tmp_path / "model")
     again = load_method(tmp_path / "model", torch.device("cpu"))
-    assert torch.allclose(again.register(m, f), disp)
+    assert torch.allclose(again.register(m, f).displacement, disp)
 
 
 def test_cuda_without_gpu_is_one_clear_error():

@@ -1,4 +1,8 @@
-"""`diffreg evaluate`: score registration outputs into one long metrics CSV."""
+"""`diffreg evaluate`: score registration outputs into one long metrics CSV.
+
+`--config eval.json` ({experiment, dataset, label_unions, metrics}, written by the plan) declares
+what an experiment asks: its experiment and dataset columns (they take precedence over the flags),
+label unions scored beside the single labels, and the metrics to compute (null: all)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from diffreg.evaluation import (COLUMNS, ImageIndex, evaluate_registration, find_registrations,
-                                load_label_names, write_metrics)
+                                load_eval_config, load_label_names, write_metrics)
 from diffreg.io import RunManifest, atomic_path
 
 NAME = "evaluate"
@@ -22,26 +26,35 @@ def add_arguments(parser) -> None:
                              "(searched recursively)")
     parser.add_argument("--label-names", default=None, metavar="JSON",
                         help='labels.json mapping label id to name, e.g. {"1": "CSF"}; default "label N"')
-    parser.add_argument("--experiment", default="default", help="value of the experiment column")
+    parser.add_argument("--config", default=None, metavar="JSON",
+                        help='evaluation config {"experiment", "dataset", "label_unions": {NAME: [values]}, '
+                             '"metrics": [names] or null}')
+    parser.add_argument("--experiment", default=None,
+                        help="value of the experiment column, unless --config gives it (neither: 'default')")
     parser.add_argument("--artifact", default="main", help="value of the artifact column (the table or figure)")
     parser.add_argument("--dataset", default=None,
-                        help="value of the dataset column (default: run.json 'dataset', else 'unknown')")
+                        help="value of the dataset column, unless --config gives it "
+                             "(default: run.json 'dataset', else 'unknown')")
     parser.add_argument("--out", required=True, metavar="CSV", help="metrics CSV to write")
     parser.add_argument("--seed", type=int, default=0, help="recorded only: evaluation is deterministic")
 
 
 def run(args) -> int:
     manifest = RunManifest(NAME, {k: v for k, v in vars(args).items() if not k.startswith("_")}, seed=args.seed)
+    config = load_eval_config(args.config)
+    experiment = config.experiment or args.experiment or "default"
+    dataset = config.dataset or args.dataset
     names = load_label_names(args.label_names)
     regs = find_registrations(args.registration)
     images = ImageIndex(args.images_dir)
-    frames = [evaluate_registration(r, images, names, args.experiment, args.artifact, args.dataset)
-              for r in regs]
+    frames = [evaluate_registration(r, images, names, experiment, args.artifact, dataset,
+                                    config.label_unions, config.metrics) for r in regs]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
     out = Path(args.out)
     with atomic_path(out) as tmp:
         write_metrics(df, tmp)
-    manifest.update(n_registrations=len(regs), n_rows=len(df))
+    manifest.update(experiment=experiment, dataset=dataset, label_unions=config.label_unions,
+                    metrics=config.metrics, n_registrations=len(regs), n_rows=len(df))
     manifest.write(out.parent / "run.json")
     print(out)
     return 0

@@ -12,17 +12,21 @@ HELP = "Fill in an experiment YAML's tables and figures from our runs, beside th
 
 def add_arguments(parser) -> None:
     parser.add_argument("--experiment", required=True, metavar="YAML",
-                        help="experiment declaration (artifacts: kind, title, rows = the paper's numbers, claim)")
+                        help="experiment YAML (artifacts: kind, title, rows = the paper's numbers, claim)")
+    parser.add_argument("--name", default=None, metavar="EXP",
+                        help="the experiment's name in the plan (uses.csv's experiment column; default: the YAML's stem)")
     parser.add_argument("--uses", "--plan", dest="uses", required=True, metavar="CSV",
-                        help="uses.csv of `diffreg experiment-plan` (artifact,row,run,status,note,param,value)")
+                        help="uses.csv of `diffreg plan` (experiment,artifact,row,label,status,note,param,value)")
     parser.add_argument("--metrics", nargs="+", default=[], metavar="CSV",
-                        help="long metrics CSVs of `diffreg evaluate` (method column = the run)")
+                        help="long metrics CSVs of `diffreg evaluate` (method column = the registration label)")
     parser.add_argument("--registrations", nargs="+", default=[], metavar="DIR",
                         help="registration output directories or folders of them (qualitative figures)")
     parser.add_argument("--images-dir", nargs="+", default=[], metavar="DIR",
                         help="folder(s) with the images and label maps the registrations name")
-    parser.add_argument("--figures", default=None, metavar="DIR",
-                        help="output folder of `diffreg dgir-figures` (fig1_heatmaps.*, fig2_correspondences.*)")
+    parser.add_argument("--figures", nargs="+", default=[], metavar="DIR",
+                        help="output folders of `diffreg figure`, each named by its figure id")
+    parser.add_argument("--figures-csv", default=None, metavar="CSV",
+                        help="figures.csv of `diffreg plan` (which figure id an artifact drew)")
     parser.add_argument("--label-names", default=None, metavar="JSON",
                         help="labels.json (label id -> name), named in the table captions")
     parser.add_argument("--out", required=True, metavar="DIR",
@@ -34,9 +38,10 @@ def run(args) -> int:
     from diffreg.report.experiment import Inputs, build, claim_line
 
     manifest = RunManifest(NAME, {k: v for k, v in vars(args).items() if not k.startswith("_")}, seed=args.seed)
-    inp = Inputs(experiment=Path(args.experiment), uses=Path(args.uses),
+    inp = Inputs(experiment=Path(args.experiment), uses=Path(args.uses), name=args.name,
                  metrics=[Path(p) for p in args.metrics], registrations=[Path(p) for p in args.registrations],
-                 images=[Path(p) for p in args.images_dir], figures=Path(args.figures) if args.figures else None,
+                 images=[Path(p) for p in args.images_dir], figures=[Path(p) for p in args.figures],
+                 figures_csv=Path(args.figures_csv) if args.figures_csv else None,
                  label_names=load_label_names(args.label_names))
     out = Path(args.out)
     index = build(inp, out)

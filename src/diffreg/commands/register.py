@@ -1,4 +1,6 @@
-"""`diffreg register`: register one pair with a trained model, in the project's field convention."""
+"""`diffreg register`: register one pair with a trained model, in the project's field convention:
+disp.nii.gz and warped.nii.gz, and what a sampling method shows besides (methods.RegistrationResult):
+disp_step<k>.nii.gz for its trajectory, <name>.nii.gz for its images."""
 from __future__ import annotations
 
 import time
@@ -46,16 +48,23 @@ def run(args) -> int:
         raise InputError(f"{args.moving}: {moving.ndim}D image, model {args.model} is {method.ndim}D")
     m = torch.from_numpy(moving)[None, None].to(device)
     f = torch.from_numpy(fixed)[None, None].to(device)
-    method.register(m, f)  # warm-up: excluded from the reported runtime
+    # a fresh generator per call: sampling methods give the same result for the same --seed
+    generator = lambda: torch.Generator(device=device).manual_seed(args.seed)  # noqa: E731
+    method.register(m, f, generator())  # warm-up: excluded from the reported runtime
     synchronize(device)
     t0 = time.perf_counter()
-    disp = method.register(m, f)
+    result = method.register(m, f, generator())
     synchronize(device)
     elapsed = time.perf_counter() - t0
+    disp = result.displacement
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_field(out / "disp.nii.gz", disp[0].cpu().numpy(), affine)
+    for k, step in enumerate(result.trajectory):
+        write_field(out / f"disp_step{k}.nii.gz", step[0].cpu().numpy(), affine)
+    for name, image in result.images.items():
+        write_image(out / f"{name}.nii.gz", image[0, 0].cpu().numpy().astype(np.float32), affine)
     with torch.no_grad():
         write_image(out / "warped.nii.gz", spatial.warp(m, disp)[0, 0].cpu().numpy().astype(np.float32), affine)
         if args.moving_labels:
@@ -67,6 +76,7 @@ def run(args) -> int:
                     fixed=Path(args.fixed).name,
                     moving_labels=Path(args.moving_labels).name if args.moving_labels else None,
                     fixed_labels=Path(args.fixed_labels).name if args.fixed_labels else None,
-                    register_time_s=round(elapsed, 4), threads=threads)
+                    register_time_s=round(elapsed, 4), threads=threads,
+                    trajectory_steps=len(result.trajectory), images=sorted(result.images))
     manifest.write(out / "run.json")
     return 0

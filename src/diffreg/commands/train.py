@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..deps import apply_deps, parse_deps
 from ..device import resolve_device, seed_everything, set_threads
 from ..errors import InputError
 from ..io import RunManifest
-from ..methods import METHODS, TrainingSet, build_method
+from ..methods import METHODS, Method, TrainingSet, build_method
 
 NAME = "train"
 HELP = "Train a learned registration method on the training subjects"
@@ -28,11 +29,46 @@ def add_arguments(p) -> None:
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
     p.add_argument("--intra-subject", action="store_true",
                    help="train on pairs within a subject (moving and fixed modality of one subject)")
-    p.add_argument("--config", default=None, help="JSON file with further method settings")
+    p.add_argument("--config", default=None,
+                   help="JSON file with method settings (a run config of the plan; flags override it)")
+    p.add_argument("--dep", action="append", default=[], metavar="KEY=PATH",
+                   help="file for a dependency the config declares (repeatable)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--out", required=True, help="output folder for the model")
+
+
+# flags that set a method setting of the same name (a method may rename one: FLAG_KEYS)
+FLAG_SETTINGS = ("backbone", "similarity", "regulariser", "lambda_reg", "iterations", "batch_size", "lr", "seed")
+
+
+def run_config(args, method_cls: type[Method]) -> dict:
+    """The method settings of this run: --config, its dependencies filled by --dep, then the
+    flags given (unset flags leave the method's paper defaults)."""
+    config = json.loads(Path(args.config).read_text()) if args.config else {}
+    if not isinstance(config, dict):
+        raise InputError(f"{args.config}: expected a JSON object of method settings")
+    config = apply_deps(config, parse_deps(args.dep))
+    rename = method_cls.Config.FLAG_KEYS
+    for flag in FLAG_SETTINGS:
+        value = getattr(args, flag)
+        if value is not None:
+            config[rename.get(flag, flag)] = value
+    if args.intra_subject:
+        config["inter_subject"] = False
+    return config
+
+
+def describe_parameters(method: Method) -> str:
+    """'123,456 parameters' with the share of each network when there are several."""
+    counts = method.parameter_counts()
+    total = sum(n for n, _ in counts.values())
+    if len(counts) < 2:
+        return f"{total:,} parameters"
+    parts = [f"{name} {n:,}" + ("" if trainable == n else " frozen" if trainable == 0 else f" ({trainable:,} trained)")
+             for name, (n, trainable) in counts.items()]
+    return f"{total:,} parameters ({'; '.join(parts)})"
 
 
 def run(args) -> int:
@@ -44,22 +80,12 @@ def run(args) -> int:
     subjects = [s for s in args.subjects.split(",") if s]
     if not subjects:
         raise InputError("--subjects: no training subject given")
+    config = run_config(args, METHODS.get(args.method))
     data = TrainingSet.from_dir(args.data_dir, subjects, args.moving_modality, args.fixed_modality)
-    config = json.loads(Path(args.config).read_text()) if args.config else {}
-    # only the settings the user gave override the method's paper defaults
-    config.update({k: v for k, v in {
-        "backbone": args.backbone, "similarity": args.similarity, "regulariser": args.regulariser,
-        "lambda_reg": args.lambda_reg, "iterations": args.iterations, "batch_size": args.batch_size,
-        "lr": args.lr, "seed": args.seed}.items() if v is not None})
-    if args.intra_subject:
-        config["inter_subject"] = False
-    # the paper defaults of a similarity's window only apply to that similarity
-    if args.similarity and "similarity_kwargs" not in config:
-        config["similarity_kwargs"] = {}
     manifest = RunManifest("train", vars(args), seed=args.seed, device=str(device))
     method = build_method(args.method, len(data.shape), config, device)
     print(f"[train {args.method}] {len(subjects)} subjects, shape {data.shape}, device {device}, "
-          f"{threads} threads, {sum(p.numel() for p in method.net.parameters()):,} parameters", flush=True)
+          f"{threads} threads, {describe_parameters(method)}", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stats = method.fit(data, log_path=out / "training_log.csv")

@@ -69,7 +69,7 @@ def random_crops(images: list[torch.Tensor], n: int, size: int, min_scale: float
 
 
 def pretrain(cfg: PretrainConfig, device: str = "cpu", log: Callable[[str], None] | None = print,
-             log_every: int = 25) -> tuple[ADMUNet, dict]:
+             log_every: int = 25, log_tag: str = "adm_natural_images") -> tuple[ADMUNet, dict]:
     from diffusers import DDPMScheduler
 
     torch.manual_seed(cfg.seed)
@@ -94,7 +94,7 @@ def pretrain(cfg: PretrainConfig, device: str = "cpu", log: Callable[[str], None
         losses.append(loss.item())
         if log and (it % log_every == 0 or it == cfg.iterations):
             rate = it / (time.perf_counter() - start)
-            log(f"[pretrain-diffusion] iter {it}/{cfg.iterations} loss {np.mean(losses[-log_every:]):.4f} "
+            log(f"[{log_tag}] iter {it}/{cfg.iterations} loss {np.mean(losses[-log_every:]):.4f} "
                 f"{rate:.2f} it/s")
     k = max(1, len(losses) // 10)
     stats = {"loss_first_10pct": float(np.mean(losses[:k])), "loss_last_10pct": float(np.mean(losses[-k:])),

@@ -28,4 +28,3 @@ def build_similarity(name: str, **kwargs) -> nn.Module:
 
 def build_regulariser(name: str, **kwargs) -> nn.Module:
     return REGULARISERS.build(name, **kwargs)
-from diffreg.features import similarity as _feature_similarities  # noqa: F401,E402  (registers diffusion, autoencoder, vgg, dino)

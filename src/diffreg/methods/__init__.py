@@ -1,7 +1,13 @@
-"""Registration methods behind one interface (`Method`: fit / register / save / load).
+"""Registration methods, composed: networks (backbone registry) x an Objective (similarity,
+regulariser, extra terms) x the one Trainer, with typed settings (docs/methods.md).
 
 Adding a method is one module here plus its import line below.
 """
-from .base import METHODS, Method, TrainingSet, build_method, load_method  # noqa: F401
+from .base import METHODS, Method, build_method, check_config, load_method  # noqa: F401
+from .config import MethodConfig, TrainerConfig  # noqa: F401
+from .objective import Objective, PairwiseObjective  # noqa: F401
+from .result import RegistrationResult  # noqa: F401
+from .trainer import Trainer, freeze  # noqa: F401
+from .training_set import TrainingSet  # noqa: F401
 from . import pairwise  # noqa: F401  (registers "voxelmorph")
 from . import dgir  # noqa: F401  (registers "dgir")

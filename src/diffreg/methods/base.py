@@ -1,110 +1,91 @@
-"""The method interface and the training set every learned method samples from."""
+"""The method interface, the method registry, and building, checking and loading methods."""
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 from ..errors import InputError
-from ..io import atomic_path, read_image
+from ..io import atomic_path
 from ..registry import Registry
+from .config import MethodConfig
+from .objective import Objective
+from .pairs import pad_to_multiple  # noqa: F401  (re-exported)
+from .result import RegistrationResult
+from .trainer import Trainer
+from .training_set import TrainingSet
 
 METHODS: Registry["Method"] = Registry("method")
 
 
-@dataclass
-class TrainingSet:
-    """Images of the training subjects, one moving and one fixed modality each (may be the same)."""
-    subjects: list[str]
-    moving: list[np.ndarray]
-    fixed: list[np.ndarray]
-
-    @classmethod
-    def from_dir(cls, data_dir: str | Path, subjects: list[str], moving_modality: str,
-                 fixed_modality: str) -> "TrainingSet":
-        data_dir = Path(data_dir)
-        mov, fix = [], []
-        for s in subjects:
-            mov.append(read_image(_find(data_dir, s, moving_modality))[0])
-            fix.append(read_image(_find(data_dir, s, fixed_modality))[0])
-        shapes = {a.shape for a in mov + fix}
-        if len(shapes) != 1:
-            raise InputError(f"{data_dir}: training images differ in shape {sorted(shapes)}; preprocess to one shape")
-        return cls(subjects, mov, fix)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.moving[0].shape
-
-    def sample(self, rng: np.random.Generator, batch_size: int, inter_subject: bool = True):
-        """A batch of (moving, fixed) tensors (B, 1, *S); inter-subject pairs when possible."""
-        n = len(self.subjects)
-        mov, fix = [], []
-        for _ in range(batch_size):
-            i = int(rng.integers(n))
-            j = i
-            if inter_subject and n > 1:
-                j = int((i + rng.integers(1, n)) % n)
-            mov.append(self.moving[i])
-            fix.append(self.fixed[j])
-        as_t = lambda xs: torch.from_numpy(np.stack(xs)[:, None]).float()
-        return as_t(mov), as_t(fix)
-
-
-def _find(data_dir: Path, subject: str, modality: str) -> Path:
-    path = data_dir / f"{subject}_{modality}.nii.gz"
-    if not path.exists():
-        raise InputError(f"{path}: missing (subject {subject}, modality {modality})")
-    return path
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, list[slice]]:
-    """Pad the spatial axes at their ends to a multiple (U-Nets halve the size several times);
-    returns the padded tensor and the slices that undo it."""
-    spatial = x.shape[2:]
-    pads = [(-s) % multiple for s in spatial]
-    pad_arg = []
-    for p in reversed(pads):
-        pad_arg += [0, p]
-    crop = [slice(None), slice(None)] + [slice(0, s) for s in spatial]
-    return (F.pad(x, pad_arg, mode="replicate") if any(pads) else x), crop
-
-
 class Method(ABC):
-    """A registration method: trained by `fit` (a no-op for optimisation-only methods), then
-    `register(moving, fixed)` -> displacement (1, D, *S) in voxels, backward map."""
+    """A registration method = networks (`self.nets`, by name) x an objective x the Trainer.
+
+    Subclasses set `name` and `Config` (a MethodConfig dataclass), build their networks in
+    `__init__`, return their training loss in `objective(data)` and implement `register`.
+    `fit` runs the one Trainer; optimisation-only methods override `fit` instead.
+    """
 
     name: str = "method"
+    Config: type[MethodConfig] = MethodConfig
 
-    def __init__(self, ndim: int, config: dict, device: torch.device):
+    def __init__(self, ndim: int, config: dict | MethodConfig, device: torch.device):
         self.ndim = ndim
-        self.config = dict(config)
         self.device = device
+        self.cfg = config if isinstance(config, self.Config) else self.Config.from_dict(dict(config), ndim, self.name)
+        # every network registration or training needs; state_dict saves them all
+        self.nets = nn.ModuleDict()
+
+    @classmethod
+    def settings(cls, ndim: int) -> set[str]:
+        """The config keys this method accepts (the planner checks every row against them)."""
+        return cls.Config.settings(ndim)
+
+    @property
+    def config(self) -> dict:
+        """The resolved settings as a plain dict (config.json, run.json)."""
+        return self.cfg.to_dict()
+
+    def objective(self, data: TrainingSet) -> Objective:
+        raise NotImplementedError(f"{self.name} has no training objective")
+
+    def fit(self, data: TrainingSet, log_path: Path | None = None) -> dict:
+        return Trainer(self.cfg, self.device, self.name).fit(self.nets, self.objective(data), data, log_path)
 
     @abstractmethod
-    def fit(self, data: TrainingSet, log_path: Path | None = None) -> dict: ...
+    def register(self, moving: torch.Tensor, fixed: torch.Tensor,
+                 generator: torch.Generator | None = None) -> RegistrationResult:
+        """Register one pair (1, 1, *S); `generator` seeds methods that sample."""
 
-    @abstractmethod
-    def register(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor: ...
+    def state_dict(self) -> dict:
+        return self.nets.state_dict()
 
-    @abstractmethod
-    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None:
+        names = list(self.nets)
+        if len(names) == 1 and not any(k.startswith(f"{names[0]}.") for k in state):
+            # saved before methods named their networks: the bare state of the one network
+            state = {f"{names[0]}.{k}": v for k, v in state.items()}
+        self.nets.load_state_dict(state)
 
-    @abstractmethod
-    def load_state_dict(self, state: dict) -> None: ...
+    def parameter_counts(self) -> dict[str, tuple[int, int]]:
+        """{network: (parameters, trainable parameters)}."""
+        return {name: (sum(p.numel() for p in net.parameters()),
+                       sum(p.numel() for p in net.parameters() if p.requires_grad))
+                for name, net in self.nets.items()}
+
+    def describe(self) -> dict:
+        """What config.json holds: enough to rebuild the method (weights come from model.pt)."""
+        return {"method": self.name, "ndim": self.ndim, "config": self.config}
 
     def save(self, outdir: str | Path) -> None:
         outdir = Path(outdir)
         outdir.mkdir(parents=True, exist_ok=True)
         with atomic_path(outdir / "model.pt") as tmp:
             torch.save(self.state_dict(), tmp)
-        (outdir / "config.json").write_text(json.dumps(
-            {"method": self.name, "ndim": self.ndim, "config": self.config}, indent=2) + "\n")
+        (outdir / "config.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
 
 
 def check_config(name: str, ndim: int, config: dict, where: str = "") -> None:

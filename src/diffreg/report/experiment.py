@@ -1,10 +1,12 @@
 """A paper's tables and figures from our runs: the `artifacts:` of an experiment YAML, filled in.
 
-Inputs: the experiment YAML (artifact kinds, titles, the paper's numbers, claims), ``uses.csv``
-(one row per (artifact, row): which run produced it, or why none did), long metrics CSVs whose
-``method`` column is the run, registration folders and images (qualitative figures) and the
-folder of ``dgir-figures`` (Fig. 1/2). Output: one file set per artifact, ``claims.json`` and
-``index.json`` (read by ``diffreg report``).
+Inputs: the experiment YAML (read by `diffreg.experiments`: artifact kinds, titles, the paper's
+numbers, claims), the plan's ``uses.csv`` (one row per (experiment, artifact, row): the
+registration label that produced it, or why none did), long metrics CSVs whose ``method`` column
+is the label, registration folders and images (qualitative figures) and the folders of the
+computed figures (``diffreg figure``, named by figure id; ``figures.csv`` of the plan maps an
+artifact to its figure). Output: one file set per artifact, ``claims.json`` and ``index.json``
+(read by ``diffreg report``).
 
 Claim checks (``claim.check`` in the YAML)::
 
@@ -35,7 +37,7 @@ from diffreg.evaluation import read_csv_text
 from diffreg.io import atomic_path
 from diffreg.report import tables
 
-USES_COLUMNS = ["artifact", "row", "run", "status", "note", "param", "value"]
+USES_COLUMNS = ["experiment", "artifact", "row", "label", "status", "note", "param", "value"]
 RAN = "run"
 STATUS_TEXT = {"needs_weights": "needs weights", "not_implemented": "not implemented", "skipped": "skipped",
                "failed": "failed"}
@@ -49,33 +51,33 @@ MEAN_LABELS = ("mean", "all")
 
 @dataclass
 class Experiment:
-    name: str
+    name: str                           # the paper's name, as the report shows it
+    key: str                            # the experiment's name in the plan (the YAML's stem)
     artifacts: dict[str, dict]          # YAML order
     path: Path
     paper: tables.Paper
 
 
 def load_experiment(path: str | os.PathLike) -> Experiment:
-    import yaml
-    path = Path(path)
-    paper = tables.load_paper(path)     # checks the file and the rows' shape
-    doc = yaml.safe_load(path.read_text())
-    arts = doc.get("artifacts") or {}
-    for key, spec in arts.items():
-        if not isinstance(spec, dict) or spec.get("kind") not in ("table", "figure"):
-            raise InputError(f"{path}: artifacts.{key}.kind must be 'table' or 'figure'")
-    return Experiment(paper.name, {str(k): v for k, v in arts.items()}, path, paper)
+    from diffreg.experiments import load_experiment as load
+    exp = load(path)                    # the one reader: validates the whole file
+    paper = tables.Paper(exp.title, exp.paper_rows(), exp.paper_columns())
+    return Experiment(exp.title, exp.name, exp.artifacts, Path(path), paper)
 
 
-def read_uses(path: str | os.PathLike) -> pd.DataFrame:
+def read_uses(path: str | os.PathLike, experiment: str | None = None) -> pd.DataFrame:
+    """uses.csv of the plan, the rows of `experiment` only when given."""
     df = read_csv_text(path, "uses")
     missing = [c for c in USES_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)} (need {','.join(USES_COLUMNS)})")
-    bad = df[(df["status"] == RAN) & (df["run"].str.strip() == "")]
+    df = df[USES_COLUMNS].apply(lambda c: c.str.strip())
+    bad = df[(df["status"] == RAN) & (df["label"] == "")]
     if len(bad):
-        raise InputError(f"{path}: row {bad.index[0] + 2}: status 'run' without a run name")
-    return df[USES_COLUMNS].apply(lambda c: c.str.strip())
+        raise InputError(f"{path}: row {bad.index[0] + 2}: status 'run' without a label")
+    if experiment is not None:
+        df = df[df["experiment"] == experiment].reset_index(drop=True)
+    return df
 
 
 def status_text(status: str, note: str = "") -> str:
@@ -85,15 +87,12 @@ def status_text(status: str, note: str = "") -> str:
 
 
 def row_metrics(metrics: pd.DataFrame, uses: pd.DataFrame, artifact: str, experiment: str) -> pd.DataFrame:
-    """The metrics of this artifact's rows that ran, method renamed run -> row, artifact set.
-
-    A run's rows are restricted to those evaluated under this artifact when there are any (one
-    trained network may be evaluated on several test sets under different artifact names)."""
+    """The metrics of this artifact's rows that ran (``method`` == the row's registration label),
+    method renamed label -> row, artifact set. A label names one registration set (a trained
+    network on one kind of test pair), so no other filter is needed."""
     frames = []
     for _, u in uses[uses["status"] == RAN].iterrows():
-        sel = metrics[metrics["method"] == u["run"]]
-        own = sel[sel["artifact"] == artifact]
-        sel = own if len(own) else sel
+        sel = metrics[metrics["method"] == u["label"]]
         if len(sel):
             frames.append(sel.assign(method=u["row"], artifact=artifact, experiment=experiment))
     if not frames:
@@ -186,10 +185,10 @@ def artifact_tables(key: str, spec: dict, exp: Experiment, uses: pd.DataFrame,
                     said = said or h.text != "Threads"
         rank = {m: i for i, m in enumerate(order)}
         t.rows.sort(key=lambda r: -1 if r[0].text == tables.INITIAL else rank.get(r[0].text, len(rank)))
-    # CSV: our numbers, the paper's, and each row's run and status
-    runs = dict(zip(uses["row"], uses["run"]))
-    numeric = numeric.assign(run=[runs.get(m, "") for m in numeric["method"]],
-                             status=[RAN if m in runs else "" for m in numeric["method"]])
+    # CSV: our numbers, the paper's, and each row's registration label and status
+    labels = dict(zip(uses["row"], uses["label"]))
+    numeric = numeric.assign(label=[labels.get(m, "") for m in numeric["method"]],
+                             status=[RAN if m in labels else "" for m in numeric["method"]])
     extra = []
     for row in order:
         text = status.get(row)
@@ -199,7 +198,7 @@ def artifact_tables(key: str, spec: dict, exp: Experiment, uses: pd.DataFrame,
         datasets = numeric["dataset"].dropna().unique() if "dataset" in numeric else []
         rec = {"experiment": exp.name, "artifact": key, "dataset": datasets[0] if len(datasets) == 1 else "",
                "method": row, "n": 0,
-               "run": runs.get(row, ""),
+               "label": labels.get(row, ""),
                "status": "not_planned" if u.empty else "no_metrics" if text == NO_METRICS else u["status"].iloc[0]}
         rec.update({f"paper_{k}": v for k, v in paper_rows.get(row, {}).items()})
         extra.append(rec)
@@ -304,21 +303,21 @@ def qualitative_rows(spec: dict, uses_all: pd.DataFrame, key: str, regs: list, i
         u = u[(u["status"] == RAN).to_numpy() & listed]
         u = u.drop_duplicates("row")
         u = u.iloc[sorted(range(len(u)), key=lambda i: rank.get(_split_row(u["row"].iloc[i])[0], len(rank)))]
-        by_run = {r: [g for g in regs if g.method == r] for r in u["run"]}
-        u = u[[bool(by_run[r]) for r in u["run"]]]
+        by_label = {r: [g for g in regs if g.method == r] for r in u["label"]}
+        u = u[[bool(by_label[r]) for r in u["label"]]]
         if u.empty:
             continue
         counts: dict[str, int] = {}
-        for r in dict.fromkeys(u["run"]):
-            for p in {g.pair for g in by_run[r]}:
+        for r in dict.fromkeys(u["label"]):
+            for p in {g.pair for g in by_label[r]}:
                 counts[p] = counts.get(p, 0) + 1
         pair = sorted(counts, key=lambda p: (-counts[p], p))[0]
         pairs.append(pair if group is None else f"{pair} ({group})")
         for _, x in u.iterrows():
-            reg = next((g for g in by_run[x["run"]] if g.pair == pair), None)
+            reg = next((g for g in by_label[x["label"]] if g.pair == pair), None)
             if reg is None:
                 continue
-            d = df_all[(df_all["method"] == x["run"]) & (df_all["pair"] == pair) & (df_all["metric"] == "dice")
+            d = df_all[(df_all["method"] == x["label"]) & (df_all["pair"] == pair) & (df_all["metric"] == "dice")
                        & (df_all["label"] == "mean")]
             dice = float(d["value"].mean()) if len(d) else None
             label = x["row"] if len(own) or group is None else f"{x['row']} ({group})"
@@ -385,10 +384,11 @@ def check_sweep(check: dict, table: pd.DataFrame) -> tuple[bool | None, str]:
 
 
 def check_file(check: dict, figures_dir: Path | None) -> tuple[bool | None, str]:
+    """A claim on a CSV of a computed figure, in that figure's folder."""
     name = str(check["file"])
     path = figures_dir / name if figures_dir else None
     if path is None or not path.is_file():
-        return None, f"{name} not found" + ("" if figures_dir else " (give --figures)")
+        return None, f"{name} not found" + ("" if figures_dir else " (no figure folder: give --figures)")
     metric = check.get("metric", "error_px")
     d = pd.read_csv(path, keep_default_na=False, dtype=str)
     col = "measure" if "best" in check else "variant"
@@ -427,11 +427,54 @@ def check_file(check: dict, figures_dir: Path | None) -> tuple[bool | None, str]
 class Inputs:
     experiment: Path
     uses: Path
+    name: str | None = None             # the experiment's name in the plan (default: the YAML's stem)
     metrics: list[Path] = field(default_factory=list)
     registrations: list[Path] = field(default_factory=list)
     images: list[Path] = field(default_factory=list)
-    figures: Path | None = None
+    figures: list[Path] = field(default_factory=list)    # computed figures' folders, named by figure id
+    figures_csv: Path | None = None     # the plan's figures.csv
     label_names: dict[int, str] = field(default_factory=dict)
+
+
+def read_figures_csv(path: Path | None) -> pd.DataFrame:
+    cols = ["figure", "experiment", "artifact", "function"]
+    if path is None:
+        return pd.DataFrame(columns=cols)
+    df = read_csv_text(path, "figures")
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    return df.apply(lambda c: c.str.strip())
+
+
+def figure_folder(experiment: str, artifact: str, uses: pd.DataFrame, plan_figures: pd.DataFrame,
+                  folders: list[Path]) -> tuple[str | None, Path | None]:
+    """(figure id, its folder among `folders`) of a computed figure artifact: the id from the
+    artifact's uses row, else from figures.csv (a figure shared by two artifacts is listed once)."""
+    ids = [x for x in uses.loc[uses["status"] == RAN, "label"] if x]
+    if not ids:
+        sel = plan_figures[(plan_figures["experiment"] == experiment) & (plan_figures["artifact"] == artifact)]
+        ids = list(sel["figure"])
+    fid = ids[0] if ids else None
+    found = next((f for f in folders if f.is_dir() and f.name == fid), None) if fid else None
+    return fid, found
+
+
+def _figure_files(check: dict, folder: Path | None) -> dict[str, Path]:
+    """The PNG and CSV a computed figure made: those named by its claim check, else the first."""
+    if folder is None:
+        return {}
+    out = {}
+    stem = Path(str(check["file"])).stem if check.get("file") else None
+    for ext in ("png", "csv"):
+        if stem is not None:
+            cands = [folder / f"{stem}.{ext}"]
+        else:
+            cands = sorted(folder.glob(f"*.{ext}"))
+        found = next((c for c in cands if c.is_file()), None)
+        if found is not None:
+            out[ext] = found
+    return out
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -444,6 +487,14 @@ def _write_bytes(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def _setting_text(v) -> str:
+    from diffreg.deps import is_dependency
+    if is_dependency(v):
+        kind, ref = next(iter(v.items()))
+        return f"<{kind} {ref}>"
+    return str(v)
+
+
 def _notes(uses: pd.DataFrame) -> list[str]:
     return [f"{u['row']}: {u['note'] or status_text(u['status'])}" for _, u in uses.iterrows() if u["status"] != RAN]
 
@@ -453,13 +504,18 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
     from diffreg.evaluation import ImageIndex, find_registrations, read_metrics
     out = Path(out)
     exp = load_experiment(inp.experiment)
-    uses = read_uses(inp.uses)
+    name = inp.name or exp.key
+    uses = read_uses(inp.uses, name)
     unknown = sorted(set(uses["artifact"]) - set(exp.artifacts))
     if unknown:
-        raise InputError(f"{inp.uses}: artifact(s) {', '.join(unknown)} not in {inp.experiment}")
+        raise InputError(f"{inp.uses}: artifact(s) {', '.join(unknown)} of experiment {name} not in {inp.experiment}")
+    plan_figures = read_figures_csv(inp.figures_csv)
     frames = [read_metrics(p) for p in inp.metrics]
     metrics = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["experiment", "artifact", "method", "dataset", "pair", "label", "metric", "value"])
+    # a registration set evaluated for several experiments: this experiment's evaluation
+    if len(metrics) and (metrics["experiment"] == name).any():
+        metrics = metrics[metrics["experiment"] == name].reset_index(drop=True)
     regs = find_registrations(inp.registrations) if inp.registrations else []
     images = ImageIndex(inp.images) if inp.images else None
     labels = ", ".join(f"{k} {v}" for k, v in sorted(inp.label_names.items()) if k != 0)
@@ -507,21 +563,26 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
                 sec["caption"] += f". Paper: {spec['paper']}"
             if check:
                 holds, evidence = check_sweep(check, st)
-        elif spec.get("command"):
-            stem = Path(str(check.get("file", f"{key}.csv"))).stem
-            found = []
-            for ext in ("png", "csv"):
-                src = inp.figures / f"{stem}.{ext}" if inp.figures else None
-                if src is not None and src.is_file():
-                    files[f"{key}.{ext}"] = src
-                    found.append(ext)
+        elif spec.get("function"):
+            fid, folder = figure_folder(name, key, u, plan_figures, inp.figures)
+            found = _figure_files(check, folder)
+            for ext, src in found.items():
+                files[f"{key}.{ext}"] = src
             sec["png"] = f"{key}.png" if "png" in found else None
-            settings = ", ".join(f"{k} {v}" for k, v in (spec.get("settings") or {}).items())
-            where = f" in {inp.figures}" if inp.figures else f" (give --figures, the folder of `diffreg {spec['command']}`)"
-            sec["caption"] = (f"from `diffreg {spec['command']}`" + (f" ({settings})" if settings else "")
-                              if "png" in found else f"Not made: no {stem}.png{where}")
+            settings = ", ".join(f"{k} {_setting_text(v)}" for k, v in (spec.get("settings") or {}).items())
+            fn = spec["function"]
+            if "png" in found:
+                sec["caption"] = f"`{fn}`" + (f" ({settings})" if settings else "")
+            elif len(u) and not (u["status"] == RAN).any():
+                sec["caption"] = f"Not made: {status_text(u['status'].iloc[0], u['note'].iloc[0])}" + \
+                    (f" ({u['note'].iloc[0]})" if u["status"].iloc[0] != "skipped" and u["note"].iloc[0] else "")
+            elif folder is None:
+                sec["caption"] = (f"Not made: no folder {fid} among --figures" if fid
+                                  else "Not made: the plan has no figure for this artifact (give --figures-csv)")
+            else:
+                sec["caption"] = f"Not made: no PNG in {folder}"
             if check:
-                holds, evidence = check_file(check, inp.figures)
+                holds, evidence = check_file(check, folder)
         elif spec.get("runs") and spec.get("from"):
             rows, pairs = (qualitative_rows(spec, uses, key, regs, images, metrics)
                            if regs and images is not None else ([], []))
@@ -543,7 +604,7 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
             claims.append({"artifact": key, **claim})
         sections.append(sec)
 
-    index = {"experiment": exp.name, "sections": sections}
+    index = {"experiment": exp.name, "name": name, "sections": sections}
     out.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         if isinstance(data, Path):

@@ -121,37 +121,14 @@ class Paper:
 
 
 def load_paper(path: str | os.PathLike | None) -> Paper | None:
+    """The paper's numbers of an experiment YAML, read by `diffreg.experiments` (the one reader);
+    only their shape is checked here, so `tabulate --paper` also takes a file of numbers alone."""
     if path is None:
         return None
-    import yaml
+    from diffreg.experiments import paper_numbers, read_yaml
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(doc, dict):
-        raise InputError(f"{path}: expected a mapping at the top level")
-    meta = doc.get("paper")
-    name = (meta.get("name") or meta.get("title") if isinstance(meta, dict) else meta) or path.stem
-    arts = doc.get("artifacts", {}) or {}
-    if not isinstance(arts, dict):
-        raise InputError(f"{path}: 'artifacts' must map artifact -> {{rows: ...}}")
-    rows: dict[str, dict[str, dict[str, object]]] = {}
-    columns: dict[str, list[str]] = {}
-    for art, spec in arts.items():
-        if isinstance(spec, dict) and spec.get("columns") is not None:
-            if not isinstance(spec["columns"], list):
-                raise InputError(f"{path}: artifacts.{art}.columns must be a list of metric names")
-            columns[str(art)] = [str(c) for c in spec["columns"]]
-        table = (spec or {}).get("rows") if isinstance(spec, dict) else None
-        if table is None:
-            continue
-        if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
-            raise InputError(f"{path}: artifacts.{art}.rows must map method -> metric -> value")
-        rows[str(art)] = {str(m): {str(k): v for k, v in vals.items()} for m, vals in table.items()}
-    return Paper(str(name), rows, columns)
+    name, rows, columns = paper_numbers(read_yaml(path), str(path))
+    return Paper(name or path.stem, rows, columns)
 
 
 def format_paper_value(v) -> str:

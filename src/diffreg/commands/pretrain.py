@@ -1,0 +1,58 @@
+"""`diffreg pretrain`: run one pretraining stage (a kind of `diffreg.stages.STAGES`) with its
+settings from a JSON file; the stage writes --out, and run.json goes next to it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from diffreg.deps import apply_deps, parse_deps
+from diffreg.errors import InputError
+from diffreg.io import load_json_object
+from diffreg.io import RunManifest
+
+NAME = "pretrain"
+HELP = "Run one pretraining stage (e.g. adm_natural_images: the offline diffusion feature model)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--stage", required=True, help="stage id of the plan (recorded in run.json and the log)")
+    p.add_argument("--kind", required=True, help="stage kind, e.g. adm_natural_images")
+    p.add_argument("--config", required=True, type=Path, help="JSON file of the stage's settings")
+    p.add_argument("--dep", action="append", default=[], metavar="KEY=PATH",
+                   help="file for the dependency KEY of the config (repeatable)")
+    p.add_argument("--data-dir", default=None, help="folder with <subject>_<modality>.nii.gz images, "
+                                                    "for kinds that train on the study's subjects")
+    p.add_argument("--subjects", default=None, help="comma-separated training subject ids (with --data-dir)")
+    p.add_argument("--moving-modality", default="be", help="modality of moving images")
+    p.add_argument("--fixed-modality", default="be", help="modality of fixed images")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
+    p.add_argument("--out", required=True, type=Path, help="file the stage writes (e.g. STAGE.pt)")
+
+
+def _training_set(args):
+    if args.data_dir is None:
+        if args.subjects:
+            raise InputError("--subjects needs --data-dir")
+        return None
+    from diffreg.methods import TrainingSet
+    subjects = [s for s in (args.subjects or "").split(",") if s]
+    if not subjects:
+        raise InputError("--data-dir needs --subjects: no training subject given")
+    return TrainingSet.from_dir(args.data_dir, subjects, args.moving_modality, args.fixed_modality)
+
+
+def run(args) -> int:
+    from diffreg.stages import check_config, get_stage
+
+    fn = get_stage(args.kind)
+    config = apply_deps(load_json_object(args.config, "stage config"), parse_deps(args.dep))
+    check_config(args.kind, config, where=str(args.config))   # one line before any work
+    data = _training_set(args)
+    manifest = RunManifest(NAME, vars(args), seed=args.seed, device=args.device)
+    print(f"[pretrain {args.stage}] kind {args.kind}", flush=True)
+    summary = fn(config, args.out, data, args.seed, args.device, args.threads)
+    manifest.update(stage=args.stage, kind=args.kind, **summary)
+    manifest.write(args.out.parent / "run.json")
+    print(f"[pretrain {args.stage}] wrote {args.out}", flush=True)
+    return 0

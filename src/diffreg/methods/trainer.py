@@ -1,0 +1,111 @@
+"""The one training loop of every learned method (docs/methods.md).
+
+Seeded sampling, one Adam over every trainable parameter of the method's networks, a progress
+line every `log_every` iterations with the speed, training_log.csv with every named term, and a
+summary with the mean loss of the first and last 10 % of the iterations.
+
+Networks whose parameters are all frozen (`freeze`) stay in eval mode and out of the optimiser:
+gradients still flow through them to the networks before them (a pretrained encoder of a loss).
+"""
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import TrainerConfig
+from .objective import Objective
+from .training_set import TrainingSet
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """No gradient for, and no update of, `module`'s weights (a pretrained network in eval mode)."""
+    module.requires_grad_(False)
+    return module.eval()
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def trainable_parameters(nets: nn.ModuleDict) -> list[nn.Parameter]:
+    """Every parameter that takes gradients, once (networks may share modules)."""
+    seen, out = set(), []
+    for p in nets.parameters():
+        if p.requires_grad and id(p) not in seen:
+            seen.add(id(p))
+            out.append(p)
+    return out
+
+
+def set_train_mode(nets: nn.Module) -> None:
+    """Train mode, except for frozen parts (all their weights without gradient): a frozen
+    encoder keeps its batch-norm statistics and drops no activations."""
+    nets.train()
+    for m in nets.modules():
+        params = list(m.parameters())
+        if params and not any(p.requires_grad for p in params):
+            m.eval()
+
+
+class Trainer:
+    def __init__(self, config: TrainerConfig, device: torch.device, name: str = "method"):
+        self.config = config
+        self.device = device
+        self.name = name
+        self.optimizer: torch.optim.Optimizer | None = None
+
+    def log(self, text: str) -> None:
+        print(f"[train {self.name}] {text}", flush=True)
+
+    def fit(self, nets: nn.ModuleDict, objective: Objective, data: TrainingSet,
+            log_path: Path | None = None) -> dict:
+        c = self.config
+        rng = np.random.default_rng(c.seed)
+        torch.manual_seed(c.seed)
+        params = trainable_parameters(nets)
+        if not params:
+            raise ValueError(f"{self.name}: no trainable parameter in networks {list(nets)}")
+        self.optimizer = opt = torch.optim.Adam(params, lr=c.lr)
+        set_train_mode(nets)
+        rows: list[dict[str, float]] = []
+        t0, n_iter = time.perf_counter(), int(c.iterations)
+        for it in range(1, n_iter + 1):
+            batch = to_device(objective.sample(data, rng, c.batch_size), self.device)
+            terms = objective(nets, batch)
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            opt.step()
+            values = {k: float(v.detach()) for k, v in terms.items()}
+            rows.append({"iteration": it, **values, "elapsed_s": time.perf_counter() - t0})
+            if it % c.log_every == 0 or it == n_iter:
+                speed = it / (time.perf_counter() - t0)
+                parts = ", ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "loss")
+                self.log(f"iter {it}/{n_iter} loss {values['loss']:.4f}"
+                         + (f" ({parts})" if parts else "") + f" {speed:.2f} it/s")
+        if log_path is not None:
+            _write_log(log_path, rows)
+        losses = [r["loss"] for r in rows]
+        k = max(1, len(losses) // 10)
+        return {"iterations": n_iter, "train_time_s": round(time.perf_counter() - t0, 2),
+                "loss_first_10pct": float(np.mean(losses[:k])), "loss_last_10pct": float(np.mean(losses[-k:]))}
+
+
+def _write_log(path: Path, rows: list[dict[str, float]]) -> None:
+    """iteration, loss, the other terms (in the objective's order), elapsed_s."""
+    columns = list(rows[0]) if rows else ["iteration", "loss", "elapsed_s"]
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, restval="")
+        w.writeheader()
+        w.writerows(rows)

@@ -1,0 +1,71 @@
+"""The training images every learned method samples its steps from."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..io import read_image
+
+
+@dataclass
+class TrainingSet:
+    """Images of the training subjects, one moving and one fixed modality each (may be the same)."""
+    subjects: list[str]
+    moving: list[np.ndarray]
+    fixed: list[np.ndarray]
+
+    @classmethod
+    def from_dir(cls, data_dir: str | Path, subjects: list[str], moving_modality: str,
+                 fixed_modality: str) -> "TrainingSet":
+        data_dir = Path(data_dir)
+        mov, fix = [], []
+        for s in subjects:
+            mov.append(read_image(_find(data_dir, s, moving_modality))[0])
+            fix.append(read_image(_find(data_dir, s, fixed_modality))[0])
+        shapes = {a.shape for a in mov + fix}
+        if len(shapes) != 1:
+            raise InputError(f"{data_dir}: training images differ in shape {sorted(shapes)}; preprocess to one shape")
+        return cls(subjects, mov, fix)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.moving[0].shape
+
+    def sample(self, rng: np.random.Generator, batch_size: int, inter_subject: bool = True):
+        """A batch of (moving, fixed) tensors (B, 1, *S); inter-subject pairs when possible."""
+        n = len(self.subjects)
+        mov, fix = [], []
+        for _ in range(batch_size):
+            i = int(rng.integers(n))
+            j = i
+            if inter_subject and n > 1:
+                j = int((i + rng.integers(1, n)) % n)
+            mov.append(i)
+            fix.append(j)
+        return self.images(mov, "moving"), self.images(fix, "fixed")
+
+    def sample_subjects(self, rng: np.random.Generator, k: int) -> list[int]:
+        """Indices of `k` distinct subjects (schemes that tie several subjects into one step,
+        e.g. M2M-Reg's source, target and bridge pair)."""
+        n = len(self.subjects)
+        if k > n:
+            raise InputError(f"this training scheme takes {k} distinct subjects per step; "
+                             f"only {n} training subject(s) given")
+        return [int(i) for i in rng.choice(n, size=k, replace=False)]
+
+    def images(self, indices: Sequence[int], side: str) -> torch.Tensor:
+        """The `side` ("moving" or "fixed") images of subjects `indices` as (len, 1, *S) float."""
+        arrays = {"moving": self.moving, "fixed": self.fixed}[side]
+        return torch.from_numpy(np.stack([arrays[i] for i in indices])[:, None]).float()
+
+
+def _find(data_dir: Path, subject: str, modality: str) -> Path:
+    path = data_dir / f"{subject}_{modality}.nii.gz"
+    if not path.exists():
+        raise InputError(f"{path}: missing (subject {subject}, modality {modality})")
+    return path

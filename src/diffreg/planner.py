@@ -1,0 +1,411 @@
+"""Every training, registration, evaluation and figure of a pipeline run, from experiments.
+
+The planner knows no paper, method or weight file by name: it reads `Experiment`s (the papers'
+YAMLs and the main path, made here from the --main-* flags) and writes the files of
+docs/engine.md. A training is named by a hash of everything that makes it (method, data,
+modalities, config), so two rows, artifacts or papers asking for the same training share one run;
+every setting of a row, loss preset, sweep and profile reaches the config.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .deps import format_needs, is_dependency
+from .errors import InputError
+from .experiments import PRESET_META, PROFILES, ROW_META, Experiment, parse_experiment, stage_uses_data
+
+STATUSES = ("run", "needs_weights", "not_implemented", "skipped")
+LEGACY_INPUT = "input"      # the user's --input samplesheet: stands in for every real task's dataset
+COLUMNS = {
+    "stages.csv": ["stage", "kind", "ndim", "dataset", "data", "config"],
+    "trainings.csv": ["run", "method", "ndim", "dataset", "train_moving", "train_fixed", "config", "needs"],
+    "registrations.csv": ["experiment", "label", "kind", "run", "method", "preset", "ndim", "dataset", "moving",
+                          "fixed", "eval_config"],
+    "uses.csv": ["experiment", "artifact", "row", "label", "status", "note", "param", "value"],
+    "figures.csv": ["figure", "experiment", "artifact", "function", "ndim", "dataset", "moving", "fixed", "config",
+                    "needs"],
+    "experiments.csv": ["experiment", "yaml"],
+}
+
+
+def hash8(obj) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+@dataclass
+class Use:
+    experiment: str
+    artifact: str
+    row: str
+    label: str = ""
+    status: str = "run"
+    note: str = ""
+    param: str = ""
+    value: str = ""
+
+
+@dataclass
+class Plan:
+    stages: dict[str, dict] = field(default_factory=dict)          # stage id -> row (+ _config)
+    trainings: dict[str, dict] = field(default_factory=dict)       # run -> row (+ _config)
+    registrations: dict[tuple, dict] = field(default_factory=dict)  # (experiment, label) -> row
+    uses: list[Use] = field(default_factory=list)
+    figures: dict[str, dict] = field(default_factory=dict)         # figure id -> row (+ _config)
+    experiments: list[dict] = field(default_factory=list)
+    evals: dict[str, dict] = field(default_factory=dict)           # eval config file -> content
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(u.status == s for u in self.uses) for s in STATUSES}
+
+
+@dataclass
+class Target:
+    """Where a row runs: task, dataset (the available one) and the test set's modalities."""
+    task: str
+    spec: dict
+    dataset: str
+    test: str
+    moving: str
+    fixed: str
+
+
+def _value(v) -> str:
+    return json.dumps(v) if isinstance(v, (dict, list, bool)) or v is None else str(v)
+
+
+def parse_set(items: list[str] | None) -> dict:
+    """`--main-set KEY=VALUE` -> {KEY: VALUE}, the value read as JSON when it is JSON."""
+    out = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--main-set {item}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(text)
+        except ValueError:
+            out[key] = text
+    return out
+
+
+def main_experiment(methods: list[str], baselines: list[str], settings: dict, dataset: str, ndim: int,
+                    moving: str, fixed: str, pairing: str = "inter") -> Experiment:
+    """The main path as an experiment: one table `results`, a row per method (label = the method)
+    and per baseline (label = <tool>-<preset>), every --main-set setting in each learned row."""
+    from .baselines import BASELINES
+    from .methods import METHODS
+    from .methods import check_config
+    if pairing not in ("inter", "intra"):
+        raise InputError(f"--main-pairing {pairing}: expected inter or intra")
+    rows = []
+    for m in methods:
+        if m not in METHODS:
+            raise InputError(f"--main-methods {m}: unknown method (known: {', '.join(METHODS.names())})")
+        for k, v in settings.items():
+            check_config(m, ndim, {k: v}, where=f"--main-set {k}")
+        rows.append({"name": m, "method": m, **settings})
+    for item in baselines:
+        tool, _, preset = item.partition("=")
+        if tool not in BASELINES:
+            raise InputError(f"--main-baselines {tool}: unknown baseline (known: {', '.join(BASELINES.names())})")
+        preset = preset or BASELINES.get(tool).default_preset
+        if preset not in BASELINES.get(tool).presets:
+            raise InputError(f"--main-baselines {item}: unknown preset '{preset}' of {tool} "
+                             f"(known: {', '.join(BASELINES.get(tool).presets)})")
+        rows.append({"name": f"{tool}-{preset}", "baseline": tool, "preset": preset})
+    names = [r["name"] for r in rows]
+    if len(set(names)) != len(names):
+        raise InputError(f"--main-methods/--main-baselines: a row named twice ({', '.join(names)})")
+    doc = {"paper": {"name": "main"},
+           "tasks": {"main": {"ndim": ndim, "dataset": dataset, "train": {"moving": moving, "fixed": fixed},
+                              "test": {"moving": moving, "fixed": fixed}, "pairing": pairing}},
+           "artifacts": {"results": {"kind": "table", "title": "Main results", "tasks": {"real": "main"},
+                                     "runs": rows}}}
+    return parse_experiment(doc, "main", None, "main path (--main-*)")
+
+
+class Planner:
+    def __init__(self, experiments: list[Experiment], datasets: dict[str, set[int]],
+                 modalities: dict[str, set[str] | None] | None = None, given: set[str] | None = None,
+                 profile: str = "full"):
+        if profile not in PROFILES:
+            raise InputError(f"profile '{profile}' (known: {', '.join(PROFILES)})")
+        names = [e.name for e in experiments]
+        if len(set(names)) != len(names):
+            raise InputError(f"experiments named twice: {', '.join(names)}")
+        self.experiments = experiments
+        self.datasets = {k: set(v) for k, v in datasets.items()}
+        self.modalities = {k: (set(v) if v is not None else None) for k, v in (modalities or {}).items()}
+        self.given = set(given or ())
+        self.profile = profile
+        self.plan = Plan()
+        self._metrics: dict[tuple, list] = {}     # (experiment, label) -> metrics of the artifacts using it
+
+    # ------------------------------------------------------------------ choices
+
+    def target(self, exp: Experiment, art: dict) -> tuple[Target | None, str]:
+        """The artifact's task: the real one when its dataset is here (or `input` stands in for
+        it), else the toy one; (None, note) when neither dataset is."""
+        tasks = art.get("tasks") or {}
+        real, toy = tasks.get("real"), tasks.get("toy")
+        choice = None
+        if real and exp.tasks[real]["dataset"] in self.datasets:
+            choice = real, exp.tasks[real]["dataset"]
+        elif real and LEGACY_INPUT in self.datasets:
+            choice = real, LEGACY_INPUT
+        elif toy and exp.tasks[toy]["dataset"] in self.datasets:
+            choice = toy, exp.tasks[toy]["dataset"]
+        if choice is None:
+            return None, f"needs dataset {exp.tasks[real or toy]['dataset']}"
+        name, dataset = choice
+        spec = exp.tasks[name]
+        test = art.get("test")
+        if test:
+            mods = spec["tests"][test]
+        else:
+            test, mods = "test", spec.get("test") or spec.get("train")
+        return Target(name, spec, dataset, test, mods["moving"], mods["fixed"]), ""
+
+    def unavailable(self, target: Target, modalities: set[str]) -> str:
+        """Why the data cannot serve the target ("" when they can)."""
+        ndim = int(target.spec["ndim"])
+        if ndim not in self.datasets[target.dataset]:
+            return f"needs {ndim}D data for task {target.task}"
+        have = self.modalities.get(target.dataset)
+        missing = sorted(modalities - have) if have is not None else []
+        return f"needs modality {', '.join(missing)} for task {target.task}" if missing else ""
+
+    def resolve(self, exp: Experiment, settings: dict, target: Target,
+                train: dict | None = None) -> tuple[dict, dict, list[str]]:
+        """Dependencies of `settings` -> (config with {"stage": ID} / {"param": P}, needs, missing
+        params). A stage whose param the user gave is replaced by the user's file."""
+        config, needs, missing = {}, {}, []
+        for k, v in settings.items():
+            if not is_dependency(v):
+                config[k] = v
+                continue
+            kind, ref = next(iter(v.items()))
+            if kind == "stage":
+                st = exp.stages[ref]
+                if st.get("param") and st["param"] in self.given:
+                    kind, ref = "param", st["param"]
+                else:
+                    ref = self.stage_id(exp, ref, target, train)
+            elif ref not in self.given:
+                missing.append(ref)
+            config[k] = {kind: ref}
+            needs[k] = (kind, ref)
+        return config, needs, missing
+
+    def stage_id(self, exp: Experiment, name: str, target: Target, train: dict | None = None) -> str:
+        st = exp.stages[name]
+        config = dict((st.get("profiles") or {}).get(self.profile) or {})
+        key = {"kind": st["kind"], "config": config}
+        if stage_uses_data(st):   # trained on the run's data: one per dataset, dimensionality and modalities
+            train = train or {"moving": target.moving, "fixed": target.fixed}
+            key.update(dataset=target.dataset, ndim=int(st.get("ndim") or target.spec["ndim"]),
+                       moving=train["moving"], fixed=train["fixed"])
+        return f"{name}-{hash8(key)}"
+
+    def add_stages(self, exp: Experiment, settings: dict, target: Target, needs: dict) -> None:
+        """Plan the stages a planned run or figure needs (and only those)."""
+        for k, v in settings.items():
+            if not is_dependency(v) or "stage" not in v or needs[k][0] != "stage":
+                continue
+            st = exp.stages[v["stage"]]
+            sid = needs[k][1]
+            data = stage_uses_data(st)
+            ndim = st.get("ndim") or (target.spec["ndim"] if data else "")
+            self.plan.stages.setdefault(sid, {
+                "stage": sid, "kind": st["kind"], "ndim": ndim, "dataset": target.dataset if data else "",
+                "data": "yes" if data else "no", "config": f"{sid}.json",
+                "_config": dict((st.get("profiles") or {}).get(self.profile) or {})})
+
+    # ------------------------------------------------------------------ rows
+
+    def row(self, exp: Experiment, art_name: str, art: dict, row: dict, target: Target | None, why: str,
+            row_name: str, param: str = "", value="") -> Use:
+        use = Use(exp.name, art_name, row_name, param=param, value="" if value == "" else _value(value))
+        self.plan.uses.append(use)
+        if target is None:
+            use.status, use.note = "skipped", why
+            return use
+        if row.get("baseline"):
+            return self.classical(exp, art_name, art, row, target, use)
+        preset = exp.losses.get(row.get("loss"), {}) if row.get("loss") is not None else {}
+        method = row.get("method") or preset.get("method") or exp.method
+        settings = {k: v for k, v in preset.items() if k not in PRESET_META}
+        settings.update({k: v for k, v in row.items() if k not in ROW_META})
+        train = row.get("train") or target.spec.get("train") or {"moving": target.moving, "fixed": target.fixed}
+        config, needs, missing = self.resolve(exp, settings, target, train)
+        if missing:
+            use.status, use.note = "needs_weights", "needs weights: " + ", ".join(f"give --{p}" for p in missing)
+            return use
+        status = row.get("status") or preset.get("status")
+        if status:
+            use.status = status
+            use.note = row.get("note") or preset.get("note") or f"method '{method}' is not part of diffreg yet"
+            return use
+        why = self.unavailable(target, {train["moving"], train["fixed"], target.moving, target.fixed})
+        if why:
+            use.status, use.note = "skipped", why
+            return use
+        from .methods import METHODS
+        ndim = int(target.spec["ndim"])
+        known = set(METHODS.get(method).settings(ndim))
+        # lowest first: the task's pairing, the profile's lengths, then the preset and the row
+        full = {}
+        if target.spec.get("pairing") == "intra":
+            full["inter_subject"] = False
+        profile = ((exp.profiles.get(self.profile) or {}).get(f"{ndim}d") or {})
+        full.update({k: v for k, v in profile.items() if k in known})
+        full.update(config)
+        self.add_stages(exp, settings, target, needs)
+        run = self.training(method, ndim, target.dataset, train, full, needs)
+        label = method if exp.name == "main" else f"{run}@{target.task}.{target.test}"
+        self.registration(exp, label, target, art, kind="learned", run=run, method=method)
+        use.label = label
+        return use
+
+    def classical(self, exp: Experiment, art_name: str, art: dict, row: dict, target: Target, use: Use) -> Use:
+        from .baselines import BASELINES
+        if row.get("status"):
+            use.status, use.note = row["status"], row.get("note") or "not implemented in diffreg"
+            return use
+        why = self.unavailable(target, {target.moving, target.fixed})
+        if why:
+            use.status, use.note = "skipped", why
+            return use
+        tool = row["baseline"]
+        preset = row.get("preset") or BASELINES.get(tool).default_preset
+        label = f"{tool}-{preset}" + ("" if exp.name == "main" else f"@{target.task}.{target.test}")
+        self.registration(exp, label, target, art, kind="classical", method=tool, preset=preset)
+        use.label = label
+        return use
+
+    def training(self, method: str, ndim: int, dataset: str, train: dict, config: dict, needs: dict) -> str:
+        key = {"method": method, "ndim": ndim, "dataset": dataset, "train_moving": train["moving"],
+               "train_fixed": train["fixed"], "config": config}
+        prefix = f"{ndim}d-{method}" + (f"-{config['loss']}" if isinstance(config.get("loss"), str) else "")
+        run = f"{prefix}-{hash8(key)}"
+        self.plan.trainings.setdefault(run, {
+            "run": run, "method": method, "ndim": ndim, "dataset": dataset, "train_moving": train["moving"],
+            "train_fixed": train["fixed"], "config": f"{run}.json", "needs": format_needs(needs),
+            "_config": config})
+        return run
+
+    def registration(self, exp: Experiment, label: str, target: Target, art: dict, kind: str, run: str = "",
+                     method: str = "", preset: str = "") -> None:
+        key = (exp.name, label)
+        self.plan.registrations.setdefault(key, {
+            "experiment": exp.name, "label": label, "kind": kind, "run": run, "method": method, "preset": preset,
+            "ndim": int(target.spec["ndim"]), "dataset": target.dataset, "moving": target.moving,
+            "fixed": target.fixed, "_unions": dict(target.spec.get("label_unions") or {})})
+        self._metrics.setdefault(key, []).append(art.get("metrics"))
+
+    def figure(self, exp: Experiment, art_name: str, art: dict) -> None:
+        use = Use(exp.name, art_name, art_name)
+        self.plan.uses.append(use)
+        target, why = self.target(exp, art)
+        if target is None:
+            use.status, use.note = "skipped", why
+            return
+        settings = dict(art.get("settings") or {})
+        config, needs, missing = self.resolve(exp, settings, target)
+        if missing:
+            use.status, use.note = "needs_weights", "needs weights: " + ", ".join(f"give --{p}" for p in missing)
+            return
+        why = self.unavailable(target, {target.moving, target.fixed})
+        if why:
+            use.status, use.note = "skipped", why
+            return
+        ndim = int(target.spec["ndim"])
+        fid = f"{art['function']}-" + hash8({"config": config, "ndim": ndim, "dataset": target.dataset,
+                                             "moving": target.moving, "fixed": target.fixed})
+        self.add_stages(exp, settings, target, needs)
+        self.plan.figures.setdefault(fid, {
+            "figure": fid, "experiment": exp.name, "artifact": art_name, "function": art["function"], "ndim": ndim,
+            "dataset": target.dataset, "moving": target.moving, "fixed": target.fixed, "config": f"{fid}.json",
+            "needs": format_needs(needs), "_config": config})
+        use.label = fid
+
+    # ------------------------------------------------------------------ the whole plan
+
+    def build(self) -> Plan:
+        for exp in self.experiments:
+            self.plan.experiments.append({"experiment": exp.name, "yaml": str(exp.path) if exp.path else ""})
+            for name, art in exp.artifacts.items():
+                if art.get("from") is None and art.get("runs"):
+                    target, why = self.target(exp, art)
+                    chosen = (art.get("profiles") or {}).get(self.profile)
+                    for row in art["runs"]:
+                        if chosen is None or self.profile == "full" or row["name"] in chosen:
+                            self.row(exp, name, art, row, target, why, row["name"])
+                        else:   # the table still lists it, saying why it has no number of ours
+                            self.plan.uses.append(Use(exp.name, name, row["name"], status="skipped",
+                                                      note=f"not in the {self.profile} profile"))
+                elif art.get("sweep"):
+                    target, why = self.target(exp, art)
+                    sweep = art["sweep"]
+                    for v in (art.get("values") or {}).get(self.profile) or []:
+                        row = {**(sweep.get("fixed") or {}), sweep["param"]: v}
+                        self.row(exp, name, art, row, target, why, f"{sweep['param']}_{v}", sweep["param"], v)
+                elif art.get("function"):
+                    self.figure(exp, name, art)
+            # qualitative figures reuse the rows of the tables they come from
+            for name, art in exp.artifacts.items():
+                if art.get("from") is None:
+                    continue
+                sources = art["from"] if isinstance(art["from"], list) else [art["from"]]
+                wanted = art.get("runs") or []
+                for src in sources:
+                    # from several tables (e.g. two kinds of test pair): the row says which
+                    suffix = f" ({exp.artifacts[src].get('test') or src})" if len(sources) > 1 else ""
+                    for u in [u for u in self.plan.uses if u.experiment == exp.name and u.artifact == src
+                              and (not wanted or u.row in wanted)]:
+                        self.plan.uses.append(Use(exp.name, name, u.row + suffix, u.label, u.status, u.note))
+        for key, reg in self.plan.registrations.items():
+            specs = self._metrics[key]
+            metrics = None if any(m is None for m in specs) else sorted({x for m in specs for x in m})
+            content = {"experiment": reg["experiment"], "dataset": reg["dataset"], "label_unions": reg["_unions"],
+                       "metrics": metrics}
+            name = f"eval-{hash8(content)}.json"
+            self.plan.evals[name] = content
+            reg["eval_config"] = name
+        return self.plan
+
+
+def write_plan(plan: Plan, out: str | Path) -> None:
+    """The plan's CSV files and configs (docs/engine.md); config columns name files in configs/."""
+    from .io import atomic_path
+    out = Path(out)
+    (out / "configs").mkdir(parents=True, exist_ok=True)
+
+    def table(name: str, rows: list[dict]) -> None:
+        with atomic_path(out / name) as tmp, open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=COLUMNS[name], extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+
+    def config(name: str, content: dict) -> None:
+        with atomic_path(out / "configs" / name) as tmp:
+            tmp.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+
+    for group in (plan.stages, plan.trainings, plan.figures):
+        for row in group.values():
+            config(row["config"], row["_config"])
+    for name, content in plan.evals.items():
+        config(name, content)
+    table("stages.csv", list(plan.stages.values()))
+    table("trainings.csv", list(plan.trainings.values()))
+    table("registrations.csv", list(plan.registrations.values()))
+    table("uses.csv", [u.__dict__ for u in plan.uses])
+    table("figures.csv", list(plan.figures.values()))
+    table("experiments.csv", plan.experiments)
+
+
+__all__ = ["Planner", "Plan", "Use", "Target", "main_experiment", "parse_set", "write_plan", "hash8", "COLUMNS"]
