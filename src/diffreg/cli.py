@@ -91,7 +91,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--version"]:  # cheap: versions.yml of every task calls it
+    if argv[:1] == ["--version"]:  # cheap: before plugins load or any command is imported
         print(f"diffreg {__version__}")
         return 0
     first = next((a for a in argv if not a.startswith("-")), None)

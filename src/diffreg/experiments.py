@@ -3,7 +3,7 @@
 `load_experiment(path)` parses and validates a paper's declaration; the planner, the artifacts and
 the report all read through it, so a typo stops the plan before anything runs. Every error is an
 `InputError` naming the file and the key path of the offending key, e.g.
-``experiments/dgir.yaml: artifacts.fig5a.sweep.fixed.lamda_reg: unknown setting(s) ...``.
+``experiments/<paper>.yaml: artifacts.fig5a.sweep.fixed.lamda_reg: unknown setting(s) ...``.
 """
 from __future__ import annotations
 

@@ -286,7 +286,7 @@ def test_label_unions_score_the_merged_masks(tmp_path):
     union_registration(tmp_path)
     df = evaluate_with_config(tmp_path, {"experiment": "dgir", "dataset": "acdc", "metrics": None,
                                          "label_unions": {"LV": [1, 2], "all3": [1, 2, 3]}},
-                              "--experiment", "foundation", "--dataset", "dgir")   # the config wins
+                              "--experiment", "main", "--dataset", "dgir")   # the config wins
     singles = {"label 1": 2 * 32 / 80, "label 2": 2 * 16 / 48, "label 3": 2 * 9 / 24}
     for label, dice in singles.items():
         assert value(df, "dice", label) == pytest.approx(dice)

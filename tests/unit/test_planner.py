@@ -11,7 +11,7 @@ import pytest
 from diffreg.cli import main
 from diffreg.errors import InputError
 from diffreg.experiments import load_experiment
-from diffreg.planner import COLUMNS, Planner, main_experiment, parse_set, write_plan
+from diffreg.planner import COLUMNS, Planner, main_experiment, parse_set
 
 from .test_experiments_schema import TINY, tiny, write
 

@@ -25,7 +25,7 @@ from diffreg.losses import build_regulariser
 from diffreg.methods import (METHODS, Method, Objective, PairwiseObjective, RegistrationResult, Trainer,
                              TrainerConfig, TrainingSet, build_method, freeze, load_method)
 from diffreg.methods.dgir import DGIR
-from diffreg.methods.nested import nested_method
+from diffreg.methods.nested import attach_trained
 from diffreg.methods.pairs import predict_pair
 
 CPU = torch.device("cpu")
@@ -352,6 +352,12 @@ class RefineConfig(TrainerConfig):
     first_stage: str | dict | None = None
 
 
+class RefineObjective(Objective):
+    def __call__(self, nets, batch):
+        moving, fixed = batch
+        return {"loss": F.mse_loss(spatial.warp(moving, RefineMethod.field(nets, moving, fixed)), fixed)}
+
+
 class RefineMethod(Method):
     """u = u0 ∘ (a small correction), u0 from a frozen first-stage method."""
     name = "_test_refine"
@@ -359,28 +365,20 @@ class RefineMethod(Method):
 
     def __init__(self, ndim, config, device):
         super().__init__(ndim, config, device)
-        self.first = nested_method(self.cfg.first_stage, device, "first_stage", self.name)
-        self.cfg.first_stage = self.first.describe()       # config.json rebuilds it without the folder
-        self.nets["first_stage"] = freeze(self.first.nets)  # its weights go into our model.pt
+        attach_trained(self, "first_stage")        # nets["first_stage"]: the first run's networks
         self.nets["net"] = _flow(2)
 
-    def field(self, moving, fixed):
-        u0 = predict_pair(self.first.nets["net"], moving, fixed, self.first.cfg.pad_multiple)
-        return spatial.compose(u0, predict_pair(self.nets["net"], spatial.warp(moving, u0), fixed, 1))
+    @staticmethod
+    def field(nets, moving, fixed):
+        u0 = predict_pair(nets["first_stage"]["net"], moving, fixed, 16)
+        return spatial.compose(u0, predict_pair(nets["net"], spatial.warp(moving, u0), fixed, 1))
 
     def objective(self, data):
-        method = self
-
-        class Refine(Objective):
-            def __call__(self, nets, batch):
-                moving, fixed = batch
-                sim = F.mse_loss(spatial.warp(moving, method.field(moving, fixed)), fixed)
-                return {"loss": sim}
-        return Refine()
+        return RefineObjective()
 
     @torch.no_grad()
     def register(self, moving, fixed, generator=None):
-        return RegistrationResult(self.field(moving, fixed))
+        return RegistrationResult(self.field(self.nets, moving, fixed))
 
 
 def _write_subjects(folder, n):

@@ -23,7 +23,7 @@ def add_arguments(p) -> None:
     p.add_argument("--ndims", action="append", default=[], metavar="NAME=2,3",
                    help="an available dataset by its dimensionalities, modalities unknown (instead of --dataset)")
     p.add_argument("--given", default="", help="comma-separated parameters whose files the user gave "
-                                                "(e.g. dgir_vgg_weights,dgir_checkpoint)")
+                                                "(a stage's param or a files: entry of an experiment)")
     p.add_argument("--main-methods", default="", help="learned methods of the main path, comma-separated")
     p.add_argument("--main-baselines", default="",
                    help="classical baselines of the main path: TOOL or TOOL=PRESET, comma-separated")

@@ -63,7 +63,8 @@ def diffusion_similarity(checkpoint=None, model: ADMUNet | None = None, block: i
                          sigma: float = 4.0, measure: str = "lncc", noise: str = "shared",
                          slices: int = 4, border: str = "zeros") -> SlicedFeatureSimilarity:
     """DGIR's loss 1 - LNCC(g(A o phi), g(B)) with g = ADM block `block` at timestep `t`.
-    `checkpoint`: an official guided-diffusion file or one written by `pretrain-diffusion`."""
+    `checkpoint`: an official guided-diffusion file or one written by the pretraining stage
+    `adm_natural_images` (`diffreg pretrain`)."""
     if model is None:
         if checkpoint is None:
             raise ValueError("the diffusion similarity needs a checkpoint or a model")

@@ -1,10 +1,11 @@
 """A method built on another trained run (DiffuseReg's first-stage network φ₀, a pretrained
-registration network to refine): the config key holds the run's model folder, staged by
-`--dep KEY=PATH`, and the method keeps that run's networks among its own, so its saved weights
-hold them and registration needs no extra file.
+registration network to refine): a config key holds the run's model folder, staged by
+`--dep KEY=PATH`, and the method keeps that run's networks among its own, so its model.pt holds
+their weights and registration needs no file of the other run.
 
-After `nested_method`, the owner stores `sub.describe()` under the key: config.json then says
-how to rebuild the sub-method's networks, and model.pt fills their weights.
+`attach_trained(owner, key)` loads the run, freezes its networks into owner.nets[key] and
+replaces the path in the config by the run's description (method, ndim, config): config.json
+then rebuilds the networks, and the owner's model.pt fills their weights.
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import torch
 
 from ..errors import InputError
 from .base import Method, build_method, load_method
+from .trainer import freeze
 
 
-def nested_method(value: str | dict, device: torch.device, key: str, owner: str) -> Method:
+def nested_method(value: str | dict | None, device: torch.device, key: str, owner: str) -> Method:
     """The trained method `value` names: a model folder (or its model.pt) when training, or the
     description a saved owner holds (networks untrained until the owner loads its weights)."""
     if isinstance(value, dict) and {"method", "ndim", "config"} <= set(value):
@@ -28,3 +30,14 @@ def nested_method(value: str | dict, device: torch.device, key: str, owner: str)
             raise InputError(f"{owner}: {key} = {value}: not a trained model folder (config.json missing)")
         return load_method(folder, device)
     raise InputError(f"{owner}: {key} needs a trained model: give --dep {key}=MODEL_FOLDER")
+
+
+def attach_trained(owner: Method, key: str) -> Method:
+    """Load the run `owner.cfg.<key>` names, freeze its networks as owner.nets[key] (saved with the
+    owner, never trained) and keep its description under `key`; returns the loaded method."""
+    sub = nested_method(getattr(owner.cfg, key), owner.device, key, owner.name)
+    if sub.ndim != owner.ndim:
+        raise InputError(f"{owner.name}: {key} is a {sub.ndim}D model, this run is {owner.ndim}D")
+    setattr(owner.cfg, key, sub.describe())
+    owner.nets[key] = freeze(sub.nets)
+    return sub

@@ -309,8 +309,8 @@ class ADMUNet(nn.Module):
 
 def load_adm(path, config: ADMConfig | None = None, strict: bool = True) -> ADMUNet:
     """Load an ADM checkpoint: an official guided-diffusion state dict (needs `config`, default
-    the 256x256 unconditional one) or a file written by `diffreg pretrain-diffusion` (a dict with
-    'config' and 'state_dict')."""
+    the 256x256 unconditional one) or a file written by the pretraining stage `adm_natural_images`
+    (`diffreg pretrain --kind adm_natural_images`: a dict with 'config' and 'state_dict')."""
     obj = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(obj, dict) and "state_dict" in obj and "config" in obj:
         config = ADMConfig.from_dict(obj["config"])

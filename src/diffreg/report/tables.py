@@ -26,7 +26,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from diffreg.errors import InputError
 
 GROUP = ["experiment", "artifact", "dataset"]
 INITIAL = "initial"
