@@ -68,3 +68,13 @@ def test_cuda_without_gpu_is_one_clear_error():
 def test_unknown_method_lists_known():
     with pytest.raises(KeyError, match="voxelmorph"):
         build_method("nope", 2, {}, torch.device("cpu"))
+
+
+def test_model_folders_of_one_unnamed_network_still_load(tmp_path):
+    """model.pt written before methods named their networks: the bare state of the network."""
+    cfg = {"backbone_kwargs": {"variant": "vm1"}, "similarity": "mse"}
+    method = build_method("voxelmorph", 2, cfg, torch.device("cpu"))
+    method.save(tmp_path)
+    torch.save(method.nets["net"].state_dict(), tmp_path / "model.pt")
+    again = load_method(tmp_path, torch.device("cpu"))
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in method.state_dict().items())

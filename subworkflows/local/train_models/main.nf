@@ -13,7 +13,7 @@ workflow TRAIN_MODELS {
     weights      // user files by parameter name
 
     main:
-    stages = planRows(plan, 'stages.csv').map { r -> [[r.dataset, r.ndim as int], r] }
+    stages = planRows(plan, "stages.csv").map { r -> [[r.dataset, r.ndim ? r.ndim as int : 0], r] }
     PRETRAIN(
         stages.filter { key, r -> r.data == 'yes' }.combine(train_sets, by: 0)
             .map { key, r, ids, files -> [r, ids, files] }
