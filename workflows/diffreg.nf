@@ -29,13 +29,15 @@ workflow DIFFREG {
                  [reference: params.reference, reference_modality: params.reference_modality, label_names: params.label_names])
     subjects = PREPARE_DATA.out.subjects
 
-    // one example image and the modalities of each dataset: what the plan can run on
-    examples = subjects.filter { meta, files -> meta.ndim == (datasets.find { it[0] == meta.dataset }[2] as int) }
-        .map { meta, files -> [meta.dataset, meta.id, files.find { !it.name.contains('labels') }, meta.modalities] }
+    // one example image, the modalities and the dimensionalities of each dataset: what the plan can run on
+    examples = subjects
+        .map { meta, files -> [meta.dataset, [meta.id, meta.ndim, files.find { !it.name.contains('labels') }], meta.modalities] }
         .groupTuple()
-        .map { name, ids, images, mods -> [name, [ids, images].transpose().sort { it[0] }[0][1], mods.flatten().unique().sort()] }
+        .map { name, items, mods ->
+            def top = items.findAll { it[1] == items.collect { it[1] }.max() }.sort { it[0] }
+            [name, top[0][2], mods.flatten().unique().sort(), items.collect { it[1] }.unique().sort()] }
         .toSortedList { a, b -> a[0] <=> b[0] }
-        .map { list -> [list.collect { it[0] }, list.collect { it[1] }, list.collect { it[2] }] }
+        .map { list -> [list.collect { it[0] }, list.collect { it[1] }, list.collect { it[2] }, list.collect { it[3] }] }
     PLAN(papers, examples, planArgs(datasets[0][0], weights.keySet()))
     plan = PLAN.out.plan
 
@@ -79,10 +81,10 @@ workflow DIFFREG {
     // the main path's table and the report
     main_metrics = REGISTER_EVALUATE.out.metrics.filter { it.name.startsWith('main__') }
     TABULATE(main_metrics.collect(sort: true).ifEmpty(no_file))
-    main_labels = planRows(plan, 'registrations.csv').filter { it.experiment == 'main' }.map { it.label }.toList()
+    main_labels = planRows(plan, 'registrations.csv').filter { it.experiment == 'main' }.map { it.label }.toList().map { [it] }
     REPORT(
         TABULATE.out.tables,
-        registrations.combine(main_labels).filter { reg, labels -> reg[0].label in labels }.map { reg, labels -> reg[1] }
+        registrations.map { [it] }.combine(main_labels).filter { reg, labels -> reg[0].label in labels }.map { reg, labels -> reg[1] }
             .collect(sort: true).ifEmpty([]),
         subjects.flatMap { meta, files -> files }.mix(PREPARE_DATA.out.qc).collect(sort: true),
         main_names,

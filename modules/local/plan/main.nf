@@ -5,7 +5,7 @@ process PLAN {
 
     input:
     path papers, stageAs: 'papers/*'
-    tuple val(names), path(examples, stageAs: 'examples/?/*'), val(modalities)
+    tuple val(names), path(examples, stageAs: 'examples/?/*'), val(modalities), val(ndims)
     val args      // --profile, --given and --main-* flags, built by the workflow
 
     output:
@@ -21,9 +21,9 @@ process PLAN {
     """
 
     stub:
-    def ndims = names.collect { n -> "--ndims ${n}=2,3" }.join(' ')
+    def dims = [names, ndims].transpose().collect { n, d -> "--ndims ${n}=${d.join(',')}" }.join(' ')
     def yamls = papers instanceof List ? papers : (papers ? [papers] : [])
     """
-    diffreg plan ${yamls ? '--papers ' + yamls.join(' ') : ''} ${ndims} ${args} --out plan
+    diffreg plan ${yamls ? '--papers ' + yamls.join(' ') : ''} ${dims} ${args} --out plan
     """
 }

@@ -8,7 +8,7 @@ import torch
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 # files `diffreg register` writes itself: an extra image must not overwrite them
-RESERVED = re.compile(r"disp|warped|warped_labels|disp_step\d+|run")
+RESERVED = re.compile(r"disp|warped|warped_labels|disp_step\d+")
 
 
 @dataclass
