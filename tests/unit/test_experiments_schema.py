@@ -156,3 +156,16 @@ def test_find_experiments(tmp_path):
 def test_paper_numbers_read_through_the_schema_module(tmp_path):
     paper = tables.load_paper(write(tmp_path, TINY))
     assert paper.name == "Tiny (2025)" and paper.rows == {"tab": {"a": {"dice": 0.8}}}
+
+
+@pytest.mark.parametrize("path", sorted((DGIR.parent).glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_paper_yaml_loads_and_plans_under_every_profile(path):
+    """Each experiments/*.yaml is valid and plans on the embedded data, with and without its files."""
+    from diffreg.planner import Planner
+
+    exp = load_experiment(path)
+    for profile in ("test", "test_full", "full"):
+        for given in (set(), set(exp.files)):
+            plan = Planner([exp], {"toy": {2, 3}}, given=given, profile=profile).build()
+            assert plan.uses, f"{path.name} ({profile}) plans no row"
+            assert all(u.status in {"run", "needs_weights", "not_implemented", "skipped"} for u in plan.uses)

@@ -54,7 +54,8 @@ def pairFiles(sets, pair_rows, files_by_key) {
         .map { key, meta, row, mfiles -> [[meta.dataset, meta.ndim, row.fixed_subject], meta, row, mfiles] }
         .combine(files_by_key, by: 0)
         .map { key, meta, row, mfiles, ffiles ->
-            def m = meta + [id: row.pair_id, moving_subject: row.moving_subject, fixed_subject: row.fixed_subject]
+            // named by its subjects: the modalities are the registration set's, not the pairs file's
+            def m = meta + [id: "${row.moving_subject}_to_${row.fixed_subject}".toString(), moving_subject: row.moving_subject, fixed_subject: row.fixed_subject]
             [m, pick(mfiles, meta.moving), pick(ffiles, meta.fixed), pickLabels(mfiles, meta.moving), pickLabels(ffiles, meta.fixed)]
         }
 }
