@@ -24,7 +24,6 @@ workflow DIFFREG {
     weights     // user files by parameter name (official checkpoints, VGG/DINO weights, ...)
 
     main:
-    no_file = file("${projectDir}/assets/NO_FILE")
     PREPARE_DATA(datasets, [params.toy_subjects, params.toy_size, params.toy_ndim, params.seed],
                  [reference: params.reference, reference_modality: params.reference_modality, label_names: params.label_names])
     subjects = PREPARE_DATA.out.subjects
@@ -80,7 +79,7 @@ workflow DIFFREG {
 
     // the main path's table and the report
     main_metrics = REGISTER_EVALUATE.out.metrics.filter { it.name.startsWith('main__') }
-    TABULATE(main_metrics.collect(sort: true).ifEmpty(no_file))
+    TABULATE(main_metrics.collect(sort: true).ifEmpty([]))
     main_labels = planRows(plan, 'registrations.csv').filter { it.experiment == 'main' }.map { it.label }.toList().map { [it] }
     REPORT(
         TABULATE.out.tables,

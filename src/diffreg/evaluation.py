@@ -406,12 +406,13 @@ def read_csv_text(path: str | os.PathLike, kind: str) -> pd.DataFrame:
         raise InputError(f"{path}: not a {kind} CSV ({str(exc).splitlines()[0]})") from None
 
 
-def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
-    """Read and check one long metrics CSV (exact columns, numeric values)."""
+def read_metrics(path: str | os.PathLike, allow_empty: bool = False) -> pd.DataFrame:
+    """Read and check one long metrics CSV (exact columns, numeric values); `allow_empty` for
+    merged tables of a run without a main path (papers only)."""
     df = read_csv_text(path, "metrics")
     if list(df.columns) != COLUMNS:
         raise InputError(f"{path}: columns must be {','.join(COLUMNS)}, got {','.join(map(str, df.columns))}")
-    if df.empty:
+    if df.empty and not allow_empty:
         raise InputError(f"{path}: no rows")
     values = pd.to_numeric(df["value"].str.strip(), errors="coerce")
     bad = values.isna() & ~df["value"].str.strip().str.lower().isin(["nan", ""])

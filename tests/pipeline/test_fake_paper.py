@@ -128,3 +128,30 @@ def test_fake_paper_through_the_pipeline(tmp_path):
     assert "tissue" in set(metrics["label"])    # the task's label union
     html = (tmp_path / "results/report/index.html").read_text()
     assert "A fake paper (test)" in html and "Table A" in html
+
+
+def test_two_papers_and_two_datasets_in_one_stub_run(tmp_path):
+    """--papers dgir,<yaml> with --datasets: the fake paper's task runs on the dataset the user
+    gave, DGIR's on the embedded stand-in; both datasets are preprocessed, one report."""
+    import subprocess
+
+    from .conftest import ROOT
+
+    subprocess.run([str(ROOT / "bin/diffreg"), "toy-data", "--outdir", str(tmp_path / "second"), "--n-subjects", "4",
+                    "--size", "32", "--ndim", "2", "--seed", "5"], check=True, capture_output=True)
+    plugin = tmp_path / "shift_method.py"
+    plugin.write_text(textwrap.dedent(PLUGIN))
+    paper = tmp_path / "fake.yaml"
+    paper.write_text(textwrap.dedent(PAPER).replace("    dataset: toy\n", "    dataset: second\n", 1)
+                     .replace("tasks: {toy: toy_2d}", "tasks: {real: toy_2d, toy: toy_2d}"))
+    proc = run_nextflow(tmp_path, "-profile", "test", "-stub-run", "--outdir", "results",
+                        "--papers", f"dgir,{paper}", "--plugins", str(plugin),
+                        "--datasets", f"second={tmp_path / 'second/samplesheet.csv'}", timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    plan = tmp_path / "results/pipeline_info/plan"
+    regs = pd.read_csv(plan / "registrations.csv")
+    assert set(regs[regs.experiment == "fake"]["dataset"]) == {"second"}
+    assert set(regs[regs.experiment == "dgir"]["dataset"]) == {"toy"}
+    assert set(regs[regs.experiment == "main"]["dataset"]) == {"toy"}
+    assert "PREPROCESS (second sub-001)" in proc.stdout and "PREPROCESS (toy sub-001)" in proc.stdout
+    assert "ARTIFACTS (dgir)" in proc.stdout and "ARTIFACTS (fake)" in proc.stdout

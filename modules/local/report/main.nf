@@ -16,7 +16,7 @@ process REPORT {
     def names = label_names.name != 'NO_FILE' ? "--label-names ${label_names}" : ''
     def papers = experiments ? '--experiments experiments/*' : ''
     """
-    diffreg report --tables ${tables} --registrations registrations/* --images-dir images ${names} ${papers} \\
+    diffreg report --tables ${tables} ${registrations ? '--registrations registrations/*' : ''} --images-dir images ${names} ${papers} \\
         --pipeline-info-href ../pipeline_info --out index.html
     """
 

@@ -10,7 +10,7 @@ process TABULATE {
 
     script:
     """
-    diffreg tabulate --metrics metrics/* --out-dir tables
+    diffreg tabulate ${metrics ? '--metrics metrics/*' : ''} --out-dir tables
     """
 
     stub:

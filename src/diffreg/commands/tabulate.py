@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from diffreg.evaluation import read_metrics, write_metrics
+import pandas as pd
+
+from diffreg.evaluation import COLUMNS, read_metrics, write_metrics
 from diffreg.io import RunManifest, atomic_path
 from diffreg.report import tables
 
@@ -12,8 +14,9 @@ HELP = "Merge metrics CSVs into metrics_all.csv and a per-method table (table.cs
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--metrics", nargs="+", required=True, metavar="CSV",
-                        help="long metrics CSVs written by `diffreg evaluate`")
+    parser.add_argument("--metrics", nargs="*", default=[], metavar="CSV",
+                        help="long metrics CSVs written by `diffreg evaluate` (none: empty tables, e.g. a run "
+                             "with papers only and no --methods/--baselines)")
     parser.add_argument("--out-dir", required=True, metavar="DIR", help="folder for the tables")
     parser.add_argument("--paper", default=None, metavar="YAML",
                         help="experiment YAML with the paper's numbers (artifacts.<artifact>.rows."
@@ -45,7 +48,7 @@ def write_tables(frames, out_dir: Path, paper=None, columns=None) -> dict[str, P
 def run(args) -> int:
     manifest = RunManifest(NAME, {k: v for k, v in vars(args).items() if not k.startswith("_")}, seed=args.seed)
     paper = tables.load_paper(args.paper)
-    frames = [read_metrics(p) for p in args.metrics]
+    frames = [read_metrics(p) for p in args.metrics] or [pd.DataFrame(columns=COLUMNS)]
     out_dir = Path(args.out_dir)
     paths = write_tables(frames, out_dir, paper, args.columns)
     manifest.update(n_rows=int(sum(len(f) for f in frames)), paper=paper.name if paper else None)

@@ -45,7 +45,8 @@ def results_layout(results: str | os.PathLike) -> ReportInputs:
         nested = sorted(tables.glob("*/table.html")) if tables.is_dir() else []
         tables = nested[0].parent if len(nested) == 1 else tables
     experiments = sorted(p.parent for p in (root / "experiments").glob("*/index.json"))
-    return ReportInputs(tables=tables, registrations=[root / "registrations"],
+    regs = root / "registrations"
+    return ReportInputs(tables=tables, registrations=[regs] if regs.is_dir() else [],
                         images=[root / "preprocessed"], pipeline_info=info if info.is_dir() else None,
                         experiments=experiments)
 
@@ -145,8 +146,8 @@ def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "dif
     table_html_path = inputs.tables / "table.html"
     if not table_html_path.is_file():
         raise InputError(f"{table_html_path}: file not found (run `diffreg tabulate` first)")
-    metrics = read_metrics(inputs.tables / "metrics_all.csv")
-    regs = find_registrations(inputs.registrations)
+    metrics = read_metrics(inputs.tables / "metrics_all.csv", allow_empty=True)
+    regs = find_registrations(inputs.registrations) if inputs.registrations else []
     images = ImageIndex(inputs.images)
 
     figs = []
