@@ -156,14 +156,7 @@ def read_registration(path: str | os.PathLike) -> Registration:
     run_json = path / "run.json"
     if not path.is_dir():
         raise InputError(f"{path}: registration directory not found")
-    if not run_json.is_file():
-        raise InputError(f"{run_json}: file not found")
-    try:
-        run = json.loads(run_json.read_text())
-    except ValueError as exc:
-        raise InputError(f"{run_json}: invalid JSON ({exc})") from None
-    if not isinstance(run, dict):
-        raise InputError(f"{run_json}: expected a JSON object")
+    run = load_json_object(run_json, "run.json")
     missing = [k for k in RUN_KEYS if not run.get(k)]
     if missing:
         raise InputError(f"{run_json}: missing key(s) {', '.join(missing)}")

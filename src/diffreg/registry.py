@@ -34,3 +34,44 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: str) -> bool:
         return name in self._items
+
+
+class SettingsRegistry(Registry[T]):
+    """A registry whose entries declare their settings with defaults when they register (figure
+    functions, pretraining stages), so a plan can check a config without running the entry."""
+
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self.settings: dict[str, dict] = {}
+
+    def declare(self, name: str, settings: dict) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        def deco(factory: Callable[..., T]) -> Callable[..., T]:
+            self.register(name)(factory)
+            self.settings[name] = dict(settings)
+            return factory
+        return deco
+
+    def lookup(self, name: str) -> Callable[..., T]:
+        """The entry, or one InputError line listing the known names."""
+        from .errors import InputError
+
+        if name not in self:
+            raise InputError(f"unknown {self.kind} '{name}' (known: {', '.join(self.names()) or 'none'})")
+        return self.get(name)
+
+    def check_config(self, name: str, config: dict, where: str = "") -> dict:
+        """`config` over the declared defaults of `name`; an unknown name or setting is an
+        InputError prefixed by `where` (e.g. the YAML path of the entry)."""
+        from .errors import InputError
+
+        prefix = f"{where}: " if where else ""
+        if name not in self:
+            raise InputError(f"{prefix}unknown {self.kind} '{name}' (known: {', '.join(self.names())})")
+        if not isinstance(config, dict):
+            raise InputError(f"{prefix}settings of {self.kind} {name} must be a mapping, got {type(config).__name__}")
+        known = self.settings[name]
+        unknown = sorted(set(config) - set(known))
+        if unknown:
+            raise InputError(f"{prefix}unknown setting(s) {', '.join(unknown)} for {self.kind} {name} "
+                             f"(known: {', '.join(sorted(known))})")
+        return {**known, **config}

@@ -50,7 +50,7 @@ def test_registry_names_and_unknown_name():
     assert set(FILES) <= set(FIGURES.names())
     with pytest.raises(InputError, match=r"unknown figure function 'dgir.fig9' \(known: dgir.correspondences"):
         get_figure("dgir.fig9")
-    with pytest.raises(InputError, match="figs.fig1: unknown setting.*colour.*for figure dgir.correspondences"):
+    with pytest.raises(InputError, match="figs.fig1: unknown setting.*colour.*for figure function dgir.correspondences"):
         check_config("dgir.correspondences", {"colour": "red"}, where="figs.fig1")
     assert check_config("dgir.correspondences", {"t": 10})["t"] == 10
 

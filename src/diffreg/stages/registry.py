@@ -10,45 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from diffreg.errors import InputError
-from diffreg.registry import Registry
+from diffreg.registry import SettingsRegistry
 
 if TYPE_CHECKING:
     from diffreg.methods import TrainingSet
 
 StageKind = Callable[[dict, Path, "TrainingSet | None", int, str, int], dict]
 
-STAGES: Registry = Registry("stage kind")
-SETTINGS: dict[str, dict] = {}     # kind -> {setting: default}
+STAGES: SettingsRegistry = SettingsRegistry("stage kind")
+SETTINGS = STAGES.settings         # kind -> {setting: default}
 USES_DATA: dict[str, bool] = {}    # kind -> trains on the study's training subjects
+get_stage = STAGES.lookup
+check_config = STAGES.check_config
 
 
 def register(kind: str, settings: dict, uses_data: bool = False) -> Callable[[StageKind], StageKind]:
-    def deco(fn: StageKind) -> StageKind:
-        STAGES.register(kind)(fn)
-        SETTINGS[kind] = dict(settings)
-        USES_DATA[kind] = uses_data
-        return fn
-    return deco
-
-
-def get_stage(kind: str) -> StageKind:
-    if kind not in STAGES:
-        raise InputError(f"unknown stage kind '{kind}' (known: {', '.join(STAGES.names()) or 'none'})")
-    return STAGES.get(kind)
-
-
-def check_config(kind: str, config: dict, where: str = "") -> dict:
-    """`config` over the declared defaults of stage kind `kind`; an unknown kind or setting is an
-    InputError (prefixed by `where`, e.g. the YAML path of the stage)."""
-    prefix = f"{where}: " if where else ""
-    if kind not in STAGES:
-        raise InputError(f"{prefix}unknown stage kind '{kind}' (known: {', '.join(STAGES.names())})")
-    if not isinstance(config, dict):
-        raise InputError(f"{prefix}settings of stage kind {kind} must be a mapping, got {type(config).__name__}")
-    known = SETTINGS[kind]
-    unknown = sorted(set(config) - set(known))
-    if unknown:
-        raise InputError(f"{prefix}unknown setting(s) {', '.join(unknown)} for stage kind {kind} "
-                         f"(known: {', '.join(sorted(known))})")
-    return {**known, **config}
+    USES_DATA[kind] = uses_data
+    return STAGES.declare(kind, settings)
