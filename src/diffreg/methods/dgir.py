@@ -74,7 +74,7 @@ class DGIRConfig(TrainerConfig):
     paper_sigma: float = 4.0
     lambda_paper: float = 1.0
     # feature models
-    feature_checkpoint: str | None = None  # ADM weights: official 256x256_diffusion_uncond.pt or pretrain-diffusion's
+    feature_checkpoint: str | None = None  # ADM weights: official 256x256_diffusion_uncond.pt or the adm_natural_images stage's
     noise: str = "shared"                  # "independent": the official code's fresh noise per image
     slices: int = 4
     sigma: float | None = None             # LNCC window sigma; None: paper_sigma scaled to the image size
@@ -123,7 +123,7 @@ class DGIR(Method):
         if loss == "diffusion":
             if not c.feature_checkpoint:
                 raise InputError("dgir: loss 'diffusion' needs feature_checkpoint (an ADM checkpoint; "
-                                 "`diffreg pretrain-diffusion` makes the offline one)")
+                                 "`diffreg pretrain --kind adm_natural_images` makes the offline one)")
             if not Path(c.feature_checkpoint).exists():
                 raise InputError(f"{c.feature_checkpoint}: diffusion checkpoint not found")
             sim = build_similarity("diffusion", checkpoint=c.feature_checkpoint, block=c.block,
