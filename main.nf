@@ -54,6 +54,19 @@ def validateParams() {
     if (!(params.toy_ndim in [2, 3])) error "Parameter --toy_ndim: must be 2 or 3, got ${params.toy_ndim}"
     if (!(params.device in ['auto', 'cpu', 'cuda'])) error "Parameter --device: must be auto, cpu or cuda, got '${params.device}'"
     if (!(params.experiment_profile in ['test', 'test_full', 'full'])) error "Parameter --experiment_profile: must be test, test_full or full, got '${params.experiment_profile}'"
+    // ranges (the same as diffreg.methods.config.RANGES; lr <= 1: Adam moves every weight by about lr per step)
+    def num = { name -> params[name] == null ? null : params[name] as double }
+    def finite = { double x -> !Double.isNaN(x) && !Double.isInfinite(x) }
+    if (params.train_iterations != null && params.train_iterations < 1) error "Parameter --train_iterations: must be an integer >= 1, got ${params.train_iterations}"
+    if (params.batch_size != null && params.batch_size < 1) error "Parameter --batch_size: must be an integer >= 1, got ${params.batch_size}"
+    if (num('learning_rate') != null && !(finite(num('learning_rate')) && num('learning_rate') > 0 && num('learning_rate') <= 1)) error "Parameter --learning_rate: must be a number in (0, 1] (Adam moves every weight by about lr per step), got ${params.learning_rate}"
+    if (num('lambda_reg') != null && !(finite(num('lambda_reg')) && num('lambda_reg') >= 0)) error "Parameter --lambda_reg: must be a finite number >= 0, got ${params.lambda_reg}"
+    if (params.toy_subjects != null && params.toy_subjects < 3) error "Parameter --toy_subjects: must be an integer >= 3 (2 test, 1 train), got ${params.toy_subjects}"
+    if (params.toy_size != null && !(params.toy_size >= 16 && params.toy_size <= 256)) error "Parameter --toy_size: must be an integer between 16 and 256, got ${params.toy_size}"
+    if (params.max_pairs != null && params.max_pairs < 1) error "Parameter --max_pairs: must be an integer >= 1, got ${params.max_pairs}"
+    if (params.seed != null && !(params.seed >= 0 && params.seed < 4294967296L)) error "Parameter --seed: must be an integer in [0, 2^32), got ${params.seed}"
+    checkRegistered('methods', 'methods', 'METHODS')
+    checkRegistered('baselines', 'baselines', 'BASELINES')
     paperFiles()   // stops on an unknown paper
     specs.each { name, spec ->
         if (spec.format == 'file-path' && params[name] && !file(params[name]).exists()) error "Parameter --${name}: file not found: ${params[name]}"
@@ -61,6 +74,25 @@ def validateParams() {
     ['input', 'reference', 'label_names'].each { name ->
         if (params[name] && !file(params[name]).exists()) error "Parameter --${name}: file not found: ${params[name]}"
     }
+    if (params.label_names) {
+        def names
+        try { names = new JsonSlurper().parse(file(params.label_names).toFile()) }
+        catch (Exception e) { error "Parameter --label_names: ${params.label_names}: invalid JSON (${e.message?.readLines()?.getAt(0)})" }
+        if (!(names instanceof Map) || !names.keySet().every { it ==~ /-?\d+/ })
+            error "Parameter --label_names: ${params.label_names}: expected a JSON object of label value -> name, e.g. {\"1\": \"CSF\"}"
+    }
+}
+
+// --methods / --baselines against the package's registries, read from their register("name") lines
+// (no Python start: the check costs milliseconds); plugins (--plugins, DIFFREG_PLUGINS) may add names: then
+// the plan checks them
+def checkRegistered(String param, String folder, String registry) {
+    if (System.getenv('DIFFREG_PLUGINS') || params.plugins) return
+    def known = file("${projectDir}/src/diffreg/${folder}/*.py").collectMany { f ->
+        (f.text =~ /${registry}\.register\("([A-Za-z0-9_.\-]+)"\)/).collect { it[1] } }.unique().sort()
+    if (!known) return
+    def bad = splitList(params[param]).collect { it.tokenize('=')[0] }.findAll { !(it in known) }
+    if (bad) error "Parameter --${param}: unknown ${param == 'methods' ? 'method' : 'baseline'}(s) ${bad.join(', ')} (known: ${known.join(', ')})"
 }
 
 def splitList(value) { value ? value.toString().tokenize(',').collect { it.trim() }.findAll { it && it != 'none' } : [] }
@@ -85,8 +117,11 @@ def givenWeights() {
 
 // Deep samplesheet checks (readable images, shapes, NaN voxels, label values) by the package itself,
 // on the head node, so that a malformed samplesheet stops the run before any task is submitted.
-def validateSamplesheet(String path) {
+// labelNames: the --label_names file that applies to this sheet (its keys are the allowed label values).
+// main: the --input sheet, whose images the main path pairs by --moving_modality/--fixed_modality.
+def validateSamplesheet(String path, labelNames = null, boolean main = false) {
     def cmd = ["${projectDir}/bin/diffreg", 'validate', '--input', path]
+    if (labelNames) cmd += ['--label-names', file(labelNames.toString()).toString()]
     def proc = cmd.execute()
     def err = new StringBuffer()
     proc.consumeProcessErrorStream(err)
@@ -96,13 +131,22 @@ def validateSamplesheet(String path) {
         def msg = err.toString().readLines().findAll { it.trim() }
         error "Samplesheet ${path}: ${msg ? msg[-1].replaceFirst(/^diffreg: error: /, '') : 'validation failed'}"
     }
+    def mods = out =~ /modalities (.*), \dD\s*$/
+    if (main && mods.find()) {
+        def known = mods.group(1).tokenize(',').collect { it.trim() }
+        ['moving_modality', 'fixed_modality'].each { p ->
+            if (!(params[p] in known)) error "Parameter --${p}: '${params[p]}' is no modality of ${path} (image_<modality> columns: ${known.join(', ')})"
+        }
+    }
     def m = out =~ /(\d)D\s*$/
     return m.find() ? m.group(1) as int : 3   // the images' dimensionality, from the summary line
 }
 
 // [[name, samplesheet or null, ndim]]: --input (or the embedded data) first, then --datasets
 def datasetList() {
-    def list = params.input ? [[params.dataset ?: 'input', params.input.toString(), validateSamplesheet(params.input.toString())]]
+    // --label_names names the labels of the one dataset of --input (PREPARE_DATA uses it only then)
+    def names = splitList(params.datasets) ? null : params.label_names
+    def list = params.input ? [[params.dataset ?: 'input', params.input.toString(), validateSamplesheet(params.input.toString(), names, true)]]
                             : [['toy', null, params.toy_ndim as int]]
     splitList(params.datasets).each { item ->
         def (name, sheet) = item.tokenize('=')

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,22 +27,26 @@ from .errors import InputError
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename onto `path` only if the block succeeds,
-    so a failed command never leaves a half-written output."""
+    so a failed command never leaves a half-written output.
+
+    The temporary file has the final file's name, in a hidden temporary folder beside it: writers
+    that record the file name (torch.save names the archive inside model.pt after it, gzip's
+    header) then write the same bytes for the same content (byte-reproducible outputs)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix="".join(path.suffixes), dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp_path = tmp_dir / path.name
     try:
+        tmp_path.touch()
         yield tmp_path
-        # mkstemp creates 0600 files: give the final file the usual umask-based mode
+        # give the final file the usual umask-based mode
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
+        if tmp_path.is_file():
+            os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def load_nifti(path: str | os.PathLike, canonical: bool = True) -> nib.Nifti1Image:

@@ -40,3 +40,20 @@ def test_version_is_fast_and_plain():
     proc = subprocess.run([sys.executable, "-m", "diffreg.cli", "--version"], capture_output=True, text=True,
                           cwd=ROOT, env={"PYTHONPATH": str(ROOT / "src")})
     assert proc.stdout.strip().startswith("diffreg ")
+
+
+def test_preprocess_prealigned_skips_the_affine(tmp_path):
+    """The samplesheet's prealigned column (meta.prealigned -> --prealigned): resample onto the
+    reference grid only, whatever --transform the pipeline's ext.args give."""
+    import json as _json
+
+    from diffreg.cli import main as _main
+
+    toy = tmp_path / "toy"
+    assert _main(["toy-data", "--outdir", str(toy), "--n-subjects", "3", "--size", "16", "--ndim", "2"]) == 0
+    for flag, expected in (([], "Affine"), (["--prealigned"], "none")):
+        out = tmp_path / f"out{len(flag)}"
+        assert _main(["preprocess", "--subject", "sub-001", "--images", str(toy / "sub-001_be.nii.gz"),
+                      "--reference", str(toy / "template_be.nii.gz"), "--transform", "Affine", *flag,
+                      "--outdir", str(out)]) == 0
+        assert _json.loads((out / "run.json").read_text())["transform"]["type"] == expected

@@ -78,3 +78,21 @@ def test_model_folders_of_one_unnamed_network_still_load(tmp_path):
     torch.save(method.nets["net"].state_dict(), tmp_path / "model.pt")
     again = load_method(tmp_path, torch.device("cpu"))
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in method.state_dict().items())
+
+
+@pytest.mark.parametrize("key,value,what", [
+    ("iterations", 0, "an integer >= 1"), ("iterations", -5, "an integer >= 1"), ("batch_size", 0, "an integer >= 1"),
+    ("lr", 0.0, "a number in (0, 1]"), ("lr", 1.5, "a number in (0, 1]"), ("lr", float("nan"), "a number in (0, 1]"),
+    ("lambda_reg", float("nan"), "a finite number >= 0"), ("lambda_reg", -0.1, "a finite number >= 0"),
+    ("lambda_reg", float("inf"), "a finite number >= 0"), ("seed", -1, "an integer in [0, 2^32)"),
+    ("seed", 2**32, "an integer in [0, 2^32)"), ("log_every", 0, "an integer >= 1")])
+def test_config_ranges(key, value, what):
+    import re
+
+    with pytest.raises(InputError, match=rf"setting {key} = .* for method voxelmorph: must be {re.escape(what)}"):
+        build_method("voxelmorph", 2, {key: value}, torch.device("cpu"))
+
+
+def test_config_range_edges_accepted():
+    m = build_method("voxelmorph", 2, {"iterations": 1, "lr": 1.0, "lambda_reg": 0.0, "seed": 0}, torch.device("cpu"))
+    assert m.cfg.lr == 1.0 and m.cfg.lambda_reg == 0.0

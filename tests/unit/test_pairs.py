@@ -124,7 +124,8 @@ def test_cli_on_toy_like_files(tmp_path, capsys):
         lab[1:3] = 1
         nib.save(nib.Nifti1Image(lab, np.eye(4)), str(tmp_path / f"l{i}.nii.gz"))
         for m in ("be", "nbe"):
-            nib.save(nib.Nifti1Image(np.full((4, 4, 4), 0.5, np.float32), np.eye(4)), str(tmp_path / f"{m}{i}.nii.gz"))
+            nib.save(nib.Nifti1Image(np.random.default_rng(i).random((4, 4, 4)).astype(np.float32), np.eye(4)),
+                     str(tmp_path / f"{m}{i}.nii.gz"))  # not constant: the samplesheet check refuses those
         lines.append(f"t{i},{sp},l{i}.nii.gz,be{i}.nii.gz,nbe{i}.nii.gz")
     (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
     out = tmp_path / "o" / "pairs.csv"

@@ -85,14 +85,14 @@ def test_unreadable_file(tmp_path):
 
 
 def test_2d_3d_mismatch_within_subject(tmp_path):
-    _img(tmp_path / "flat.nii.gz", np.zeros((6, 5), np.float32))
+    _img(tmp_path / "flat.nii.gz", np.random.default_rng(1).random((6, 5)).astype(np.float32))
     sheet = make_sheet(tmp_path, rows=[{"image_b": "flat.nii.gz"}])
     expect_error(sheet, "line 2 (s0)", "2D/3D mismatch", "image_b is 2D")
 
 
 def test_2d_3d_mismatch_across_subjects(tmp_path):
-    _img(tmp_path / "a2.nii.gz", np.ones((6, 5), np.float32))
-    _img(tmp_path / "b2.nii.gz", np.ones((6, 5, 1), np.float32))  # (X, Y, 1) counts as 2D
+    _img(tmp_path / "a2.nii.gz", np.random.default_rng(2).random((6, 5)).astype(np.float32))
+    _img(tmp_path / "b2.nii.gz", np.random.default_rng(3).random((6, 5, 1)).astype(np.float32))  # (X, Y, 1) counts as 2D
     _img(tmp_path / "l2.nii.gz", _labels((6, 5)))
     sheet = make_sheet(tmp_path, rows=[None, None, {"image_a": "a2.nii.gz", "image_b": "b2.nii.gz",
                                                     "labels": "l2.nii.gz"}])
@@ -100,7 +100,7 @@ def test_2d_3d_mismatch_across_subjects(tmp_path):
 
 
 def test_shape_mismatch(tmp_path):
-    _img(tmp_path / "big.nii.gz", np.zeros((7, 5, 4), np.float32))
+    _img(tmp_path / "big.nii.gz", np.random.default_rng(4).random((7, 5, 4)).astype(np.float32))
     sheet = make_sheet(tmp_path, rows=[None, {"image_b": "big.nii.gz"}])
     expect_error(sheet, "line 3 (s1)", "shape mismatch", "(6, 5, 4)", "(7, 5, 4)")
 
@@ -233,3 +233,30 @@ def test_cli_validate(tmp_path, capsys):
     assert not out.exists()  # nothing half-written
     assert main(["validate", "--input", str(sheet), "--label-values", "a,b"]) == 2
     assert "--label-values a,b" in capsys.readouterr().err
+
+
+def test_constant_image_refused(tmp_path):
+    _img(tmp_path / "flat.nii.gz", np.zeros(SHAPE, np.float32))
+    sheet = make_sheet(tmp_path, rows=[{"image_a": "flat.nii.gz"}])
+    expect_error(sheet, "line 2 (s0)", "image_a", "constant image (every voxel is 0)")
+
+
+def test_split_case_normalised_and_spaces_in_cells_refused(tmp_path):
+    sheet = make_sheet(tmp_path, rows=[{"split": "TRAIN"}])
+    assert list(load_samplesheet(sheet)["split"])[0] == "train"
+    sheet = make_sheet(tmp_path, rows=[{"image_a": " s0_a.nii.gz"}])
+    expect_error(sheet, "line 2 (s0)", "image_a: space around 's0_a.nii.gz'; remove the spaces")
+    sheet = make_sheet(tmp_path, header="subject, split,labels,image_a,image_b,prealigned")
+    expect_error(sheet, "space around column name(s) ' split'")
+
+
+def test_validate_label_names_file(tmp_path, capsys):
+    sheet = make_sheet(tmp_path)
+    names = tmp_path / "names" / "labels.json"
+    names.parent.mkdir()
+    names.write_text(json.dumps({"0": "bg", "1": "one"}))
+    assert main(["validate", "--input", str(sheet), "--label-names", str(names)]) == 2
+    assert "label values [2] outside the declared set (0,1)" in capsys.readouterr().err
+    names.write_text("{bad")
+    assert main(["validate", "--input", str(sheet), "--label-names", str(names)]) == 2
+    assert f"{names}: invalid JSON" in capsys.readouterr().err

@@ -412,3 +412,38 @@ def test_e_first_stage_dependency_is_saved_inside(tmp_path, registered, capsys):
     assert main(["register", "--model", str(tmp_path / "refine"), "--moving", str(tmp_path / "s0_be.nii.gz"),
                  "--fixed", str(tmp_path / "s1_be.nii.gz"), "--device", "cpu", "--out", str(tmp_path / "r")]) == 0
     assert (tmp_path / "r" / "disp.nii.gz").exists()
+
+
+# ---- divergence: stop before backward / before the step, naming the iteration and the terms ----
+
+def test_non_finite_loss_stops_before_backward():
+    from diffreg.methods.trainer import DIVERGED_EXIT, TrainingDiverged, check_finite_terms
+
+    terms = {"loss": torch.tensor(float("nan")), "similarity": torch.tensor(0.5), "regulariser": torch.tensor(float("inf"))}
+    with pytest.raises(TrainingDiverged) as err:
+        check_finite_terms("vm", 7, terms)
+    assert str(err.value) == ("training vm diverged at iteration 7: non-finite loss, regulariser "
+                              "(loss nan, similarity 0.5, regulariser inf); lower --lr or check --lambda-reg; "
+                              "no model written")
+    assert err.value.exit_code == DIVERGED_EXIT == 65
+    assert DIVERGED_EXIT not in list(range(130, 146)) + [104, 175]  # conf/base.config retries those
+
+
+def test_non_finite_gradient_stops_before_step():
+    from diffreg.methods.trainer import TrainingDiverged
+
+    class SqrtAtZero(Objective):
+        def sample(self, data, rng, batch_size):
+            return torch.zeros(())
+
+        def __call__(self, nets, batch):
+            loss = torch.sqrt((nets["net"].w - 1.0) ** 2)  # finite (0), gradient NaN at w = 1
+            return {"loss": loss}
+
+    net = nn.Module()
+    net.w = nn.Parameter(torch.ones(()))
+    nets = nn.ModuleDict({"net": net})
+    cfg = TrainerConfig(iterations=3, lr=0.1)
+    with pytest.raises(TrainingDiverged, match=r"diverged at iteration 1: non-finite gradient \(loss terms loss 0\)"):
+        Trainer(cfg, torch.device("cpu"), "t").fit(nets, SqrtAtZero(), None)
+    assert float(net.w.detach()) == 1.0  # no step taken

@@ -16,7 +16,7 @@ process PREPROCESS {
     def names = (meta.modalities + meta.label_names).collect { "${meta.id}_${it}.nii.gz" }.join(' ')
     """
     diffreg preprocess --subject ${meta.id} --images ${images} --labels ${labels} \
-        --reference ${reference} --threads ${task.cpus} --names ${names} --outdir out ${args}
+        --reference ${reference} --threads ${task.cpus} --names ${names} --outdir out ${args}${meta.prealigned ? ' --prealigned' : ''}
     """
 
     stub:

@@ -18,6 +18,9 @@ def add_arguments(p) -> None:
     p.add_argument("--outdir", required=True, type=Path, help="output folder (file names are kept)")
     p.add_argument("--transform", choices=TRANSFORMS, default=None,
                    help="ANTs transform to the reference (Affine when --reference is given; none = resample only)")
+    p.add_argument("--prealigned", action="store_true",
+                   help="the subject is already affinely aligned (samplesheet column prealigned): "
+                        "no registration to the reference, only resampling onto its grid (--transform none)")
     p.add_argument("--shape", nargs="+", type=int, default=None, help="crop/pad to this shape around the foreground")
     p.add_argument("--spacing", nargs="+", type=float, default=None, help="resample to this voxel spacing in mm (no reference)")
     p.add_argument("--resize", nargs="+", type=int, default=None, help="resize to this shape before crop/pad (e.g. 112 112)")
@@ -55,7 +58,7 @@ def run(args) -> int:
         raise InputError(f"--names: {len(names)} names for {len(inputs)} images and label maps")
     if len(set(names)) != len(names):
         raise InputError("two outputs share a file name; give distinct --names")
-    transform = args.transform or ("Affine" if args.reference else "none")
+    transform = "none" if args.prealigned else args.transform or ("Affine" if args.reference else "none")
     opt = Options(reference=args.reference, transform=transform, shape=args.shape, spacing=args.spacing,
                   resize=args.resize, intensity=args.intensity, percentiles=tuple(args.percentiles),
                   skullstrip=args.skullstrip, skullstrip_command=args.skullstrip_command,

@@ -3,6 +3,7 @@ disp.nii.gz and warped.nii.gz, and what a sampling method shows besides (methods
 disp_step<k>.nii.gz for its trajectory, <name>.nii.gz for its images."""
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from ..device import resolve_device, seed_everything, set_threads, synchronize
 from ..errors import InputError
 from ..io import RunManifest, read_image, read_labels, write_field, write_image
 from ..methods import load_method
+from ..methods.config import check_seed
+from ..methods.trainer import TrainingDiverged
 
 NAME = "register"
 HELP = "Register a moving image to a fixed image with a trained model"
@@ -34,7 +37,60 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="output folder")
 
 
+def check_field(disp: torch.Tensor, model: str, moving: str) -> None:
+    """TrainingDiverged (exit 65) for a NaN/Inf displacement, or one beyond 100 image sides (no
+    voxel can come from there: the model diverged); nothing is written then."""
+    finite = torch.isfinite(disp)
+    if not bool(finite.all()):
+        n = int((~finite).sum())
+        raise TrainingDiverged(f"{moving}: model {model} gave a displacement with {n} NaN or Inf value(s) "
+                               "(a diverged model?); nothing written")
+    size = max(disp.shape[2:])
+    peak = float(disp.abs().max())
+    if peak > 100 * size:
+        raise TrainingDiverged(f"{moving}: model {model} gave a displacement of {peak:.3g} voxels, over 100 "
+                               f"times the image size {size} (a diverged model?); nothing written")
+
+
+def _load_model(model: str, device: torch.device):
+    """load_method, with every way a folder is not a trained model as one InputError line."""
+    from ..io import load_json_object
+
+    folder = Path(model)
+    if not folder.is_dir():
+        raise InputError(f"--model {model}: not a folder (give the model folder written by `diffreg train`)")
+    cfg = folder / "config.json"
+    if not cfg.is_file():
+        raise InputError(f"{model}: not a trained model folder (config.json missing)")
+    desc = load_json_object(cfg, "model description")
+    missing = [k for k in ("method", "ndim", "config") if k not in desc]
+    if missing:
+        raise InputError(f"{cfg}: not a model description of `diffreg train` (no {', '.join(missing)})")
+    if not (folder / "model.pt").is_file():
+        raise InputError(f"{model}: not a trained model folder (model.pt missing)")
+    import zipfile
+    if not zipfile.is_zipfile(folder / "model.pt"):  # torch.save writes a zip archive
+        raise InputError(f"{folder / 'model.pt'}: not a PyTorch checkpoint (no zip archive: truncated or another file)")
+    try:
+        return load_method(folder, device)
+    except InputError:
+        raise
+    except Exception as exc:  # a truncated or foreign model.pt, weights of another network
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{folder / 'model.pt'}: not the weights of this model "
+                         f"({type(exc).__name__}: {first[:200]})") from None
+
+
 def run(args) -> int:
+    try:
+        return _run(args)
+    except TrainingDiverged as exc:
+        print(f"diffreg: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _run(args) -> int:
+    check_seed(args.seed)
     device = resolve_device(args.device)
     threads = set_threads(args.threads)
     seed_everything(args.seed)
@@ -43,7 +99,7 @@ def run(args) -> int:
     fixed, affine = read_image(args.fixed)
     if moving.shape != fixed.shape:
         raise InputError(f"{args.moving}: shape {moving.shape} differs from fixed {fixed.shape}")
-    method = load_method(args.model, device)
+    method = _load_model(args.model, device)
     if moving.ndim != method.ndim:
         raise InputError(f"{args.moving}: {moving.ndim}D image, model {args.model} is {method.ndim}D")
     m = torch.from_numpy(moving)[None, None].to(device)
@@ -57,6 +113,7 @@ def run(args) -> int:
     synchronize(device)
     elapsed = time.perf_counter() - t0
     disp = result.displacement
+    check_field(disp, args.model, args.moving)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

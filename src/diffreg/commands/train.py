@@ -1,14 +1,17 @@
 """`diffreg train`: fit a learned method on the training subjects and save it with its log."""
 from __future__ import annotations
 
-import json
+import shutil
+import sys
 from pathlib import Path
 
 from ..deps import apply_deps, parse_deps
 from ..device import resolve_device, seed_everything, set_threads
 from ..errors import InputError
-from ..io import RunManifest
+from ..io import RunManifest, load_json_object
 from ..methods import METHODS, Method, TrainingSet, build_method
+from ..methods.config import check_seed
+from ..methods.trainer import TrainingDiverged
 
 NAME = "train"
 HELP = "Train a learned registration method on the training subjects"
@@ -46,9 +49,7 @@ FLAG_SETTINGS = ("backbone", "similarity", "regulariser", "lambda_reg", "iterati
 def run_config(args, method_cls: type[Method]) -> dict:
     """The method settings of this run: --config, its dependencies filled by --dep, then the
     flags given (unset flags leave the method's paper defaults)."""
-    config = json.loads(Path(args.config).read_text()) if args.config else {}
-    if not isinstance(config, dict):
-        raise InputError(f"{args.config}: expected a JSON object of method settings")
+    config = load_json_object(args.config, "--config file of method settings") if args.config else {}
     config = apply_deps(config, parse_deps(args.dep))
     rename = method_cls.Config.FLAG_KEYS
     for flag in FLAG_SETTINGS:
@@ -74,6 +75,7 @@ def describe_parameters(method: Method) -> str:
 def run(args) -> int:
     if args.method not in METHODS:
         raise InputError(f"unknown method '{args.method}' (known: {', '.join(METHODS.names())})")
+    check_seed(args.seed)
     device = resolve_device(args.device)
     threads = set_threads(args.threads)
     seed_everything(args.seed)
@@ -87,8 +89,16 @@ def run(args) -> int:
     print(f"[train {args.method}] {len(subjects)} subjects, shape {data.shape}, device {device}, "
           f"{threads} threads, {describe_parameters(method)}", flush=True)
     out = Path(args.out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    stats = method.fit(data, log_path=out / "training_log.csv")
+    try:
+        stats = method.fit(data, log_path=out / "training_log.csv")
+    except TrainingDiverged as exc:
+        # no model and no log of a diverged training: a rerun never mistakes it for a trained one
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        print(f"diffreg: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     method.save(out)
     manifest.update(method=args.method, config=method.config, subjects=subjects, shape=list(data.shape),
                     threads=threads, **stats)

@@ -12,6 +12,9 @@ def add_arguments(p) -> None:
     p.add_argument("--label-values", default=None,
                    help="allowed label values, e.g. 0,1,2,3 or 0-35 (default: keys of labels.json beside "
                         "the samplesheet, else any non-negative integer)")
+    p.add_argument("--label-names", type=Path, default=None,
+                   help="labels.json (label value -> name, as the pipeline's --label_names): its keys are the "
+                        "allowed label values (instead of --label-values)")
     p.add_argument("--out", type=Path, default=None,
                    help="also write the validated samplesheet here, with absolute paths (and run.json beside it)")
     p.add_argument("--no-image-check", action="store_true",
@@ -31,10 +34,19 @@ def _ndim(df) -> int:
 
 def run(args) -> int:
     from ..data.samplesheet import load_samplesheet, modalities, read_label_values, write_samplesheet
-    from ..io import RunManifest
+    from ..errors import InputError
+    from ..io import RunManifest, load_json_object
 
     manifest = RunManifest(NAME, {k: v for k, v in vars(args).items() if not k.startswith("_")})
-    values = read_label_values(args.label_values, args.input)
+    if args.label_names is not None:
+        names = load_json_object(args.label_names, "label names (value -> name)")
+        try:
+            values = {int(k) for k in names}
+        except ValueError:
+            raise InputError(f"{args.label_names}: keys must be integer label values, "
+                             f"got {', '.join(sorted(names))}") from None
+    else:
+        values = read_label_values(args.label_values, args.input)
     df = load_samplesheet(args.input, check_images=not args.no_image_check, label_values=values)
     counts = df["split"].value_counts()
     summary = (f"{args.input}: OK, {len(df)} subjects ("

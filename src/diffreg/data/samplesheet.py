@@ -130,6 +130,8 @@ def _image_info(path: Path, is_label: bool, label_values: set[int] | None) -> tu
         return None, f"{path}: {n} NaN or Inf voxel(s)"
     if data.dtype.kind not in "biuf":
         return None, f"{path}: unsupported voxel type {data.dtype}"
+    if not is_label and data.size and data.min() == data.max():
+        return None, f"{path}: constant image (every voxel is {data.flat[0]:g}): nothing to register"
     if is_label:
         vals = np.unique(data)
         if data.dtype.kind == "f" and not np.all(vals == np.round(vals)):
@@ -164,10 +166,15 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
     if not path.exists():
         raise InputError(f"{path}: samplesheet not found")
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as exc:
         raise InputError(f"{path}: not a readable CSV ({exc})") from None
-    df.columns = [c.strip() for c in df.columns]
+    # Nextflow's splitCsv reads every cell and header as written: a space around a header or a cell
+    # (other than split, which both sides trim and lower-case) would pass here and fail there
+    spaced = [c for c in df.columns if c != c.strip()]
+    if spaced:
+        raise InputError(f"{path}: space around column name(s) {', '.join(repr(c) for c in spaced)}; "
+                         "remove the spaces")
     if label_values == "any":  # no declared set, and no labels.json lookup
         label_values = None
     elif isinstance(label_values, str):
@@ -200,6 +207,11 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
     ndims: dict[int, tuple[int, str]] = {}
     for i, row in df.iterrows():
         line = int(i) + 2  # header is line 1
+        for col in df.columns:
+            raw = row.get(col)
+            if col != "split" and isinstance(raw, str) and raw != raw.strip():
+                probs.add(line, _cell(row, "subject") or None, f"{col}: space around '{raw.strip()}'; remove the spaces")
+                break
         sid = _cell(row, "subject")
         if not sid:
             probs.add(line, None, "empty subject id")

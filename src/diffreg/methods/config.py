@@ -4,6 +4,7 @@ key and the method, so a typo stops a run before it trains for hours with a defa
 from __future__ import annotations
 
 import copy
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, fields
@@ -47,7 +48,19 @@ class MethodConfig:
         hints = typing.get_type_hints(cls)
         obj = cls(**{k: _coerce(method, k, v, hints[k]) for k, v in values.items()})
         obj.resolve(ndim, set(given))
+        obj.check_ranges(method)
         return obj
+
+    def check_ranges(self, method: str) -> None:
+        """InputError for the first setting outside its range (RANGES), naming it and the method."""
+        for f in fields(self):
+            rule = RANGES.get(f.name)
+            value = getattr(self, f.name)
+            if rule is None or isinstance(value, (str, bool)) or value is None:
+                continue
+            ok, what = rule
+            if not ok(value):
+                raise InputError(f"setting {f.name} = {value!r} for method {method}: must be {what}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +74,34 @@ class TrainerConfig(MethodConfig):
     lr: float = 1e-4
     seed: int = 0
     log_every: int = 25
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+# Ranges of the settings any method may have (checked after `resolve`, so derived values too).
+# lr <= 1: Adam moves each weight by about lr per step whatever the gradient's scale, and the
+# weights of our networks are O(0.1): a step of 1 already overwrites them (VoxelMorph diverges
+# from lr 1 on the toy data); published registration networks train with 1e-5 .. 1e-3.
+RANGES: dict[str, tuple[Any, str]] = {
+    "iterations": (lambda v: v >= 1, "an integer >= 1"),
+    "batch_size": (lambda v: v >= 1, "an integer >= 1"),
+    "log_every": (lambda v: v >= 1, "an integer >= 1"),
+    "pad_multiple": (lambda v: v >= 1, "an integer >= 1"),
+    "lr": (lambda v: _finite(v) and 0 < v <= 1, "a number in (0, 1] (Adam moves every weight by about lr per step)"),
+    "lambda_reg": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
+    "lam": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
+    "seed": (lambda v: isinstance(v, int) and 0 <= v < 2**32, "an integer in [0, 2^32) (numpy's seed range)"),
+}
+
+
+def check_seed(seed: Any, where: str = "--seed") -> int:
+    """`seed` when it is an integer numpy and torch both accept, else one InputError line."""
+    ok, what = RANGES["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or not ok(seed):
+        raise InputError(f"{where} {seed}: must be {what}")
+    return seed
 
 
 def _coerce(method: str, key: str, value: Any, hint: Any) -> Any:

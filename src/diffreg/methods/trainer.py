@@ -18,9 +18,44 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import InputError
 from .config import TrainerConfig
 from .objective import Objective
 from .training_set import TrainingSet
+
+
+# exit code of a diverged training or a non-finite result: a data/config error (EX_DATAERR),
+# outside the exit codes conf/base.config retries as out-of-memory or time-out
+DIVERGED_EXIT = 65
+
+
+class TrainingDiverged(InputError):
+    """A loss term, a gradient or a result is NaN or infinite (`diffreg train` exits DIVERGED_EXIT)."""
+    exit_code = DIVERGED_EXIT
+
+
+def _fmt(values: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+
+
+def check_finite_terms(name: str, it: int, terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The terms as floats; TrainingDiverged naming the step and every term when one is NaN or
+    infinite. Checked before `backward`: NaN reaching the backward kernels of grid_sample crashes
+    the process on CPU (segmentation fault, no message)."""
+    values = {k: float(v.detach()) for k, v in terms.items()}
+    bad = [k for k, v in values.items() if not np.isfinite(v)]
+    if bad:
+        raise TrainingDiverged(f"training {name} diverged at iteration {it}: non-finite {', '.join(bad)} "
+                               f"({_fmt(values)}); lower --lr or check --lambda-reg; no model written")
+    return values
+
+
+def check_finite_grads(name: str, it: int, params: list[nn.Parameter], values: dict[str, float]) -> None:
+    """TrainingDiverged when a gradient is NaN or infinite (checked before the optimiser step)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if grads and not bool(torch.isfinite(torch.stack([g.detach().abs().max() for g in grads])).all()):
+        raise TrainingDiverged(f"training {name} diverged at iteration {it}: non-finite gradient "
+                               f"(loss terms {_fmt(values)}); lower --lr or check --lambda-reg; no model written")
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -84,10 +119,11 @@ class Trainer:
         for it in range(1, n_iter + 1):
             batch = to_device(objective.sample(data, rng, c.batch_size), self.device)
             terms = objective(nets, batch)
+            values = check_finite_terms(self.name, it, terms)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
+            check_finite_grads(self.name, it, params, values)
             opt.step()
-            values = {k: float(v.detach()) for k, v in terms.items()}
             rows.append({"iteration": it, **values, "elapsed_s": time.perf_counter() - t0})
             if it % c.log_every == 0 or it == n_iter:
                 speed = it / (time.perf_counter() - t0)
@@ -104,8 +140,10 @@ class Trainer:
 
 def _write_log(path: Path, rows: list[dict[str, float]]) -> None:
     """iteration, loss, the other terms (in the objective's order), elapsed_s."""
+    from ..io import atomic_path
+
     columns = list(rows[0]) if rows else ["iteration", "loss", "elapsed_s"]
-    with open(path, "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=columns, restval="")
         w.writeheader()
         w.writerows(rows)

@@ -311,7 +311,15 @@ def load_adm(path, config: ADMConfig | None = None, strict: bool = True) -> ADMU
     """Load an ADM checkpoint: an official guided-diffusion state dict (needs `config`, default
     the 256x256 unconditional one) or a file written by the pretraining stage `adm_natural_images`
     (`diffreg pretrain --kind adm_natural_images`: a dict with 'config' and 'state_dict')."""
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        from ..errors import InputError
+        raise InputError(f"{path}: checkpoint not found") from None
+    except Exception as exc:  # not a zip/pickle, truncated, or code in it (weights_only refuses it)
+        from ..errors import InputError
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{path}: not a PyTorch checkpoint of weights ({type(exc).__name__}: {first[:200]})") from None
     if isinstance(obj, dict) and "state_dict" in obj and "config" in obj:
         config = ADMConfig.from_dict(obj["config"])
         obj = obj["state_dict"]

@@ -18,10 +18,11 @@ def parseRow(row, base, dataset, ndim, reference_modality) {
     def cols = row.findAll { k, v -> k.startsWith('image_') && v }
         .sort { kv -> kv.key == "image_${reference_modality}" ? 0 : 1 }
     def labels = row.findAll { k, v -> (k == 'labels' || k.startsWith('labels_')) && v }
-    def meta = [dataset: dataset, ndim: ndim, id: row.subject, split: row.split,
+    // split and prealigned as `diffreg validate` reads them (docs/samplesheet.md): case and spaces ignored
+    def meta = [dataset: dataset, ndim: ndim, id: row.subject, split: (row.split ?: '').trim().toLowerCase(),
                 modalities: cols.keySet().collect { it - 'image_' },
                 label_names: labels.keySet().collect { it == 'labels' ? 'labels' : "${it - 'labels_'}_labels" },
-                prealigned: (row.prealigned ?: 'false').toLowerCase() == 'true']
+                prealigned: (row.prealigned ?: 'false').trim().toLowerCase() in ['true', '1', 'yes']]
     return [meta, cols.values().collect { resolve(it) }, labels.values().collect { resolve(it) }]
 }
 

@@ -1,0 +1,79 @@
+"""Same seed twice on CPU -> byte-identical model.pt, disp.nii.gz and metrics (the measured runtime
+row aside), and a CLI run with every internet socket blocked works and tries no connection.
+
+On a GPU, cuDNN convolutions and grid_sample's backward (atomic adds) are not deterministic, so
+models and fields agree to rounding, not bytes; `torch.use_deterministic_algorithms` would make
+them identical at a speed cost, which the pipeline does not pay."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from diffreg.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _pipeline_once(toy: Path, out: Path) -> None:
+    common = ["--device", "cpu", "--threads", "1", "--seed", "3"]
+    assert main(["train", "--method", "voxelmorph", "--data-dir", str(toy), "--subjects", "sub-001",
+                 "--iterations", "3", *common, "--out", str(out / "model")]) == 0
+    assert main(["register", "--model", str(out / "model"), "--moving", str(toy / "sub-002_be.nii.gz"),
+                 "--fixed", str(toy / "sub-003_be.nii.gz"), "--moving-labels", str(toy / "sub-002_labels.nii.gz"),
+                 "--fixed-labels", str(toy / "sub-003_labels.nii.gz"), "--pair", "p1", *common,
+                 "--out", str(out / "reg" / "voxelmorph__p1")]) == 0
+    assert main(["evaluate", "--registration", str(out / "reg"), "--images-dir", str(toy),
+                 "--out", str(out / "metrics.csv")]) == 0
+
+
+def test_same_seed_same_bytes(toy, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    _pipeline_once(toy, a)
+    _pipeline_once(toy, b)
+    for rel in ("model/model.pt", "reg/voxelmorph__p1/disp.nii.gz", "reg/voxelmorph__p1/warped.nii.gz",
+                "reg/voxelmorph__p1/warped_labels.nii.gz"):
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    # the one measured value of the metrics: wall time of the registration
+    rows = [[r for r in (d / "metrics.csv").read_text().splitlines() if ",runtime_s," not in r] for d in (a, b)]
+    assert rows[0] == rows[1] and len(rows[0]) > 10
+    # the archive inside model.pt is named after the final file, not a temporary one
+    import zipfile
+    assert {n.split("/")[0] for n in zipfile.ZipFile(a / "model" / "model.pt").namelist()} == {"model"}
+
+
+BLOCKER = textwrap.dedent("""
+    import socket, sys
+    attempts = []
+    def refuse(*args, **kwargs):
+        attempts.append(repr(args)[:200])
+        raise OSError("network blocked by the test")
+    real_connect = socket.socket.connect
+    def connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            refuse(address)
+        return real_connect(self, address)
+    socket.socket.connect = connect
+    socket.socket.connect_ex = lambda self, address: refuse(address)
+    socket.create_connection = refuse
+    socket.getaddrinfo = refuse
+    from diffreg.cli import main
+    out = sys.argv[1]
+    rc = main(["toy-data", "--outdir", out + "/toy", "--n-subjects", "3", "--size", "16", "--ndim", "2"])
+    rc = rc or main(["train", "--method", "voxelmorph", "--data-dir", out + "/toy", "--subjects", "sub-001",
+                     "--iterations", "2", "--device", "cpu", "--threads", "1", "--out", out + "/model"])
+    print("ATTEMPTS", len(attempts), attempts)
+    sys.exit(rc)
+""")
+
+
+def test_no_network_connection(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "NO_PROXY": "*"}
+    env.pop("DIFFREG_PLUGINS", None)
+    res = subprocess.run([sys.executable, "-c", BLOCKER, str(tmp_path)], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "ATTEMPTS 0 []" in res.stdout, res.stdout[-2000:]
+    assert (tmp_path / "model" / "model.pt").is_file()
