@@ -1,0 +1,51 @@
+"""A pipeline killed part-way (Nextflow and its tasks, as a scheduler or a user would) resumes:
+finished tasks are cached, the run completes, and its metrics equal an uninterrupted run's."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+
+import pandas as pd
+
+from .conftest import ROOT, nextflow_bin, run_nextflow
+
+# measured wall time, not a result
+TIMED = {"runtime_s", "threads"}
+
+
+def _metrics(cwd):
+    df = pd.read_csv(cwd / "results/tables/metrics_all.csv")
+    df = df[~df["metric"].isin(TIMED)]
+    return df.sort_values(list(df.columns[:-1])).reset_index(drop=True)
+
+
+def test_killed_run_resumes_to_the_same_metrics(tmp_path, test_run):
+    cmd = [nextflow_bin(), "run", str(ROOT / "main.nf"), "-ansi-log", "false", "-profile", "test", "--outdir", "results"]
+    env = {**os.environ, "NXF_ANSI_LOG": "false"}
+    log = open(tmp_path / "first.log", "w")
+    # a session of its own, so that one signal reaches Nextflow and every task it started
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 3600   # a safety net, not a speed check
+    while time.time() < deadline and proc.poll() is None:
+        if len(re.findall(r"Submitted process > \S*:TRAIN \(", (tmp_path / "first.log").read_text())) >= 3:
+            break
+        time.sleep(2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    # Nextflow starts each task in a process group of its own: the session holds them all
+    for _ in range(30):
+        subprocess.run(["pkill", "-KILL", "-s", str(proc.pid)], capture_output=True)
+        if subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True).returncode != 0:
+            break
+        time.sleep(1)
+    proc.wait()
+    log.close()
+    assert subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True).returncode != 0, "tasks left running"
+
+    again = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", "-resume")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert re.search(r"Cached process > \S*PREPROCESS", again.stdout), "finished tasks were not cached"
+    assert "Submitted process" in again.stdout   # the killed work ran again
+    ours, reference = _metrics(tmp_path), _metrics(test_run[0])
+    pd.testing.assert_frame_equal(ours, reference, check_exact=False, rtol=1e-6, atol=1e-9)
