@@ -25,6 +25,7 @@ import numpy as np
 
 from .base import BASELINES, Baseline, BaselineResult, Volume, timed
 from .geometry import ItkGeometry, itk_geometry_from_affine, physical_to_voxel_displacement
+from ..preprocess.affine import seed_ants
 
 _COMMON = {"aff_metric": "mattes", "aff_sampling": 32, "aff_iterations": [2100, 1200, 1200, 10]}
 
@@ -100,6 +101,7 @@ class SyN(Baseline):
                  config: dict[str, Any], seed: int) -> BaselineResult:
         ants = import_ants(threads)
         ants.config._random_seed = int(seed)  # passed to antsRegistration as --random-seed
+        seed_ants(seed)
         fi, mi = to_ants(ants, fixed), to_ants(ants, moving)
         kwargs = dict(config)
         kwargs["reg_iterations"] = tuple(kwargs["reg_iterations"])

@@ -37,7 +37,7 @@ def ants_atlas(image: np.ndarray, affine: np.ndarray, threads: int | None = 1, s
     import nibabel as nib
 
     from ..data.anatomy import robex_dir
-    from .affine import import_ants, pyramid
+    from .affine import import_ants, pyramid, seed_ants
 
     ants = import_ants(threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,6 +46,7 @@ def ants_atlas(image: np.ndarray, affine: np.ndarray, threads: int | None = 1, s
         fixed = ants.image_read(str(p))
         head = ants.image_read(str(robex_dir() / "atlas.nii.gz"))
         mask = ants.image_read(str(robex_dir() / "atlas_mask.nii.gz"))
+        seed_ants(seed)
         reg = ants.registration(fixed, head, type_of_transform=transform, random_seed=seed,
                                 outprefix=str(Path(tmp) / "x"), **pyramid(fixed.shape))
         out = ants.apply_transforms(fixed, mask, reg["fwdtransforms"], interpolator="nearestNeighbor")
