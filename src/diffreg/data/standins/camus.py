@@ -17,18 +17,14 @@ from ...errors import InputError
 from ..toy import splits
 from . import StandIn, Writer, check_common, register, subject_rngs
 from . import heart as H
-from .echo import EchoRenderer, apical_heart, geometry
+from .echo import EchoConfig, EchoRenderer, apical_heart, geometry
 
 LABELS = {0: "background", 1: "LV endocardium", 2: "LV myocardium", 3: "left atrium"}
 TO_CAMUS = {H.LV: 1, H.MYO: 2, H.LA: 3}
 
 
 @dataclass
-class CamusConfig:
-    n_subjects: int = 8
-    size: int = 112
-    ndim: int = 2
-    seed: int = 0
+class CamusConfig(EchoConfig):
     view: str = "2CH"
 
 

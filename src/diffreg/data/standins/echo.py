@@ -9,6 +9,8 @@ fan from the probe). Arrays are (x, y) with y pointing up (the probe at the top 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
@@ -80,3 +82,12 @@ class EchoRenderer:
         img = np.log1p(self.gain * env) / np.log1p(self.gain)
         img = img + 0.02 * self.rng.standard_normal(self.shape)
         return np.clip(img, 0, 1) * self.mask, frac, u
+
+
+@dataclass
+class EchoConfig:
+    """Settings every 2D echo stand-in has (CAMUS, EchoNet); each adds its own."""
+    n_subjects: int = 8
+    size: int = 112
+    ndim: int = 2
+    seed: int = 0

@@ -22,17 +22,13 @@ from ..adapters.avi import write_avi_mjpeg
 from ..toy import splits
 from . import StandIn, Writer, check_common, register, subject_rngs
 from . import heart as H
-from .echo import EchoRenderer, apical_heart, geometry
+from .echo import EchoConfig, EchoRenderer, apical_heart, geometry
 
 LABELS = {0: "background", 1: "left ventricle"}
 
 
 @dataclass
-class EchonetConfig:
-    n_subjects: int = 8
-    size: int = 112
-    ndim: int = 2
-    seed: int = 0
+class EchonetConfig(EchoConfig):
     n_frames: int = 16      # one cycle, ED -> ES -> ED; ES is frame n_frames / 2
 
 
