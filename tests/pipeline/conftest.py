@@ -18,7 +18,7 @@ def nextflow_bin() -> str:
     pytest.skip("no nextflow launcher: run `make setup` first")
 
 
-def run_nextflow(cwd: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess:
+def run_nextflow(cwd: Path, *args: str, timeout: int = 3600) -> subprocess.CompletedProcess:  # a safety net, not a speed check
     env = {**os.environ, "NXF_ANSI_LOG": "false"}
     cmd = [nextflow_bin(), "run", str(ROOT / "main.nf"), "-ansi-log", "false", *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

@@ -146,7 +146,7 @@ def test_two_papers_and_two_datasets_in_one_stub_run(tmp_path):
                      .replace("tasks: {toy: toy_2d}", "tasks: {real: toy_2d, toy: toy_2d}"))
     proc = run_nextflow(tmp_path, "-profile", "test", "-stub-run", "--outdir", "results",
                         "--papers", f"dgir,{paper}", "--plugins", str(plugin),
-                        "--datasets", f"second={tmp_path / 'second/samplesheet.csv'}", timeout=900)
+                        "--datasets", f"second={tmp_path / 'second/samplesheet.csv'}")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     plan = tmp_path / "results/pipeline_info/plan"
     regs = pd.read_csv(plan / "registrations.csv")

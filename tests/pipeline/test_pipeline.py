@@ -110,7 +110,7 @@ def test_resume_caches_everything(test_run):
 
 
 def test_stub_run(tmp_path):
-    proc = run_nextflow(tmp_path, "-profile", "test", "-stub-run", "--outdir", "results", timeout=300)
+    proc = run_nextflow(tmp_path, "-profile", "test", "-stub-run", "--outdir", "results")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert (tmp_path / "results/report/index.html").exists()
     for name in PROCESSES:
@@ -118,7 +118,7 @@ def test_stub_run(tmp_path):
 
 
 def _fails_before_any_task(tmp_path: Path, *args: str) -> str:
-    proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", *args, timeout=300)
+    proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", *args)
     assert proc.returncode != 0
     assert "Submitted process" not in proc.stdout
     assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
@@ -144,7 +144,7 @@ def test_malformed_samplesheet_stops(tmp_path):
 
 def test_help_lists_every_parameter(tmp_path):
     schema = json.loads((Path(__file__).resolve().parents[2] / "nextflow_schema.json").read_text())
-    proc = run_nextflow(tmp_path, "--help", timeout=300)
+    proc = run_nextflow(tmp_path, "--help")
     assert proc.returncode == 0
     for group in schema["$defs"].values():
         for name in group["properties"]:
