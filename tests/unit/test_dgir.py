@@ -83,8 +83,9 @@ def test_diffusion_loss_is_registered_and_zero_gradient_wrt_feature_model(adm):
     assert all(p.grad is None for p in adm.parameters())        # nothing accumulates in the model
     assert warped.grad is not None and warped.grad.abs().sum() > 0
     assert 0 < loss.item() < 2
-    # 1 - LNCC of identical feature maps (shared noise) is 0
-    assert loss_fn(fixed, fixed.clone()).item() == pytest.approx(0.0, abs=1e-5)
+    # 1 - LNCC of identical feature maps (shared noise) is 0 up to the epsilon: the official
+    # relu(var) + 1e-6 gives 1 - var / (var + 1e-6) per location
+    assert loss_fn(fixed, fixed.clone()).item() == pytest.approx(0.0, abs=1e-4)
 
 
 def test_diffusion_loss_matches_lncc_of_features_computed_by_hand(adm):
@@ -94,7 +95,8 @@ def test_diffusion_loss_matches_lncc_of_features_computed_by_hand(adm):
     loss = loss_fn(a, b)
     torch.manual_seed(7)
     fa, fb = DiffusionFeatures(adm, block=11, t=30).pair(a, b)
-    lncc = build_similarity("lncc", window="gaussian", sigma=1.0, size=5, border="zeros")
+    lncc = build_similarity("lncc", window="gaussian", sigma=1.0, size=5, border="zeros",
+                            eps=1e-6, eps_form="relu")     # the official epsilon on features
     assert loss.item() == pytest.approx(1 - lncc.similarity(fa, fb).item(), abs=1e-6)
 
 
@@ -165,17 +167,31 @@ def test_dgir_method_paper_defaults_and_short_fit(adm_file, capsys):
     import diffreg.methods.dgir  # noqa: F401  (registers "dgir")
     m2 = build_method("dgir", 2, {"feature_checkpoint": str(adm_file)}, torch.device("cpu"))
     c = m2.config
-    assert (c["block"], c["t"], c["lambda_paper"], c["lr"], c["batch_size"]) == (29, 50, 1.0, 1e-4, 4)
-    assert c["backbone"] == "icon" and list(c["backbone_kwargs"]["scales"]) == [8, 4, 2, 1]
+    assert (c["block"], c["t"], c["lam"], c["lr"], c["batch_size"]) == (29, 50, 1.0, 1e-4, 4)
+    assert (c["network"], c["backbone"], c["reg_scale"], c["regulariser"]) == \
+        ("official", "dgir_official", "official", "diffusion_icon")
+    assert sum(p.numel() for p in m2.nets["net"].parameters()) == 19_027_608    # the official tallUNet2 chain
     from diffreg.methods.pairwise import PairwiseConfig
     assert PairwiseConfig.settings(2) - {"similarity", "similarity_kwargs"} <= set(c)   # the loop's settings too
-    assert c["lambda_reg"] == 2.0                 # paper's lambda x D (see module docstring)
-    m3 = build_method("dgir", 3, {"feature_checkpoint": str(adm_file)}, torch.device("cpu"))
-    assert (m3.config["block"], m3.config["paper_sigma"], m3.config["lambda_reg"]) == (11, 5.0, 1.5)
+    assert c["lambda_reg"] == 1.0                 # the official regulariser scale takes lambda as is
+    small = {"feature_checkpoint": str(adm_file), "network": "small"}
+    m3 = build_method("dgir", 3, small, torch.device("cpu"))
+    assert (m3.config["block"], m3.config["official_sigma"], m3.config["lam"], m3.config["lambda_reg"]) == \
+        (11, 5.0, 1.0, 1.0)
+    assert m3.config["backbone"] == "icon" and list(m3.config["backbone_kwargs"]["scales"]) == [8, 4, 2, 1]
+    # named values: the official configs' lambda (0.5 in 3D) and t (60 in 2D); voxel scale = lambda x D
+    m3 = build_method("dgir", 3, {**small, "lam": "official", "reg_scale": "voxel"}, torch.device("cpu"))
+    assert (m3.config["lam"], m3.config["lambda_reg"], m3.config["regulariser"]) == (0.5, 1.5, "diffusion")
+    assert build_method("dgir", 2, {**small, "t": "official"}, torch.device("cpu")).config["t"] == 60
+    with pytest.raises(InputError, match="t = 'paperish'"):
+        build_method("dgir", 2, {**small, "t": "paperish"}, torch.device("cpu"))
+    with pytest.raises(InputError, match="network = 'huge'"):
+        build_method("dgir", 2, {**small, "network": "huge"}, torch.device("cpu"))
+    assert build_method("dgir", 2, {**small, "sigma": "official"}, torch.device("cpu")).config["sigma"] == 4.0
     assert m3.scaled_sigma((160, 192, 224)) == 5.0 and m3.scaled_sigma((48, 48, 48)) == 1.25
     assert m2.scaled_sigma((256, 256)) == 4.0 and m2.scaled_sigma((64, 64)) == 1.0
     # a short fit on a lighter network (two steps) keeps the test fast
-    m2 = build_method("dgir", 2, {"feature_checkpoint": str(adm_file), "iterations": 2, "log_every": 1,
+    m2 = build_method("dgir", 2, {**small, "iterations": 2, "log_every": 1,
                                   "batch_size": 1, "backbone_kwargs": {"scales": [2, 1]}}, torch.device("cpu"))
     summary = m2.fit(_training_set((32, 32)))
     assert summary["iterations"] == 2 and summary["block"] == 29 and summary["sigma"] == 0.5
@@ -188,7 +204,7 @@ def test_dgir_autoencoder_rows_and_missing_weights():
     from diffreg.methods.dgir import DGIR
     data = _training_set((32, 32))
     for loss in ("ae_lncc", "deepsim"):
-        m = DGIR(2, {"loss": loss, "iterations": 1, "ae_iterations": 2, "batch_size": 1,
+        m = DGIR(2, {"loss": loss, "iterations": 1, "ae_iterations": 2, "batch_size": 1, "network": "small",
                      "backbone_kwargs": {"scales": [1]}}, torch.device("cpu"))
         assert m.fit(data)["loss"] == loss
     for loss in ("vgg_lncc", "dino_lncc"):

@@ -74,7 +74,8 @@ def test_dgir_test_full_plan_shares_trainings_between_artifacts():
     assert plan.trainings[run_of(be_nbe)]["needs"] == f"feature_checkpoint=stage:{stage}"
     assert plan.stages[stage]["_config"] == {"width": 32, "size": 32, "batch": 8, "iterations": 1500}
     lncc = plan.trainings[run_of(uses[("table1", "lncc")].label)]
-    assert lncc["_config"] == {"loss": "lncc", "iterations": 300, "ae_iterations": 300} and lncc["needs"] == ""
+    assert lncc["_config"] == {"loss": "lncc", "iterations": 300, "ae_iterations": 300, "network": "small"} \
+            and lncc["needs"] == ""
     assert (lncc["train_moving"], lncc["train_fixed"], lncc["dataset"]) == ("t2", "nbe", "toy")
     # Fig. 1 and 2: computed on the toy 2D task's test modalities, on the same feature model
     figs = {f["artifact"]: f for f in plan.figures.values()}

@@ -52,16 +52,24 @@ class SlicedFeatureSimilarity(FeatureSimilarity):
         return super().similarity(a, b)
 
 
-def lncc_window(sigma: float, border: str = "zeros") -> dict:
+# LNCC epsilon: "official" = relu(var) + 1e-6 (DGIR's NewLNCC, config eps 1e-6); "clamp" = max(var, 1e-5)
+LNCC_EPS = {"official": dict(eps=1e-6, eps_form="relu"), "clamp": dict(eps=1e-5, eps_form="clamp")}
+
+
+def lncc_window(sigma: float, border: str = "zeros", eps: str = "official") -> dict:
     """The official DGIR window: Gaussian sigma, truncated at 2 sigma (size 4 sigma + 1), zero
-    padding at the feature-map border."""
-    return dict(window="gaussian", sigma=float(sigma), size=window_size(sigma), border=border)
+    padding at the feature-map border; `eps` names the variance floor (LNCC_EPS). sigma is in
+    feature-map pixels whatever the feature model's stride (as the official code: one sigma)."""
+    if eps not in LNCC_EPS:
+        raise ValueError(f"LNCC eps must be one of {sorted(LNCC_EPS)}, got {eps!r}")
+    return dict(window="gaussian", sigma=float(sigma), size=window_size(sigma), border=border,
+                **LNCC_EPS[eps])
 
 
 @SIMILARITIES.register("diffusion")
 def diffusion_similarity(checkpoint=None, model: ADMUNet | None = None, block: int = 29, t: int = 60,
                          sigma: float = 4.0, measure: str = "lncc", noise: str = "shared",
-                         slices: int = 4, border: str = "zeros") -> SlicedFeatureSimilarity:
+                         slices: int = 4, border: str = "zeros", eps: str = "official") -> SlicedFeatureSimilarity:
     """DGIR's loss 1 - LNCC(g(A o phi), g(B)) with g = ADM block `block` at timestep `t`.
     `checkpoint`: an official guided-diffusion file or one written by the pretraining stage
     `adm_natural_images` (`diffreg pretrain`)."""
@@ -71,28 +79,28 @@ def diffusion_similarity(checkpoint=None, model: ADMUNet | None = None, block: i
         model = load_adm(checkpoint)
     feats = DiffusionFeatures(model, block=block, t=t, noise=noise)
     return SlicedFeatureSimilarity(feats, measure=measure, slices=slices,
-                                   **(lncc_window(sigma, border) if measure == "lncc" else {}))
+                                   **(lncc_window(sigma, border, eps) if measure == "lncc" else {}))
 
 
 @SIMILARITIES.register("vgg")
 def vgg_similarity(weights=None, layer: str = "relu3_3", sigma: float = 4.0, measure: str = "lncc",
-                   slices: int = 4, border: str = "zeros") -> SlicedFeatureSimilarity:
+                   slices: int = 4, border: str = "zeros", eps: str = "official") -> SlicedFeatureSimilarity:
     return SlicedFeatureSimilarity(VGGFeatures(weights, layer), measure=measure, slices=slices,
-                                   **(lncc_window(sigma, border) if measure == "lncc" else {}))
+                                   **(lncc_window(sigma, border, eps) if measure == "lncc" else {}))
 
 
 @SIMILARITIES.register("dino")
 def dino_similarity(weights=None, sigma: float = 2.0, measure: str = "lncc", slices: int = 4,
-                    border: str = "zeros") -> SlicedFeatureSimilarity:
+                    border: str = "zeros", eps: str = "official") -> SlicedFeatureSimilarity:
     return SlicedFeatureSimilarity(DINOFeatures(weights), measure=measure, slices=slices,
-                                   **(lncc_window(sigma, border) if measure == "lncc" else {}))
+                                   **(lncc_window(sigma, border, eps) if measure == "lncc" else {}))
 
 
 @SIMILARITIES.register("autoencoder")
 def autoencoder_similarity(autoencoder: ConvAutoencoder, level=1, sigma: float = 4.0,
                            measure: str = "lncc", slices: int = 4,
-                           border: str = "zeros") -> SlicedFeatureSimilarity:
+                           border: str = "zeros", eps: str = "official") -> SlicedFeatureSimilarity:
     """AE+LNCC (measure "lncc", one level) or DeepSim (measure "cosine", level a list of encoder
     levels, e.g. (0, 1, 2)) on a trained autoencoder."""
     return SlicedFeatureSimilarity(AutoencoderFeatures(autoencoder, level), measure=measure,
-                                   slices=slices, **(lncc_window(sigma, border) if measure == "lncc" else {}))
+                                   slices=slices, **(lncc_window(sigma, border, eps) if measure == "lncc" else {}))

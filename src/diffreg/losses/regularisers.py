@@ -30,6 +30,21 @@ class Diffusion(nn.Module):
         return torch.stack(terms).mean()
 
 
+@REGULARISERS.register("diffusion_icon")
+class DiffusionICON(nn.Module):
+    """The official DGIR regulariser (DiffusionRegularizedNet of uncbiag/dgir) on a voxel
+    displacement u: with phi - id in [0, 1] coordinates, component c = u_c / (N_c - 1),
+    sum over axes d of mean_{b, c, x} |phi(x + e_d) - phi(x)|^2, times N_0^2 (the FIRST axis's
+    size for every component). On a cubic N^D grid this is D (N / (N - 1))^2 x `diffusion`; on
+    224 x 192 x 160 the components weigh (224/223)^2, (224/191)^2, (224/159)^2 relative to voxels."""
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        shape = u.shape[2:]
+        scale = torch.tensor([float(shape[0]) / max(n - 1, 1) for n in shape], dtype=u.dtype, device=u.device)
+        v = u * scale.view(1, -1, *([1] * len(shape)))
+        return torch.stack([(g * g).mean() for g in forward_differences(v)]).sum()
+
+
 def _second_difference(u: torch.Tensor, i: int, j: int) -> torch.Tensor:
     """d^2 u / dx_i dx_j on the interior (every axis cropped by one voxel each side): the [1, -2, 1]
     stencil for i == j, the 4-point central stencil / 4 otherwise."""

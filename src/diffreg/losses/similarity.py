@@ -48,13 +48,21 @@ class LNCC(Similarity):
     border: "normalized" (default) divides each window sum by the window's weight inside the image,
     so statistics near the edge are true local moments and cc is invariant to an affine change of
     intensity everywhere; "zeros" treats outside voxels as 0 (MONAI, VoxelMorph).
+
+    eps_form: "clamp" (default): max(var, eps); "relu": relu(var) + eps, the ICON / official DGIR
+    form (eps 1e-5 in their pixel LNCC, 1e-6 in DGIR's LNCC on diffusion features). The two differ
+    where a local variance is small, e.g. on flat diffusion feature maps.
     """
 
     def __init__(self, window: str = "box", size: int | None = None, sigma: float | None = None,
-                 squared: bool = False, border: str = "normalized", eps: float = 1e-5):
+                 squared: bool = False, border: str = "normalized", eps: float = 1e-5,
+                 eps_form: str = "clamp"):
         super().__init__()
         if border not in ("normalized", "zeros"):
             raise ValueError(f"LNCC border must be 'normalized' or 'zeros', got {border!r}")
+        if eps_form not in ("clamp", "relu"):
+            raise ValueError(f"LNCC eps_form must be 'clamp' or 'relu', got {eps_form!r}")
+        self.eps_form = eps_form
         self.register_buffer("kernel", window_kernel(window, size, sigma).float(), persistent=False)
         self.squared = squared
         self.border = border
@@ -69,8 +77,12 @@ class LNCC(Similarity):
         if self.border == "normalized":
             moments = moments / window_weight(a.shape[2:], self.kernel, a.dtype, a.device)
         ma, mb, maa, mbb, mab = moments.split(c, dim=1)
-        var_a = (maa - ma * ma).clamp_min(self.eps)
-        var_b = (mbb - mb * mb).clamp_min(self.eps)
+        if self.eps_form == "relu":
+            var_a = torch.relu(maa - ma * ma) + self.eps
+            var_b = torch.relu(mbb - mb * mb) + self.eps
+        else:
+            var_a = (maa - ma * ma).clamp_min(self.eps)
+            var_b = (mbb - mb * mb).clamp_min(self.eps)
         return (mab - ma * mb) / torch.sqrt(var_a * var_b)
 
     def similarity(self, a, b):

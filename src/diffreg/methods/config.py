@@ -22,6 +22,8 @@ class MethodConfig:
 
     # `diffreg train` flag -> this method's setting, where the method names it differently
     FLAG_KEYS: ClassVar[dict[str, str]] = {}
+    # settings the report shows beside each row (report.row_settings); `describe(key)` may word them
+    REPORTED: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def settings(cls, ndim: int) -> set[str]:

@@ -1,7 +1,7 @@
 """DGIR: Diffusion-Guided Image Registration (Tursynbek et al., MICCAI 2025), and the loss grid
 of its Table 1 on the same network.
 
-The ICON multi-step U-Net (4 steps, 1/8 .. 1/1) is trained with Adam 1e-4 on
+An ICON multi-step U-Net (4 steps, 1/8 .. 1/1; `network`) is trained with Adam 1e-4 on
 L = L_sim(A o phi, B) + lambda ||grad(phi - id)||^2. `loss` picks L_sim:
 
   diffusion   1 - LNCC on ADM features (block n, timestep t)          (DGIR, "Diffusion + LNCC")
@@ -15,14 +15,24 @@ The autoencoder is trained here, on the training images of both modalities, befo
 registration network. VGG/DINO without a weights file raise NeedsWeights (the row reads
 "needs weights"). In 3D every feature loss uses random slices along one random axis per step.
 
-Regulariser scale: the official code sums, over axes, the mean squared forward difference of
-phi - id in [0, 1] coordinates times N^2, i.e. D x (our `diffusion` regulariser, a mean over axes
-in voxel units) up to (N/(N-1))^2. So lambda_reg = lambda_paper * D reproduces the paper's lambda.
-
-Choices the paper leaves open (the official code's behaviour is one option each):
-- sigma: the paper's 4 (2D) / 5 (3D) refer to 256 x 256 images (64 x 64 feature maps) and
-  160 x 192 x 224 volumes; by default sigma is scaled to the image size so windows cover the
-  same fraction of the image (`sigma` given explicitly: used as is).
+Settings where the paper and the official code (uncbiag/dgir) differ take the names "paper" /
+"official" (a number is used as is); docs/dgir.md has the table with each default and why:
+- lam (lambda of Eq. 4): paper 1 for all experiments (Sec. 3.2); official configs 1 (2D), 0.5 (3D).
+- t: paper 50 (Table 1, Sec. 5); official 60 (hard-coded in the 2D NewLNCC), 50 (3D).
+- block: 29 (2D) / 11 (3D) in both.
+- network: "official" (the official tallUNet2 ICON chain, backbone "dgir_official", 19.0 M
+  parameters in 2D, 70.7 M in 3D) or "small" (diffreg's VoxelMorph-style ICON net, backbone
+  "icon", scales 8/4/2/1; the test profiles' network). The paper says only "multi-step U-Net".
+- reg_scale: "official" (regulariser "diffusion_icon": the official sum over axes in [0, 1]
+  coordinates times N^2 of the first axis; lambda_reg = lam) or "voxel" (regulariser
+  "diffusion", mean over axes in voxels; lambda_reg = lam x D, equal to the official on cubic
+  grids up to (N/(N-1))^2). The paper writes only ||grad(phi - id)||_F^2.
+- lncc_eps: "official" (relu(var) + 1e-6 on features, + 1e-5 in the pixel LNCC, as the official
+  code) or "clamp" (max(var, 1e-5)). The paper gives no epsilon.
+- sigma: the paper gives none; the official configs use 4 (2D) / 5 (3D) on 256 x 256 images /
+  224 x 192 x 160 volumes, in feature-map pixels whatever the block's stride. None (default)
+  scales that sigma to the image size (equal to the official one at those sizes); "official"
+  takes 4 / 5 as is.
 - noise: "shared" (one noise image per pair, so aligned images have identical features, as the
   paper states) or "independent" (the official q_sample with fresh noise per image).
 - lncc_border: "zeros" (the official Gaussian blur pads with zeros) or "normalized".
@@ -31,6 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -49,35 +60,54 @@ from .training_set import TrainingSet
 
 LOSSES = ("diffusion", "lncc", "mse", "mind", "ngf", "deepsim", "ae_lncc", "vgg_lncc", "dino_lncc")
 
-# paper Sec. 3.2, 4, 5 and the official configs (reference-facts §4): per dimensionality
-PAPER = {
-    2: dict(block=29, t=50, paper_sigma=4.0, lambda_paper=1.0, batch_size=4),
-    3: dict(block=11, t=50, paper_sigma=5.0, lambda_paper=0.5, batch_size=2),
+# per dimensionality: block (paper Sec. 4, 5 = official), batch size and sigma (official configs;
+# the paper gives neither)
+DEFAULTS = {
+    2: dict(block=29, official_sigma=4.0, batch_size=4),
+    3: dict(block=11, official_sigma=5.0, batch_size=2),
 }
-# image side the paper's sigma refers to: 256 x 256 knees; 3D slices of 160 x 192 x 224 (mean 192)
-PAPER_SIDE = {2: 256.0, 3: 192.0}
+# the settings where paper and official code differ: value per name and dimensionality
+NAMED = {
+    "lam": {"paper": {2: 1.0, 3: 1.0}, "official": {2: 1.0, 3: 0.5}},
+    "t": {"paper": {2: 50, 3: 50}, "official": {2: 60, 3: 50}},
+}
+NETWORKS = {
+    "official": ("dgir_official", {"levels": 3}),
+    "small": ("icon", {"scales": [8, 4, 2, 1]}),
+}
+REG_SCALES = {"official": "diffusion_icon", "voxel": "diffusion"}
+# image side the official sigma refers to: 256 x 256 knees; 3D slices of 224 x 192 x 160 (mean 192)
+SIGMA_SIDE = {2: 256.0, 3: 192.0}
+
+
+NETWORK_TEXT = {"official": "official (the official tallUNet2 ICON chain)",
+                "small": "small (diffreg's ICON chain of small U-Nets; test profiles)"}
 
 
 @dataclass
 class DGIRConfig(TrainerConfig):
+    REPORTED: ClassVar[tuple[str, ...]] = ("network",)   # shown beside the report's rows
     loss: str = "diffusion"
-    backbone: str = "icon"
-    backbone_kwargs: dict = field(default_factory=lambda: {"scales": [8, 4, 2, 1]})
-    regulariser: str = "diffusion"
+    network: str = "official"          # "official": tallUNet2 ICON chain; "small": diffreg's ICON net
+    backbone: str | None = None        # None: the network's (NETWORKS); kwargs merge over its own
+    backbone_kwargs: dict = field(default_factory=dict)
+    reg_scale: str = "official"        # "official": diffusion_icon, lambda_reg = lam; "voxel": lam x D
+    regulariser: str | None = None     # None: REG_SCALES[reg_scale]
     regulariser_kwargs: dict = field(default_factory=dict)
-    lambda_reg: float | None = None    # None: lambda_paper x D (module docstring)
+    lam: float | str = "paper"         # lambda of Eq. 4: "paper" (1), "official" (1 / 0.5 in 3D), or a number
+    lambda_reg: float | None = None    # None: from lam and reg_scale (module docstring)
     pad_multiple: int = 1
     inter_subject: bool = True
-    # the paper's per-dimension values (PAPER; these field defaults are the 2D ones)
+    # per-dimension values (DEFAULTS; these field defaults are the 2D ones)
     block: int = 29
-    t: int = 50
-    paper_sigma: float = 4.0
-    lambda_paper: float = 1.0
+    t: int | str = "paper"             # "paper" (50), "official" (60 in 2D, 50 in 3D), or a number
+    official_sigma: float = 4.0
+    lncc_eps: str = "official"         # "official": relu(var) + 1e-6 (features) / 1e-5 (pixels); "clamp"
     # feature models
     feature_checkpoint: str | None = None  # ADM weights: official 256x256_diffusion_uncond.pt or the adm_natural_images stage's
     noise: str = "shared"                  # "independent": the official code's fresh noise per image
     slices: int = 4
-    sigma: float | None = None             # LNCC window sigma; None: paper_sigma scaled to the image size
+    sigma: float | str | None = None       # LNCC sigma; None: official_sigma scaled to the image size; "official": as is
     lncc_border: str = "zeros"             # the official Gaussian blur pads the feature maps with zeros
     vgg_weights: str | None = None
     vgg_layer: str = "relu3_3"
@@ -91,15 +121,38 @@ class DGIRConfig(TrainerConfig):
 
     @classmethod
     def ndim_defaults(cls, ndim: int) -> dict:
-        if ndim not in PAPER:
+        if ndim not in DEFAULTS:
             raise InputError(f"DGIR registers 2D or 3D images, got {ndim} spatial axes")
-        return dict(PAPER[ndim])
+        return dict(DEFAULTS[ndim])
+
+    def describe(self, key: str) -> str:
+        return NETWORK_TEXT.get(self.network, self.network) if key == "network" else str(getattr(self, key))
 
     def resolve(self, ndim: int, given: set[str]) -> None:
         if self.loss not in LOSSES:
             raise InputError(f"unknown DGIR loss '{self.loss}' (known: {', '.join(LOSSES)})")
+        for key, names in NAMED.items():
+            value = getattr(self, key)
+            if isinstance(value, str):
+                if value not in names:
+                    raise InputError(f"dgir: {key} = {value!r}: give a number or one of {', '.join(names)}")
+                setattr(self, key, names[value][ndim])
+        self.t = int(self.t)
+        self.lam = float(self.lam)
+        for key, known in (("network", NETWORKS), ("reg_scale", REG_SCALES), ("lncc_eps", ("official", "clamp"))):
+            if getattr(self, key) not in known:
+                raise InputError(f"dgir: {key} = {getattr(self, key)!r}: one of {', '.join(known)}")
+        if isinstance(self.sigma, str):
+            if self.sigma != "official":
+                raise InputError(f"dgir: sigma = {self.sigma!r}: give a number, null or 'official'")
+            self.sigma = float(self.official_sigma)
+        if self.backbone is None:
+            name, kwargs = NETWORKS[self.network]
+            self.backbone, self.backbone_kwargs = name, {**kwargs, **self.backbone_kwargs}
+        if self.regulariser is None:
+            self.regulariser = REG_SCALES[self.reg_scale]
         if self.lambda_reg is None:
-            self.lambda_reg = self.lambda_paper * ndim
+            self.lambda_reg = self.lam if self.reg_scale == "official" else self.lam * ndim
 
 
 @METHODS.register("dgir")
@@ -119,7 +172,9 @@ class DGIR(Method):
         c, loss = self.cfg, self.cfg.loss
         if c.sigma is None:
             c.sigma = self.scaled_sigma(data.shape if data is not None else None)
-        lncc = feature_similarities.lncc_window(c.sigma, c.lncc_border)
+        lncc = feature_similarities.lncc_window(c.sigma, c.lncc_border, c.lncc_eps)
+        if c.lncc_eps == "official":
+            lncc["eps"] = 1e-5          # the official pixel LNCC: relu(var) + 1e-5
         if loss == "diffusion":
             if not c.feature_checkpoint:
                 raise InputError("dgir: loss 'diffusion' needs feature_checkpoint (an ADM checkpoint; "
@@ -128,7 +183,7 @@ class DGIR(Method):
                 raise InputError(f"{c.feature_checkpoint}: diffusion checkpoint not found")
             sim = build_similarity("diffusion", checkpoint=c.feature_checkpoint, block=c.block,
                                    t=c.t, sigma=c.sigma, noise=c.noise, slices=c.slices,
-                                   border=c.lncc_border)
+                                   border=c.lncc_border, eps=c.lncc_eps)
         elif loss == "lncc":
             sim = build_similarity("lncc", **lncc)
         elif loss in ("mse", "mind", "ngf"):
@@ -141,7 +196,7 @@ class DGIR(Method):
                                    f"({'a torchvision VGG16' if kind == 'vgg' else 'a DINO/DINOv2 ViT'} state dict)")
             extra = {"layer": c.vgg_layer} if kind == "vgg" else {}
             sim = build_similarity(kind, weights=weights, sigma=c.sigma, slices=c.slices,
-                                   border=c.lncc_border, **extra)
+                                   border=c.lncc_border, eps=c.lncc_eps, **extra)
         else:  # deepsim, ae_lncc: an autoencoder trained on the training images of both modalities
             if data is None:
                 raise ValueError(f"loss {loss} needs the training images")
@@ -154,32 +209,43 @@ class DGIR(Method):
                                        level=list(range(len(c.ae_channels))), slices=c.slices)
             else:
                 sim = build_similarity("autoencoder", autoencoder=ae, level=int(c.ae_level),
-                                       sigma=c.sigma, slices=c.slices, border=c.lncc_border)
+                                       sigma=c.sigma, slices=c.slices, border=c.lncc_border,
+                                       eps=c.lncc_eps)
         return sim.to(self.device)
 
     def scaled_sigma(self, shape) -> float:
-        """The paper's sigma for an image of `shape`: windows keep the same fraction of the image
-        (and of its feature maps) as in the paper, so small toy images get small windows."""
+        """The official sigma for an image of `shape`: windows keep the same fraction of the image
+        (and of its feature maps) as in the official setting, so small toy images get small windows."""
         c = self.cfg
         if shape is None:
-            return float(c.paper_sigma)
+            return float(c.official_sigma)
         side = sum(shape) / len(shape)
-        return round(max(0.5, c.paper_sigma * side / PAPER_SIDE[self.ndim]), 3)
+        return round(max(0.5, c.official_sigma * side / SIGMA_SIDE[self.ndim]), 3)
 
     def objective(self, data: TrainingSet) -> PairwiseObjective:
         c = self.cfg
         return PairwiseObjective(self.build_similarity(data), self.regulariser, c.lambda_reg,
                                  c.pad_multiple, c.inter_subject)
 
+    def check_size(self, shape) -> None:
+        need = getattr(self.nets["net"], "min_side", 1)
+        if min(shape) < need:
+            raise InputError(f"dgir: network '{self.cfg.network}' needs at least {need} voxels per axis in "
+                             f"{self.ndim}D, got {'x'.join(map(str, shape))}; set network: small for small images")
+
     def fit(self, data: TrainingSet, log_path: Path | None = None) -> dict:
+        self.check_size(data.shape)
         torch.manual_seed(int(self.cfg.seed))   # the autoencoder of deepsim/ae_lncc trains in objective()
         summary = super().fit(data, log_path)
         c = self.cfg
-        summary.update(loss=c.loss, lambda_reg=c.lambda_reg, sigma=c.sigma)
+        summary.update(loss=c.loss, network=c.network, backbone=c.backbone, reg_scale=c.reg_scale,
+                       lam=c.lam, lambda_reg=c.lambda_reg, sigma=c.sigma, lncc_eps=c.lncc_eps,
+                       parameters=sum(p.numel() for p in self.nets["net"].parameters()))
         if c.loss == "diffusion":
             summary.update(block=c.block, t=c.t, noise=c.noise)
         return summary
 
     def register(self, moving: torch.Tensor, fixed: torch.Tensor,
                  generator: torch.Generator | None = None) -> RegistrationResult:
+        self.check_size(moving.shape[2:])
         return register_pair(self.nets["net"], moving, fixed, self.cfg.pad_multiple)

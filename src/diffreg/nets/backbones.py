@@ -169,3 +169,12 @@ class TransMorph(nn.Module):
         h = self.up_half(h, self.c_half(pool(x, 3, stride=2, padding=1)))
         h = self.up_full(h, self.c_full(x))
         return self.flow(h)
+
+
+@BACKBONES.register("dgir_official")
+def dgir_official(ndim: int, levels: int = 3, down: Sequence[int] | None = None,
+                  up: Sequence[int] | None = None) -> nn.Module:
+    """The official DGIR network: ICON chain of `levels` + 1 tallUNet2 steps (nets.tallunet)."""
+    from .tallunet import TALL_DOWN, TALL_UP, DGIRNet
+
+    return DGIRNet(ndim, levels, tuple(down or TALL_DOWN), tuple(up or TALL_UP))

@@ -35,6 +35,7 @@ from diffreg.errors import InputError
 from diffreg.evaluation import read_csv_text
 from diffreg.io import atomic_path
 from diffreg.report import tables
+from diffreg.report.row_settings import settings_notes, training_settings
 
 USES_COLUMNS = ["experiment", "artifact", "row", "label", "status", "note", "param", "value"]
 RAN = "run"
@@ -518,6 +519,7 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
     regs = find_registrations(inp.registrations) if inp.registrations else []
     images = ImageIndex(inp.images) if inp.images else None
     labels = ", ".join(f"{k} {v}" for k, v in sorted(inp.label_names.items()) if k != 0)
+    run_settings = training_settings(Path(inp.uses).parent)
 
     # build everything in memory first: a failure leaves no partial artifact set
     files: dict[str, bytes | str | Path] = {}
@@ -533,7 +535,7 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
             shown, numeric = artifact_tables(key, spec, exp, u, df)
             files[f"{key}.csv"] = numeric.to_csv(index=False, na_rep="nan", float_format="%.10g")
             files[f"{key}.md"] = tables.to_markdown(shown)
-            notes = _notes(u)
+            notes = _notes(u) + settings_notes(u[u["status"] == RAN], run_settings)
             files[f"{key}.html"] = tables.to_html(shown) + "".join(
                 f'<p class="note">{html.escape(n)}</p>\n' for n in notes)
             sec["html"] = f"{key}.html"
