@@ -51,7 +51,9 @@ class LNCC(Similarity):
 
     eps_form: "clamp" (default): max(var, eps); "relu": relu(var) + eps, the ICON / official DGIR
     form (eps 1e-5 in their pixel LNCC, 1e-6 in DGIR's LNCC on diffusion features). The two differ
-    where a local variance is small, e.g. on flat diffusion feature maps.
+    where a local variance is small, e.g. on flat diffusion feature maps. "product" (squared only):
+    cc^2 = cov^2 / (var_a var_b + eps), VoxelMorph's and DiffuseMorph's form, whose window sums
+    make their eps (1e-5) equal to eps = 1e-5 / n^2 on these window means (n voxels per window).
     """
 
     def __init__(self, window: str = "box", size: int | None = None, sigma: float | None = None,
@@ -60,8 +62,10 @@ class LNCC(Similarity):
         super().__init__()
         if border not in ("normalized", "zeros"):
             raise ValueError(f"LNCC border must be 'normalized' or 'zeros', got {border!r}")
-        if eps_form not in ("clamp", "relu"):
-            raise ValueError(f"LNCC eps_form must be 'clamp' or 'relu', got {eps_form!r}")
+        if eps_form not in ("clamp", "relu", "product"):
+            raise ValueError(f"LNCC eps_form must be 'clamp', 'relu' or 'product', got {eps_form!r}")
+        if eps_form == "product" and not squared:
+            raise ValueError("LNCC eps_form 'product' is defined for squared=True only")
         self.eps_form = eps_form
         self.register_buffer("kernel", window_kernel(window, size, sigma).float(), persistent=False)
         self.squared = squared
@@ -69,7 +73,7 @@ class LNCC(Similarity):
         self.eps = eps
 
     def cc_map(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Voxel-wise cc (B, C, *S)."""
+        """Voxel-wise cc (B, C, *S); cc^2 for eps_form "product"."""
         check_pair(a, b)
         c = a.shape[1]
         # one filtering pass over the five moments
@@ -77,6 +81,9 @@ class LNCC(Similarity):
         if self.border == "normalized":
             moments = moments / window_weight(a.shape[2:], self.kernel, a.dtype, a.device)
         ma, mb, maa, mbb, mab = moments.split(c, dim=1)
+        if self.eps_form == "product":      # cc^2 itself: no square root of a rounding-negative product
+            cov = mab - ma * mb
+            return cov * cov / ((maa - ma * ma) * (mbb - mb * mb) + self.eps)
         if self.eps_form == "relu":
             var_a = torch.relu(maa - ma * ma) + self.eps
             var_b = torch.relu(mbb - mb * mb) + self.eps
@@ -87,6 +94,8 @@ class LNCC(Similarity):
 
     def similarity(self, a, b):
         cc = self.cc_map(a, b)
+        if self.eps_form == "product":      # cc_map is already cc^2
+            return cc.mean()
         return (cc * cc).mean() if self.squared else cc.mean()
 
     def loss_from_similarity(self, s):

@@ -11,3 +11,4 @@ from .trainer import Trainer, freeze  # noqa: F401
 from .training_set import TrainingSet  # noqa: F401
 from . import pairwise  # noqa: F401  (registers "voxelmorph")
 from . import dgir  # noqa: F401  (registers "dgir")
+from . import diffusemorph  # noqa: F401  (registers "diffusemorph")

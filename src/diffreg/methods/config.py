@@ -77,6 +77,10 @@ class TrainerConfig(MethodConfig):
     seed: int = 0
     log_every: int = 25
 
+    def adam_betas(self) -> tuple[float, float]:
+        """Adam's (beta1, beta2); Kingma & Ba's defaults unless a method's code used others."""
+        return (0.9, 0.999)
+
 
 def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)

@@ -112,7 +112,7 @@ class Trainer:
         params = trainable_parameters(nets)
         if not params:
             raise ValueError(f"{self.name}: no trainable parameter in networks {list(nets)}")
-        self.optimizer = opt = torch.optim.Adam(params, lr=c.lr)
+        self.optimizer = opt = torch.optim.Adam(params, lr=c.lr, betas=c.adam_betas())
         set_train_mode(nets)
         rows: list[dict[str, float]] = []
         t0, n_iter = time.perf_counter(), int(c.iterations)
