@@ -58,6 +58,7 @@ def validateParams() {
     def num = { name -> params[name] == null ? null : params[name] as double }
     def finite = { double x -> !Double.isNaN(x) && !Double.isInfinite(x) }
     if (params.train_iterations != null && params.train_iterations < 1) error "Parameter --train_iterations: must be an integer >= 1, got ${params.train_iterations}"
+    if (!(params.checkpoint_every instanceof Integer) || params.checkpoint_every < 1) error "Parameter --checkpoint_every: must be an integer >= 1, got ${params.checkpoint_every}"
     if (params.batch_size != null && params.batch_size < 1) error "Parameter --batch_size: must be an integer >= 1, got ${params.batch_size}"
     if (num('learning_rate') != null && !(finite(num('learning_rate')) && num('learning_rate') > 0 && num('learning_rate') <= 1)) error "Parameter --learning_rate: must be a number in (0, 1] (Adam moves every weight by about lr per step), got ${params.learning_rate}"
     if (num('lambda_reg') != null && !(finite(num('lambda_reg')) && num('lambda_reg') >= 0)) error "Parameter --lambda_reg: must be a finite number >= 0, got ${params.lambda_reg}"

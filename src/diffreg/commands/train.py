@@ -10,6 +10,7 @@ from ..device import resolve_device, seed_everything, set_threads
 from ..errors import InputError
 from ..io import RunManifest, load_json_object
 from ..methods import METHODS, Method, TrainingSet, build_method
+from ..methods.checkpoint import Checkpoint, fingerprint
 from ..methods.config import check_seed
 from ..methods.trainer import TrainingDiverged
 
@@ -39,6 +40,11 @@ def add_arguments(p) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                   help="save a checkpoint here every --checkpoint-every iterations and resume from it "
+                        "when the same training is started again (e.g. a retried task)")
+    p.add_argument("--checkpoint-every", type=int, default=100, metavar="N",
+                   help="iterations between checkpoints (with --checkpoint-dir; default 100)")
     p.add_argument("--out", required=True, help="output folder for the model")
 
 
@@ -88,6 +94,14 @@ def run(args) -> int:
     method = build_method(args.method, len(data.shape), config, device)
     print(f"[train {args.method}] {len(subjects)} subjects, shape {data.shape}, device {device}, "
           f"{threads} threads, {describe_parameters(method)}", flush=True)
+    if args.checkpoint_dir:
+        if args.checkpoint_every < 1:
+            raise InputError(f"--checkpoint-every {args.checkpoint_every}: must be >= 1")
+        files = sorted((p.name, p.stat().st_size) for p in Path(args.data_dir).iterdir() if p.is_file())
+        key = fingerprint(method=args.method, config=method.config, subjects=subjects, seed=args.seed,
+                          moving=args.moving_modality, fixed=args.fixed_modality, files=files)
+        method.checkpoint = Checkpoint(Path(args.checkpoint_dir) / f"{args.method}-{key}.ckpt",
+                                       args.checkpoint_every, key)
     out = Path(args.out)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -100,6 +114,8 @@ def run(args) -> int:
         print(f"diffreg: error: {exc}", file=sys.stderr)
         return exc.exit_code
     method.save(out)
+    if method.checkpoint:
+        method.checkpoint.remove()
     manifest.update(method=args.method, config=method.config, subjects=subjects, shape=list(data.shape),
                     threads=threads, **stats)
     manifest.write(out / "run.json")

@@ -11,6 +11,7 @@ from torch import nn
 from ..errors import InputError
 from ..io import atomic_path
 from ..registry import Registry
+from .checkpoint import Checkpoint
 from .config import MethodConfig
 from .objective import Objective
 from .pairs import pad_to_multiple  # noqa: F401  (re-exported)
@@ -52,8 +53,12 @@ class Method(ABC):
     def objective(self, data: TrainingSet) -> Objective:
         raise NotImplementedError(f"{self.name} has no training objective")
 
+    # set by `diffreg train --checkpoint-dir`: where the Trainer saves and resumes (methods.checkpoint)
+    checkpoint: Checkpoint | None = None
+
     def fit(self, data: TrainingSet, log_path: Path | None = None) -> dict:
-        return Trainer(self.cfg, self.device, self.name).fit(self.nets, self.objective(data), data, log_path)
+        return Trainer(self.cfg, self.device, self.name).fit(self.nets, self.objective(data), data, log_path,
+                                                             self.checkpoint)
 
     @abstractmethod
     def register(self, moving: torch.Tensor, fixed: torch.Tensor,

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from .checkpoint import Checkpoint
 from .config import TrainerConfig
 from .objective import Objective
 from .training_set import TrainingSet
@@ -105,7 +106,7 @@ class Trainer:
         print(f"[train {self.name}] {text}", flush=True)
 
     def fit(self, nets: nn.ModuleDict, objective: Objective, data: TrainingSet,
-            log_path: Path | None = None) -> dict:
+            log_path: Path | None = None, checkpoint: Checkpoint | None = None) -> dict:
         c = self.config
         rng = np.random.default_rng(c.seed)
         torch.manual_seed(c.seed)
@@ -115,8 +116,14 @@ class Trainer:
         self.optimizer = opt = torch.optim.Adam(params, lr=c.lr, betas=c.adam_betas())
         set_train_mode(nets)
         rows: list[dict[str, float]] = []
-        t0, n_iter = time.perf_counter(), int(c.iterations)
-        for it in range(1, n_iter + 1):
+        t0, n_iter, start = time.perf_counter(), int(c.iterations), 1
+        state = checkpoint.load(self.log) if checkpoint else None
+        if state is not None:
+            start = Checkpoint.restore(state, nets, opt, rng) + 1
+            rows = list(state["rows"])
+            t0 -= rows[-1]["elapsed_s"] if rows else 0.0
+            self.log(f"resumed from iteration {start - 1} (checkpoint {checkpoint.path})")
+        for it in range(start, n_iter + 1):
             batch = to_device(objective.sample(data, rng, c.batch_size), self.device)
             terms = objective(nets, batch)
             values = check_finite_terms(self.name, it, terms)
@@ -125,6 +132,9 @@ class Trainer:
             check_finite_grads(self.name, it, params, values)
             opt.step()
             rows.append({"iteration": it, **values, "elapsed_s": time.perf_counter() - t0})
+            if checkpoint and checkpoint.every > 0 and it % checkpoint.every == 0 and it < n_iter:
+                checkpoint.save(it, nets, opt, rng, rows)
+                self.log(f"checkpoint at iteration {it}")
             if it % c.log_every == 0 or it == n_iter:
                 speed = it / (time.perf_counter() - t0)
                 parts = ", ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "loss")
