@@ -11,6 +11,7 @@ from ..errors import InputError
 from ..io import RunManifest, load_json_object
 from ..methods import METHODS, Method, TrainingSet, build_method
 from ..methods.checkpoint import Checkpoint, fingerprint
+from ..methods.distributed import init_from_env, local_device
 from ..methods.config import check_seed
 from ..methods.trainer import TrainingDiverged
 
@@ -83,6 +84,8 @@ def run(args) -> int:
         raise InputError(f"unknown method '{args.method}' (known: {', '.join(METHODS.names())})")
     check_seed(args.seed)
     device = resolve_device(args.device)
+    rank, size = init_from_env(device)              # torchrun: one process per GPU (methods.distributed)
+    device = local_device(device)
     threads = set_threads(args.threads)
     seed_everything(args.seed)
     subjects = [s for s in args.subjects.split(",") if s]
@@ -93,7 +96,8 @@ def run(args) -> int:
     manifest = RunManifest("train", vars(args), seed=args.seed, device=str(device))
     method = build_method(args.method, len(data.shape), config, device)
     print(f"[train {args.method}] {len(subjects)} subjects, shape {data.shape}, device {device}, "
-          f"{threads} threads, {describe_parameters(method)}", flush=True)
+          f"{threads} threads, {describe_parameters(method)}"
+          + (f", process {rank + 1} of {size}" if size > 1 else ""), flush=True)
     if args.checkpoint_dir:
         if args.checkpoint_every < 1:
             raise InputError(f"--checkpoint-every {args.checkpoint_every}: must be >= 1")
@@ -113,6 +117,8 @@ def run(args) -> int:
             shutil.rmtree(out, ignore_errors=True)
         print(f"diffreg: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    if rank > 0:                                    # rank 0 writes the model
+        return 0
     method.save(out)
     if method.checkpoint:
         method.checkpoint.remove()

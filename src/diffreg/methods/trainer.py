@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from . import distributed
 from .checkpoint import Checkpoint
 from .config import TrainerConfig
 from .objective import Objective
@@ -117,6 +118,10 @@ class Trainer:
         set_train_mode(nets)
         rows: list[dict[str, float]] = []
         t0, n_iter, start = time.perf_counter(), int(c.iterations), 1
+        rank, size = distributed.world()
+        model = distributed.wrap(nets, self.device)      # DDP under torchrun (methods.distributed)
+        if rank > 0:
+            log_path = None                              # rank 0 writes the log and the checkpoints
         state = checkpoint.load(self.log) if checkpoint else None
         if state is not None:
             start = Checkpoint.restore(state, nets, opt, rng) + 1
@@ -124,18 +129,18 @@ class Trainer:
             t0 -= rows[-1]["elapsed_s"] if rows else 0.0
             self.log(f"resumed from iteration {start - 1} (checkpoint {checkpoint.path})")
         for it in range(start, n_iter + 1):
-            batch = to_device(objective.sample(data, rng, c.batch_size), self.device)
-            terms = objective(nets, batch)
-            values = check_finite_terms(self.name, it, terms)
+            batch = to_device(distributed.shard(objective.sample(data, rng, c.batch_size), rank, size), self.device)
+            terms = objective(model, batch)
+            values = distributed.mean_values(check_finite_terms(self.name, it, terms))
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             check_finite_grads(self.name, it, params, values)
             opt.step()
             rows.append({"iteration": it, **values, "elapsed_s": time.perf_counter() - t0})
-            if checkpoint and checkpoint.every > 0 and it % checkpoint.every == 0 and it < n_iter:
+            if checkpoint and rank == 0 and checkpoint.every > 0 and it % checkpoint.every == 0 and it < n_iter:
                 checkpoint.save(it, nets, opt, rng, rows)
                 self.log(f"checkpoint at iteration {it}")
-            if it % c.log_every == 0 or it == n_iter:
+            if rank == 0 and (it % c.log_every == 0 or it == n_iter):
                 speed = it / (time.perf_counter() - t0)
                 parts = ", ".join(f"{k} {v:.4f}" for k, v in values.items() if k != "loss")
                 self.log(f"iter {it}/{n_iter} loss {values['loss']:.4f}"
