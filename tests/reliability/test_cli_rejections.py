@@ -151,7 +151,7 @@ def _cfg(text):
 
 
 TRAIN_CASES = [
-    ("unknown-method", None, train(method="voxelmorf"), 2, "unknown method 'voxelmorf' (known: dgir, voxelmorph)"),
+    ("unknown-method", None, train(method="voxelmorf"), 2, "unknown method 'voxelmorf' (known: dgir, diffusemorph, voxelmorph)"),
     ("iterations-0", None, train("--iterations", "0"), 2,
      "setting iterations = 0 for method voxelmorph: must be an integer >= 1"),
     ("iterations-negative", None, train("--iterations", "-5"), 2,
