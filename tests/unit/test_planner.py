@@ -113,10 +113,20 @@ def test_given_files_replace_stages_and_train_rows():
     assert diff["needs"] == "feature_checkpoint=param:dgir_checkpoint"
     assert plan.stages == {}
     assert all(f["needs"] == "feature_checkpoint=param:dgir_checkpoint" for f in plan.figures.values())
-    # uniGradICON with its weights: the method itself is not implemented
-    assert uses[("table2_be_nbe", "unigradicon")].status == "not_implemented"
+    # Table 2 is 3D: without 3D data its rows, uniGradICON's too, are skipped
+    assert uses[("table2_be_nbe", "unigradicon")].status == "skipped"
     assert uses[("table2_be_nbe", "lncc_tr_be_be")].status == "skipped"
     assert not any(r["ndim"] == 3 for r in plan.trainings.values())
+
+
+def test_unigradicon_row_runs_with_its_weights_and_needs_them_otherwise():
+    given = dgir_plan(datasets={"toy": {3}}, given={"unigradicon_weights"}, profile="test_full")
+    u = uses_of(given)[("table2_be_nbe", "unigradicon")]
+    assert u.status == "run"
+    run = given.trainings[run_of(u.label)]
+    assert run["method"] == "unigradicon" and run["_config"]["weights"] == {"param": "unigradicon_weights"}
+    missing = uses_of(dgir_plan(datasets={"toy": {3}}, profile="test_full"))[("table2_be_nbe", "unigradicon")]
+    assert missing.status == "needs_weights" and "--unigradicon_weights" in missing.note
 
 
 def test_stage_planned_only_when_a_planned_row_needs_it(tmp_path):

@@ -12,3 +12,4 @@ from .training_set import TrainingSet  # noqa: F401
 from . import pairwise  # noqa: F401  (registers "voxelmorph")
 from . import dgir  # noqa: F401  (registers "dgir")
 from . import diffusemorph  # noqa: F401  (registers "diffusemorph")
+from . import gradicon  # noqa: F401  (registers "gradicon", "unigradicon")

@@ -173,8 +173,9 @@ class TransMorph(nn.Module):
 
 @BACKBONES.register("dgir_official")
 def dgir_official(ndim: int, levels: int = 3, down: Sequence[int] | None = None,
-                  up: Sequence[int] | None = None) -> nn.Module:
-    """The official DGIR network: ICON chain of `levels` + 1 tallUNet2 steps (nets.tallunet)."""
+                  up: Sequence[int] | None = None, last_step: bool = False) -> nn.Module:
+    """The ICON chain of `levels` + 1 tallUNet2 steps (nets.tallunet): DGIR's official network
+    (levels 3); GradICON / uniGradICON's (levels 2, last_step)."""
     from .tallunet import TALL_DOWN, TALL_UP, DGIRNet
 
-    return DGIRNet(ndim, levels, tuple(down or TALL_DOWN), tuple(up or TALL_UP))
+    return DGIRNet(ndim, levels, tuple(down or TALL_DOWN), tuple(up or TALL_UP), last_step)

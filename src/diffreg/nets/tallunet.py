@@ -83,13 +83,14 @@ def identity01(shape: Sequence[int], device=None, dtype=torch.float32) -> torch.
     return torch.stack(torch.meshgrid(*axes, indexing="ij"))[None]
 
 
-def sample01(field: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-    """field (B, C, *S) at coordinates (B or 1, D, *T) in [0, 1] (bilinear, border padding)."""
+def sample01(field: torch.Tensor, coords: torch.Tensor, padding: str = "border") -> torch.Tensor:
+    """field (B, C, *S) at coordinates (B or 1, D, *T) in [0, 1] (bilinear; ICON's default border
+    padding, or "zeros" as its zero_boundary warps)."""
     grid = (coords * 2 - 1).flip(1)
     if grid.shape[0] == 1 and field.shape[0] != 1:
         grid = grid.expand(field.shape[0], *grid.shape[1:])
     grid = grid.permute(0, *range(2, grid.ndim), 1)
-    return F.grid_sample(field, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(field, grid, mode="bilinear", padding_mode=padding, align_corners=True)
 
 
 class _Function(nn.Module):
@@ -138,15 +139,20 @@ class _TwoStep(nn.Module):
 
 
 class DGIRNet(nn.Module):
-    """The official DGIR registration network (module docstring); forward(x = [A, B]) -> voxels."""
+    """The ICON chain of tallUNet2 steps (module docstring): DGIR's registration network with
+    `levels` = 3; uniGradICON's with `levels` = 2 and `last_step` (one more full-resolution step
+    composed after the chain). forward(x = [A, B]) -> voxels; `net(A, B)` -> the map phi_AB as a
+    function of [0, 1] coordinates."""
 
     def __init__(self, ndim: int, levels: int = 3, down: Sequence[int] = TALL_DOWN,
-                 up: Sequence[int] = TALL_UP):
+                 up: Sequence[int] = TALL_UP, last_step: bool = False):
         super().__init__()
         self.ndim = ndim
         net: nn.Module = _Function(TallUNet2(ndim, down, up))
         for _ in range(levels):
             net = _TwoStep(_Down(net, ndim), _Function(TallUNet2(ndim, down, up)))
+        if last_step:
+            net = _TwoStep(net, _Function(TallUNet2(ndim, down, up)))
         self.net = net
         # avg_pool3d refuses a side of 1 (avg_pool2d pads it), and the chain halves `levels` + 4
         # times before its last pooling: 3D volumes need ceil(n / 2^levels) >= 2^4 + 1 per axis
