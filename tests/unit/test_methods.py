@@ -96,3 +96,31 @@ def test_config_ranges(key, value, what):
 def test_config_range_edges_accepted():
     m = build_method("voxelmorph", 2, {"iterations": 1, "lr": 1.0, "lambda_reg": 0.0, "seed": 0}, torch.device("cpu"))
     assert m.cfg.lr == 1.0 and m.cfg.lambda_reg == 0.0
+
+
+def test_voxelmorph_trajectories_scaled_and_squaring():
+    """VM's trajectory is zeta * u; VM-diff's the scaling-and-squaring stages, whose last stage is
+    the registration field and whose first is v / 2^steps (DiffuseMorph's comparison)."""
+    import torch
+    from diffreg.methods import build_method
+    torch.manual_seed(0)
+    mov, fix = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 16, 16)
+    vm = build_method("voxelmorph", 2, {"trajectory": "scaled", "etas": [0.0, 0.5, 1.0]}, torch.device("cpu"))
+    with torch.no_grad():
+        for p in vm.nets["net"].flow.parameters():
+            p.normal_(0, 0.05)
+    r = vm.register(mov, fix)
+    assert len(r.trajectory) == 3 and r.trajectory[0].abs().max() == 0
+    torch.testing.assert_close(r.trajectory[1], 0.5 * r.displacement)
+    torch.testing.assert_close(r.trajectory[2], r.displacement)
+    diff = build_method("voxelmorph", 2, {"backbone": "vm-diff", "backbone_kwargs": {"steps": 4, "int_downsize": 1},
+                                          "trajectory": "squaring"}, torch.device("cpu"))
+    with torch.no_grad():
+        for p in diff.nets["net"].velocity_net.flow.parameters():
+            p.normal_(0, 0.05)
+    r = diff.register(mov, fix)
+    assert len(r.trajectory) == 5
+    torch.testing.assert_close(r.trajectory[-1], r.displacement, atol=1e-6, rtol=0)
+    with torch.no_grad():
+        v = diff.nets["net"].velocity(torch.cat([mov, fix], 1))
+    torch.testing.assert_close(r.trajectory[0], v / 16)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .. import spatial
+from ..errors import InputError
 from ..losses import build_regulariser, build_similarity
 from ..nets import build_backbone
 from .base import METHODS, Method
@@ -32,11 +34,18 @@ class PairwiseConfig(TrainerConfig):
     lambda_reg: float = 1.0
     pad_multiple: int = 16
     inter_subject: bool = True  # False: moving and fixed from one subject (e.g. ED -> ES frames)
+    # intermediate fields written at registration (DiffuseMorph's comparison, its Sec. 4.1):
+    # "scaled": zeta * u for zeta in `etas` (VM); "squaring": the scaling-and-squaring stages
+    # phi^(1/2^v), v = steps .. 0, of a velocity backbone (VM-diff); "none"
+    trajectory: str = "none"
+    etas: list = field(default_factory=lambda: [k / 6 for k in range(7)])
 
     def resolve(self, ndim: int, given: set[str]) -> None:
         # the default window settings belong to the default similarity only
         if "similarity" in given and "similarity_kwargs" not in given:
             self.similarity_kwargs = {}
+        if self.trajectory not in ("none", "scaled", "squaring"):
+            raise InputError(f"voxelmorph: trajectory = {self.trajectory!r}: one of none, scaled, squaring")
 
 
 # the paper defaults as a plain dict (for readers that compare settings)
@@ -63,4 +72,30 @@ class PairwiseMethod(Method):
 
     def register(self, moving: torch.Tensor, fixed: torch.Tensor,
                  generator: torch.Generator | None = None) -> RegistrationResult:
-        return register_pair(self.nets["net"], moving, fixed, self.cfg.pad_multiple)
+        c = self.cfg
+        result = register_pair(self.nets["net"], moving, fixed, c.pad_multiple)
+        if c.trajectory == "scaled":
+            result.trajectory = [float(z) * result.displacement for z in c.etas]
+        elif c.trajectory == "squaring":
+            result.trajectory = squaring_stages(self.nets["net"], moving, fixed, c.pad_multiple)
+        return result
+
+
+@torch.no_grad()
+def squaring_stages(net, moving: torch.Tensor, fixed: torch.Tensor, pad_multiple: int) -> list[torch.Tensor]:
+    """exp(v / 2^v) for v = steps .. 0 (the last is the registration field) of a velocity backbone."""
+    if not hasattr(net, "velocity"):
+        raise InputError("trajectory 'squaring' needs a velocity backbone (vm-diff)")
+    from .pairs import pad_to_multiple
+    x, crop = pad_to_multiple(torch.cat([moving, fixed], 1).to(next(net.parameters()).device), pad_multiple)
+    v = net.velocity(x)
+    shape = v.shape[2:]
+    if net.int_downsize > 1:
+        v = spatial.resize_field(v, [max(2, n // net.int_downsize) for n in shape])
+    u, stages = v / 2 ** net.steps, []
+    for k in range(net.steps + 1):
+        full = spatial.resize_field(u, shape) if net.int_downsize > 1 else u
+        stages.append(full[tuple(crop)].cpu())
+        if k < net.steps:
+            u = spatial.compose(u, u)
+    return stages
