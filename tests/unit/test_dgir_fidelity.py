@@ -49,14 +49,19 @@ def test_full_size_network_has_the_official_names_shapes_and_size(ndim):
         {2: 19_027_608, 3: 70_680_916}[ndim]
 
 
-def test_small_official_chain_2d_loads_strictly_and_gives_the_official_map(small):
-    fx = small["2d"]
-    net = DGIRNet(2, 3, small["down"], small["up"])
+def _official_map(small, ndim):
+    """Our chain with the fixture's official weights (strict load) and its phi_AB on the seeded inputs."""
+    fx = small[f"{ndim}d"]
+    net = DGIRNet(ndim, 3, small["down"], small["up"])
     net.net.load_state_dict(fx["state_dict"], strict=True)
     net.eval()
     a, b = (seeded(tuple(fx["shape"]), s) for s in small["seeds"])
     with torch.no_grad():
-        phi = net.map01(a, b)
+        return fx, net, a, b, net.map01(a, b)
+
+
+def test_small_official_chain_2d_loads_strictly_and_gives_the_official_map(small):
+    fx, net, a, b, phi = _official_map(small, 2)
     assert (phi - fx["phi"]).abs().max().item() <= 1e-5
     assert phi.double().sum().item() == pytest.approx(fx["sum"], rel=1e-6)
     # forward gives the same map as a voxel displacement
@@ -68,13 +73,7 @@ def test_small_official_chain_2d_loads_strictly_and_gives_the_official_map(small
 
 
 def test_small_official_chain_3d_loads_strictly_and_gives_the_official_map(small):
-    fx = small["3d"]
-    net = DGIRNet(3, 3, small["down"], small["up"])
-    net.net.load_state_dict(fx["state_dict"], strict=True)
-    net.eval()
-    a, b = (seeded(tuple(fx["shape"]), s) for s in small["seeds"])
-    with torch.no_grad():
-        phi = net.map01(a, b)
+    fx, _, _, _, phi = _official_map(small, 3)
     assert (phi.reshape(-1)[fx["index"]] - fx["phi_sample"]).abs().max().item() <= 1e-5
     assert phi.double().sum().item() == pytest.approx(fx["sum"], rel=1e-6)
     assert (phi.double() ** 2).sum().item() == pytest.approx(fx["sum_sq"], rel=1e-6)
