@@ -10,7 +10,13 @@ Long table columns (design.md): experiment, artifact, method, dataset, pair, lab
 ``label`` is a label name (``labels.json`` or ``"label N"``), ``"mean"`` for the nanmean over
 foreground labels, ``"all"`` for quantities of the whole field or image, or the name of a label
 union (an evaluation config's ``label_unions``, e.g. LV = blood pool + myocardium): the per-label
-metrics of the masks "any of these labels", which the mean leaves out.
+metrics of the masks "any of these labels", which the mean leaves out. ``dice_structures`` (label
+``"mean"``) is the nanmean of the Dice of every single label *and* every union, DiffuseMorph's
+ACDC "Dice" (its official code averages LV, Myo, LV+Myo, RV and all foreground).
+
+Images may carry colour: an image of shape (*S, 3) (or (*S, 1, 3) as a 2D NIfTI vector image) is
+warped channel by channel and scored on all channels (NMSE/MSE/PSNR over every value, SSIM the
+mean over channels), as DiffuseMorph scores its faces in RGB.
 """
 from __future__ import annotations
 
@@ -39,7 +45,8 @@ SSIM_WINDOW = {2: 11, 3: 9}   # Gaussian SSIM window (classic 2D; DiffuseReg's 3
 RUNTIME_KEYS = ("register_time_s",)  # written by every method and baseline
 
 # every metric name, by what it scores
-LABEL_METRICS = ("dice", "dice_before", "hd95_vox", "hd95_mm")     # per label, per union, and their mean
+LABEL_METRICS = ("dice", "dice_before", "hd95_vox", "hd95_mm",     # per label, per union, and their mean
+                 "dice_structures")                                # mean Dice over labels and unions
 FIELD_METRICS = ("pct_jac_nonpos", "sdlogj", "njd", "jsd", "pct_nondiff", "ndv_pct")
 FIELD_KEYS = ("folding_percent", "sdlogj", "njd", "jsd", "strict_percent", "ndv_percent")  # in summary_jacobian
 IMAGE_METRICS = ("mse", "psnr", "nmse", "ssim")
@@ -235,7 +242,7 @@ def _distinct(paths: list[Path]) -> list[Path]:
 class PairData:
     """Arrays of one evaluated pair, all on the fixed grid (spatial shape S)."""
     disp: np.ndarray            # (D, *S) voxels
-    moving: np.ndarray          # (*S)
+    moving: np.ndarray          # (*S), or (C, *S) for a colour image
     fixed: np.ndarray
     moving_labels: np.ndarray
     fixed_labels: np.ndarray
@@ -258,7 +265,9 @@ def load_pair(reg: Registration, images: ImageIndex) -> PairData:
     for key in ("moving", "fixed", "moving_labels", "fixed_labels"):
         path = images.find(reg.run[key])
         arr, affine = (read_labels if key.endswith("labels") else read_image)(path)
-        if arr.shape != shape:
+        colour = None if key.endswith("labels") else channels_first(arr, shape)
+        arr = arr if colour is None else colour
+        if arr.shape != shape and colour is None:
             raise InputError(f"{path}: shape {arr.shape} does not match displacement {reg.field_path} {shape}")
         arrays[key] = arr
         if key == "fixed":
@@ -268,11 +277,27 @@ def load_pair(reg: Registration, images: ImageIndex) -> PairData:
                 raise InputError(f"{reg.field_path}: orientation {''.join(nib.orientations.aff2axcodes(field_affine))} "
                                  f"differs from the fixed image {path} "
                                  f"({''.join(nib.orientations.aff2axcodes(affine))})")
+    if arrays["moving"].shape != arrays["fixed"].shape:
+        raise InputError(f"{images.find(reg.run['moving'])}: {arrays['moving'].shape} and the fixed image "
+                         f"{arrays['fixed'].shape} differ in channels")
     if not np.any(arrays["fixed_labels"]):
         raise InputError(f"{images.find(reg.run['fixed_labels'])}: empty label map")
     if not np.any(arrays["moving_labels"]):
         raise InputError(f"{images.find(reg.run['moving_labels'])}: empty label map")
     return PairData(disp=disp, spacing=spacing, **arrays)
+
+
+COLOUR_CHANNELS = 3   # RGB; any other trailing axis is a shape mismatch (e.g. a volume against a 2D field)
+
+
+def channels_first(arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A colour image on the spatial grid `shape`, (*S, 3) or (*S, 1, .., 3) (the trailing
+    singleton axes of a NIfTI vector image), as (3, *S); None for anything else."""
+    n = len(shape)
+    rest = arr.shape[n:]
+    if arr.shape[:n] != shape or not rest or rest[-1] != COLOUR_CHANNELS or any(r != 1 for r in rest[:-1]):
+        return None
+    return np.moveaxis(arr.reshape(*shape, COLOUR_CHANNELS), -1, 0)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -312,18 +337,22 @@ def _label_rows(data: PairData, names: dict[int, str], labels: list[int], unions
     hd_mm = metrics.hd95_per_label if unit else partial(metrics.hd95_per_label, spacing=data.spacing)
     rows: list[tuple[str, str, float]] = []
     done: dict[str, list] = {}
+    # dice_structures needs the Dice rows: computed, written only when dice is wanted too
     for metric, score, moved in (("dice", metrics.dice_per_label, warped_labels),
                                  ("dice_before", metrics.dice_per_label, data.moving_labels),
                                  ("hd95_vox", metrics.hd95_per_label, warped_labels),
                                  ("hd95_mm", hd_mm, warped_labels)):
-        if not want(metric):
+        if not (want(metric) or (metric == "dice" and want("dice_structures"))):
             continue
         if metric == "hd95_mm" and unit and "hd95_vox" in done:   # unit voxels: the same numbers
             rows += [(lab, metric, val) for lab, _, val in done["hd95_vox"]]
             continue
         done[metric] = (_per_label_rows(metric, score(moved, data.fixed_labels, labels), names)
                         + _union_rows(metric, score, moved, data.fixed_labels, unions))
-        rows += done[metric]
+        if want(metric):
+            rows += done[metric]
+    if want("dice_structures"):
+        rows.append((MEAN, "dice_structures", _nanmean(v for lab, _, v in done["dice"] if lab != MEAN)))
     return rows
 
 
@@ -354,11 +383,14 @@ def score_pair(data: PairData, names: dict[int, str], unions: dict[str, list[int
     if any(want(m) for m in IMAGE_METRICS):
         warped = data.warped()
         fixed = data.fixed.astype(np.float64)
+        shape = data.disp.shape[1:]
+        channel = None if fixed.shape == shape else 0      # colour: (C, *S)
         image = {"mse": lambda: float(np.mean((warped.astype(np.float64) - fixed) ** 2)),
                  "psnr": lambda: metrics.psnr(warped, fixed), "nmse": lambda: metrics.nmse(warped, fixed)}
         # SSIM needs one whole window inside the image
-        if min(fixed.shape) >= SSIM_WINDOW[fixed.ndim]:
-            image["ssim"] = lambda: metrics.ssim(warped, fixed, win_size=SSIM_WINDOW[fixed.ndim])
+        if min(shape) >= SSIM_WINDOW[len(shape)]:
+            image["ssim"] = lambda: metrics.ssim(warped, fixed, win_size=SSIM_WINDOW[len(shape)],
+                                                 channel_axis=channel)
         rows += [(WHOLE, m, fn()) for m, fn in image.items() if want(m)]
     return [(lab, met, float(val)) for lab, met, val in rows]
 

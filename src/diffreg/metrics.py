@@ -19,7 +19,7 @@ from diffreg import spatial
 __all__ = [
     "dice_per_label", "mean_dice", "hd95_per_label", "folding_percent", "sdlogj", "summary_jacobian",
     "forward_jacobian_determinant", "njd", "jsd", "strict_jacobian_determinants", "nondiffeomorphic",
-    "psnr", "nmse", "ssim",
+    "psnr", "nmse", "ssim", "landmark_mse",
 ]
 
 LOGJ_CLIP = 1e-9  # det J is clipped to [LOGJ_CLIP, inf) before the log in SDlogJ
@@ -270,8 +270,11 @@ def nmse(image, reference) -> float:
     return float(np.sum((a - b) ** 2) / np.sum(b ** 2))
 
 
-def ssim(image, reference, win_size: int | None = None, sigma: float = 1.5, data_range: float = 1.0) -> float:
-    """Mean SSIM with a Gaussian window over the valid region; image and reference are (*S).
+def ssim(image, reference, win_size: int | None = None, sigma: float = 1.5, data_range: float = 1.0,
+         channel_axis: int | None = None) -> float:
+    """Mean SSIM with a Gaussian window over the valid region; image and reference are (*S), or
+    colour images with their channels on `channel_axis` (the mean of the per-channel SSIMs, as
+    scikit-image's `channel_axis`).
 
     win_size defaults to 11 in 2D and 9 in 3D (DiffuseReg's setting); same code as the SSIM loss.
     """
@@ -279,8 +282,27 @@ def ssim(image, reference, win_size: int | None = None, sigma: float = 1.5, data
 
     from diffreg.losses.ssim import ssim_map
 
+    if channel_axis is not None:
+        a, b = (np.moveaxis(np.asarray(x), channel_axis, 0) for x in (image, reference))
+        return float(np.mean([ssim(x, y, win_size, sigma, data_range) for x, y in zip(a, b)]))
     a = torch.from_numpy(np.asarray(image, dtype=np.float64))[None, None]
     b = torch.from_numpy(np.asarray(reference, dtype=np.float64))[None, None]
     if win_size is None:
         win_size = 11 if a.ndim == 4 else 9
     return float(ssim_map(a, b, win_size=win_size, sigma=sigma, data_range=data_range).mean())
+
+
+# ------------------------------------------------------------------ landmarks
+def landmark_mse(disp, fixed_points, moving_points) -> float:
+    """Mean over landmarks of the squared distance (voxels^2) between where the registration sends
+    a fixed-image landmark p, p + u(p) (u linearly interpolated, border values outside), and the
+    same landmark q of the moving image. With the backward map warped(x) = moving(x + u(x)), this
+    is zero exactly when the warped moving image has its landmark at p. Points are (N, D) voxel
+    coordinates in array-axis order."""
+    d = _field(disp)
+    p = np.asarray(fixed_points, dtype=np.float64)
+    q = np.asarray(moving_points, dtype=np.float64)
+    if p.shape != q.shape or p.ndim != 2 or p.shape[1] != d.shape[0]:
+        raise ValueError(f"landmarks must be two (N, {d.shape[0]}) arrays, got {p.shape} and {q.shape}")
+    u = np.stack([ndimage.map_coordinates(c, p.T, order=1, mode="nearest") for c in d], axis=1)
+    return float(np.mean(np.sum((p + u - q) ** 2, axis=1)))

@@ -137,6 +137,16 @@ def test_generation_with_zero_steps_is_the_forward_diffused_moving_image():
     # abar from T = 2000 linear betas 1e-6 .. 1e-2, in float64
     betas = np.linspace(1e-6, 1e-2, 2000)
     assert abar.item() == pytest.approx(np.prod(1 - betas[:201]), rel=1e-5)
+    # the paper's 80 reverse steps from T = 200 cover 199 .. 0 (respaced); the code's 200 take every step
+    seen = []
+    unet_forward = method.nets["unet"].forward
+    method.nets["unet"].forward = lambda x, t: (seen.append(int(t[0])), unet_forward(x, t))[1]
+    method.generate(mov, fix, t_gen=200, steps=80)
+    assert len(seen) == 80 and seen[0] == 199 and seen[-1] == 0 and seen == sorted(seen, reverse=True)
+    seen.clear()
+    method.generate(mov, fix, t_gen=200, steps=200)
+    assert seen == list(range(199, -1, -1))
+    method.nets["unet"].forward = unet_forward
     # ancestral and DDIM reverse steps run and stay finite
     for sampler in ("ddpm", "ddim"):
         img = method.generate(mov, fix, t_gen=20, steps=4, sampler=sampler, generator=torch.Generator().manual_seed(1))

@@ -26,6 +26,8 @@ Settings where paper and official code differ (docs/diffusemorph.md):
   (phi_eta = M(m, eta e) - M(m, 0), so eta = 0 is exactly the identity; an option of ours).
 - network: "official" (2D: 64-channel U-Net, 64..1024 deformation net; 3D: 8 channels,
   16..32) or "small" (test profiles).
+- generation: T = 200 (paper and code); reverse steps: paper 80 (the default, spread evenly over
+  199..0, ancestral as the code's p_sample), code 200 (`gen_steps: 200`); `sampler: ddim` is ours.
 """
 from __future__ import annotations
 
@@ -80,8 +82,9 @@ class DiffuseMorphConfig(TrainerConfig):
     inter_subject: bool = True       # False: moving and fixed from one subject (cardiac ED -> ES)
     generate: bool = False           # also write a synthetic image at registration (Algorithm 2)
     gen_t: int = 200                 # T of Eq. 12 (paper and code: 200)
-    gen_steps: int = 200             # reverse steps (code: 200 ancestral; the paper "200 in maximum")
-    sampler: str = "ddpm"            # "ddpm": ancestral (the code's p_sample); "ddim": deterministic
+    gen_steps: int = 80              # reverse steps over T-1..0: paper 80 (Sec. 4.1, Fig. 7); official code 200
+    sampler: str = "ddpm"            # "ddpm": ancestral (the code's p_sample; the paper's WaveGrad-style
+                                     # fewer-step schedule), respaced; "ddim": deterministic (an option)
 
     @classmethod
     def ndim_defaults(cls, ndim: int) -> dict:
@@ -106,12 +109,13 @@ class DiffuseMorphConfig(TrainerConfig):
         return str(getattr(self, key))
 
 
-def make_scheduler(c: DiffuseMorphConfig, kind: str = "ddpm"):
-    from diffusers import DDIMScheduler, DDPMScheduler
-    cls = DDIMScheduler if kind == "ddim" else DDPMScheduler
-    extra = dict(variance_type="fixed_small") if kind == "ddpm" else dict(set_alpha_to_one=True)
-    return cls(num_train_timesteps=c.timesteps, beta_start=c.beta_start, beta_end=c.beta_end,
-               beta_schedule="linear", clip_sample=True, clip_sample_range=1.0, **extra)
+def make_scheduler(c: DiffuseMorphConfig):
+    """diffusers' DDPM scheduler with the paper's betas; the posterior variance and the clipped x0
+    of the official p_sample."""
+    from diffusers import DDPMScheduler
+    return DDPMScheduler(num_train_timesteps=c.timesteps, beta_start=c.beta_start, beta_end=c.beta_end,
+                         beta_schedule="linear", clip_sample=True, clip_sample_range=1.0,
+                         variance_type="fixed_small")
 
 
 class DiffuseMorphObjective(Objective):
@@ -201,8 +205,9 @@ class DiffuseMorph(Method):
                  steps: int | None = None, sampler: str | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """Algorithm 2: x_T = sqrt(abar_T) m + sqrt(1 - abar_T) eps, then `steps` reverse steps
-        conditioned on (m, f) down to t = 0 (the official code: T = 200, 200 ancestral steps from
-        t = T - 1). With 0 steps, x_T itself. Returns an image in [0, 1]."""
+        conditioned on (m, f) down to t = 0, at `steps` timesteps spread evenly over T - 1 .. 0 (the
+        official code: T = 200, all 200 ancestral steps from t = T - 1). With 0 steps, x_T itself.
+        Returns an image in [0, 1]."""
         c = self.cfg
         t_gen, steps, sampler = t_gen or c.gen_t, c.gen_steps if steps is None else steps, sampler or c.sampler
         self.nets.eval()
@@ -212,20 +217,23 @@ class DiffuseMorph(Method):
         noise = torch.randn(m.shape, generator=generator, device="cpu").to(m.device)
         x = self.q_sample(m, torch.full((m.shape[0],), t_gen, device=m.device), noise)
         if steps > 0:
-            sched = make_scheduler(c, sampler)
-            if sampler == "ddim":
-                # DDIM's stride is T_train // num_inference_steps: choose it so that `steps`
-                # steps cover t_gen (at least one train step per inference step)
-                stride = max(1, t_gen // steps)
-                sched.set_timesteps(c.timesteps // stride)
-                times = [int(t) for t in sched.timesteps if int(t) < t_gen]
-            else:
-                times = list(range(t_gen - 1, t_gen - 1 - steps, -1))
-            for t in times:
+            # `steps` timesteps spread evenly over t_gen - 1 .. 0 (all of them when steps >= t_gen:
+            # the official 200 ancestral steps); respaced DDPM through diffusers' custom timesteps,
+            # DDIM (eta 0) on the same alphas
+            times = sorted({int(round(v)) for v in np.linspace(0, t_gen - 1, min(steps, t_gen))}, reverse=True)
+            sched = make_scheduler(c)
+            sched.set_timesteps(timesteps=times)
+            abar = sched.alphas_cumprod
+            for i, t in enumerate(times):
                 tt = torch.full((m.shape[0],), t, device=m.device, dtype=torch.long)
                 eps = self.nets["unet"](torch.cat([m, f, x], 1), tt)
-                kw = dict(generator=generator) if sampler == "ddpm" else dict(eta=0.0)
-                x = sched.step(eps.cpu(), t, x.cpu(), **kw).prev_sample.to(m.device)
+                if sampler == "ddpm":
+                    x = sched.step(eps.cpu(), t, x.cpu(), generator=generator).prev_sample.to(m.device)
+                else:
+                    a_t = abar[t].item()
+                    a_prev = abar[times[i + 1]].item() if i + 1 < len(times) else 1.0
+                    x0 = ((x - (1 - a_t) ** 0.5 * eps) / a_t ** 0.5).clamp(-1, 1)
+                    x = a_prev ** 0.5 * x0 + (1 - a_prev) ** 0.5 * (x - a_t ** 0.5 * x0) / (1 - a_t) ** 0.5
         return ((x + 1) / 2)[tuple(crop)]
 
     def register(self, moving: torch.Tensor, fixed: torch.Tensor,

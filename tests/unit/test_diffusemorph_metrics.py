@@ -1,0 +1,146 @@
+"""Metrics DiffuseMorph's tables need, against values worked out by hand: the mean Dice over
+labels and label unions (its ACDC "Dice"), RGB images scored channel by channel (its faces) and
+the landmark MSE (its Fig. 6)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from diffreg import metrics
+from diffreg.cli import main
+from diffreg.evaluation import read_metrics
+from diffreg.io import write_field, write_image
+
+SHAPE = (16, 12)
+
+
+def registration(root: Path, moving, fixed, moving_labels, fixed_labels, disp) -> Path:
+    images = root / "images"
+    names = {"moving": "m.nii.gz", "fixed": "f.nii.gz", "moving_labels": "ml.nii.gz", "fixed_labels": "fl.nii.gz"}
+    for key, arr in (("moving", moving), ("fixed", fixed), ("moving_labels", moving_labels),
+                     ("fixed_labels", fixed_labels)):
+        write_image(images / names[key], arr)
+    reg = root / "r"
+    reg.mkdir(parents=True)
+    write_field(reg / "disp.nii.gz", disp)
+    (reg / "run.json").write_text(json.dumps({"method": "m", "pair": "p", **names}))
+    return reg
+
+
+def evaluate(root: Path, config: dict):
+    (root / "eval.json").write_text(json.dumps(config))
+    out = root / "metrics.csv"
+    assert main(["evaluate", "--registration", str(root / "r"), "--images-dir", str(root / "images"),
+                 "--config", str(root / "eval.json"), "--out", str(out)]) == 0
+    return read_metrics(out)
+
+
+def value(df, metric, label="all") -> float:
+    sel = df[(df["metric"] == metric) & (df["label"] == label)]
+    assert len(sel) == 1, (metric, label, len(sel))
+    return float(sel["value"].iloc[0])
+
+
+def cardiac_labels(shift: int = 0) -> np.ndarray:
+    """1 RV (4x4), 2 myocardium (a 6x6 ring around) and 3 LV cavity (2x2 inside it); the left
+    ventricle (2 and 3) is moved by `shift` rows."""
+    lab = np.zeros(SHAPE, np.int16)
+    lab[1:5, 1:5] = 1
+    lab[6 + shift:12 + shift, 4:10] = 2
+    lab[8 + shift:10 + shift, 6:8] = 3
+    return lab
+
+
+def test_dice_structures_averages_labels_and_unions(tmp_path):
+    img = np.full(SHAPE, 0.5, np.float32)
+    reg = registration(tmp_path, img, img, cardiac_labels(1), cardiac_labels(0), np.zeros((2, *SHAPE), np.float32))
+    df = evaluate(tmp_path, {"label_unions": {"LV+Myo": [2, 3], "foreground": [1, 2, 3]},
+                             "metrics": ["dice", "dice_structures"]})
+    # identity map: the moving labels as they are. RV: 1. Myocardium: 32 voxels each; the 6x6
+    # blocks share 30, less the 6 voxels in either cavity: 24. LV cavity (4 voxels, moved one row): 2/4
+    fl, ml = cardiac_labels(0), cardiac_labels(1)
+    dice = lambda a, b: 2 * np.sum(a & b) / (np.sum(a) + np.sum(b))
+    expect = {"label 1": 1.0, "label 2": dice(ml == 2, fl == 2), "label 3": 0.5,
+              "LV+Myo": dice(ml >= 2, fl >= 2), "foreground": dice(ml > 0, fl > 0)}
+    assert expect["label 2"] == pytest.approx(2 * 24 / 64)
+    assert expect["LV+Myo"] == pytest.approx(2 * 30 / 72)         # 6x6 blocks moved one row
+    assert expect["foreground"] == pytest.approx(2 * 46 / 104)
+    for label, v in expect.items():
+        assert value(df, "dice", label) == pytest.approx(v)
+    assert value(df, "dice", "mean") == pytest.approx(np.mean([expect[k] for k in ("label 1", "label 2", "label 3")]))
+    assert value(df, "dice_structures", "mean") == pytest.approx(np.mean(list(expect.values())))
+    # asked alone, it is written alone
+    df = evaluate(tmp_path, {"label_unions": {"LV+Myo": [2, 3]}, "metrics": ["dice_structures"]})
+    assert set(df["metric"]) == {"dice_structures"}
+    assert value(df, "dice_structures", "mean") == pytest.approx(
+        np.mean([1.0, expect["label 2"], 0.5, expect["LV+Myo"]]))
+
+
+def rgb(shift: int = 0) -> np.ndarray:
+    """(X, Y, 3): three different smooth channels, moved by `shift` along axis 0."""
+    x = (np.arange(SHAPE[0]) - shift)[:, None] / SHAPE[0]
+    y = np.arange(SHAPE[1])[None, :] / SHAPE[1]
+    chans = [0.5 + 0.3 * np.sin(2 * np.pi * x) * np.cos(np.pi * y), 0.2 + 0.5 * x * y + 0 * y,
+             0.6 - 0.2 * np.cos(2 * np.pi * (x + y))]
+    return np.stack([np.broadcast_to(c, SHAPE) for c in chans], -1).astype(np.float32)
+
+
+@pytest.mark.parametrize("vector_image", [False, True])
+def test_rgb_images_are_warped_and_scored_by_channel(tmp_path, vector_image):
+    lab = cardiac_labels()
+    # a 2D NIfTI vector image stores (X, Y, 1, 3)
+    moving, fixed = (a[:, :, None, :] if vector_image else a for a in (rgb(2), rgb(0)))
+    disp = np.zeros((2, *SHAPE), np.float32)
+    disp[0] = 2.0            # warped(x) = moving(x + 2) = fixed(x) away from the border
+    registration(tmp_path, moving, fixed, lab, lab, disp)
+    df = evaluate(tmp_path, {"metrics": ["nmse", "ssim", "mse"]})
+    # the exact answer: the border rows replicate (warp pads with the border value)
+    warped = np.stack([rgb(2)[np.clip(np.arange(SHAPE[0]) + 2, None, SHAPE[0] - 1), :, c] for c in range(3)])
+    ref = np.moveaxis(rgb(0), -1, 0).astype(np.float64)
+    assert value(df, "nmse") == pytest.approx(np.sum((warped - ref) ** 2) / np.sum(ref ** 2), rel=1e-5)
+    assert value(df, "mse") == pytest.approx(np.mean((warped - ref) ** 2), rel=1e-5)
+    assert value(df, "ssim") == pytest.approx(np.mean([metrics.ssim(w, r, win_size=11) for w, r in zip(warped, ref)]),
+                                              rel=1e-5)
+    assert np.sum((warped - ref)[:, :-2] ** 2) == pytest.approx(0, abs=1e-9)   # only the border rows differ
+
+
+def test_identity_on_rgb_is_perfect_and_a_volume_is_no_colour_image(tmp_path, capsys):
+    lab = cardiac_labels()
+    registration(tmp_path, rgb(), rgb(), lab, lab, np.zeros((2, *SHAPE), np.float32))
+    df = evaluate(tmp_path, {"metrics": ["nmse", "ssim"]})
+    assert value(df, "nmse") == pytest.approx(0.0, abs=1e-12)
+    assert value(df, "ssim") == pytest.approx(1.0)
+    # a 4-slice volume against a 2D field stays a shape error
+    write_image(tmp_path / "images" / "m.nii.gz", np.zeros((*SHAPE, 4), np.float32))
+    assert main(["evaluate", "--registration", str(tmp_path / "r"), "--images-dir", str(tmp_path / "images"),
+                 "--out", str(tmp_path / "x.csv")]) != 0
+    assert "does not match displacement" in capsys.readouterr().err
+
+
+def test_ssim_channel_axis_is_the_mean_over_channels():
+    rng = np.random.default_rng(0)
+    a, b = rng.random((3, *SHAPE)), rng.random((3, *SHAPE))
+    per = [metrics.ssim(x, y, win_size=7) for x, y in zip(a, b)]
+    assert metrics.ssim(a, b, win_size=7, channel_axis=0) == pytest.approx(np.mean(per))
+    assert metrics.ssim(np.moveaxis(a, 0, -1), np.moveaxis(b, 0, -1), win_size=7, channel_axis=-1) == \
+        pytest.approx(np.mean(per))
+
+
+def test_landmark_mse_of_a_known_shift():
+    disp = np.zeros((2, *SHAPE))
+    disp[0], disp[1] = 1.0, -2.0                     # x -> x + (1, -2)
+    p = np.array([[3.0, 4.0], [8.5, 6.25], [10.0, 9.0]])
+    assert metrics.landmark_mse(disp, p, p + [1.0, -2.0]) == pytest.approx(0.0)
+    assert metrics.landmark_mse(disp, p, p) == pytest.approx(5.0)            # 1^2 + 2^2 for each point
+    q = p + [1.0, -2.0]
+    q[0] += [3.0, 4.0]                                                        # one landmark 5 voxels off
+    assert metrics.landmark_mse(disp, p, q) == pytest.approx(25.0 / 3)
+    # linear in between two voxels of a varying field
+    disp[0] = np.arange(SHAPE[0])[:, None] * 0.5
+    disp[1] = 0.0
+    assert metrics.landmark_mse(disp, [[2.5, 3.0]], [[2.5, 3.0]]) == pytest.approx(1.25 ** 2)
+    with pytest.raises(ValueError):
+        metrics.landmark_mse(disp, p, p[:2])
