@@ -50,8 +50,10 @@ LABEL_METRICS = ("dice", "dice_before", "hd95_vox", "hd95_mm",     # per label, 
 FIELD_METRICS = ("pct_jac_nonpos", "sdlogj", "njd", "jsd", "pct_nondiff", "ndv_pct")
 FIELD_KEYS = ("folding_percent", "sdlogj", "njd", "jsd", "strict_percent", "ndv_percent")  # in summary_jacobian
 IMAGE_METRICS = ("mse", "psnr", "nmse", "ssim")
+# the moving image warped by each trajectory field against the true frame at that time
+TRAJECTORY_METRICS = ("psnr_continuous", "nmse_continuous")
 RUN_METRICS = ("runtime_s", "threads")                              # from run.json
-METRIC_NAMES = LABEL_METRICS + FIELD_METRICS + IMAGE_METRICS + RUN_METRICS
+METRIC_NAMES = LABEL_METRICS + FIELD_METRICS + IMAGE_METRICS + TRAJECTORY_METRICS + RUN_METRICS
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -84,18 +86,21 @@ class EvalConfig:
     dataset: str | None = None
     label_unions: dict[str, list[int]] = field(default_factory=dict)   # name -> label values
     metrics: list[str] | None = None                                   # None: every metric
+    trajectory: dict | None = None      # {references: [modality, ...], times: [t, ...]} (check_trajectory)
 
     @classmethod
     def from_dict(cls, raw: dict, where: str = "evaluation config") -> "EvalConfig":
-        unknown = sorted(set(raw) - {"experiment", "dataset", "label_unions", "metrics"})
+        unknown = sorted(set(raw) - {"experiment", "dataset", "label_unions", "metrics", "trajectory"})
         if unknown:
             raise InputError(f"{where}: unknown key(s) {', '.join(unknown)} "
-                             "(known: experiment, dataset, label_unions, metrics)")
+                             "(known: experiment, dataset, label_unions, metrics, trajectory)")
         for key in ("experiment", "dataset"):
             if raw.get(key) is not None and not isinstance(raw[key], str):
                 raise InputError(f"{where}: {key} must be a string")
+        traj = raw.get("trajectory")
         return cls(raw.get("experiment"), raw.get("dataset"),
-                   check_unions(raw.get("label_unions") or {}, where), check_metrics(raw.get("metrics"), where))
+                   check_unions(raw.get("label_unions") or {}, where), check_metrics(raw.get("metrics"), where),
+                   check_trajectory(traj, where) if traj is not None else None)
 
 
 def load_eval_config(path: str | os.PathLike | None) -> EvalConfig:
@@ -118,6 +123,20 @@ def check_unions(unions, where: str = "label_unions") -> dict[str, list[int]]:
             raise InputError(f"{where}: label union {name}: expected a list of nonzero label values, got {values!r}")
         out[str(name)] = sorted(set(values))
     return out
+
+
+def check_trajectory(raw, where: str = "trajectory") -> dict:
+    """{references: [modality, ...], times: [t in (0, 1), ...]} of equal lengths: the frames of
+    the fixed subject between moving (t = 0) and fixed (t = 1), e.g. ACDC's cine frames."""
+    if not isinstance(raw, dict) or set(raw) != {"references", "times"}:
+        raise InputError(f"{where}: trajectory must have exactly the keys references and times")
+    refs, times = raw["references"], raw["times"]
+    if not (isinstance(refs, list) and refs and all(isinstance(r, str) and r for r in refs)):
+        raise InputError(f"{where}: trajectory references must be a list of modality names")
+    if not (isinstance(times, list) and len(times) == len(refs)
+            and all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1 for t in times)):
+        raise InputError(f"{where}: trajectory times must be {len(refs)} numbers in (0, 1), one per reference")
+    return {"references": list(refs), "times": [float(t) for t in times]}
 
 
 def check_metrics(wanted, where: str = "metrics") -> list[str] | None:
@@ -395,13 +414,54 @@ def score_pair(data: PairData, names: dict[int, str], unions: dict[str, list[int
     return [(lab, met, float(val)) for lab, met, val in rows]
 
 
+TIME_TOLERANCE = 1e-6
+
+
+def fixed_subject(reg: Registration) -> str:
+    """The fixed subject's id: the common `<subject>_` prefix of its image and label file names."""
+    prefix = os.path.commonprefix([str(reg.run["fixed"]), str(reg.run.get("fixed_labels") or "")])
+    if "_" not in prefix:
+        raise InputError(f"{reg.path}: cannot tell the fixed subject from {reg.run['fixed']} and its labels")
+    return prefix[:prefix.rindex("_")]
+
+
+def score_trajectory(reg: Registration, data: PairData, images: ImageIndex, traj: dict,
+                     want) -> list[tuple[str, str, float]]:
+    """PSNR and NMSE of the moving image warped by the trajectory field at each reference time
+    against the fixed subject's frame at that time (label "t=<time>"), and their mean. A time the
+    registration has no field for scores NaN (e.g. VM-diff's squaring stages are at 2^-v only)."""
+    times = [float(t) for t in (reg.run.get("trajectory_times") or [])]
+    subject = fixed_subject(reg)
+    rows: list[tuple[str, str, float]] = []
+    for ref, t in zip(traj["references"], traj["times"]):
+        k = next((i for i, ti in enumerate(times) if abs(ti - t) <= TIME_TOLERANCE), None)
+        values = {"psnr_continuous": float("nan"), "nmse_continuous": float("nan")}
+        if k is not None:
+            disp, _ = read_field(reg.path / f"disp_step{k}.nii.gz")
+            frame, _ = read_image(images.find(f"{subject}_{ref}.nii.gz"))
+            if frame.shape != data.fixed.shape:
+                raise InputError(f"{subject}_{ref}.nii.gz: shape {frame.shape}, fixed image {data.fixed.shape}")
+            warped = spatial.warp_numpy(data.moving, disp, mode="linear")
+            values = {"psnr_continuous": metrics.psnr(warped, frame), "nmse_continuous": metrics.nmse(warped, frame)}
+        rows += [(f"t={t:g}", m, v) for m, v in values.items() if want(m)]
+    for m in TRAJECTORY_METRICS:
+        if want(m):
+            rows.append((MEAN, m, _nanmean(v for lab, met, v in rows if met == m)))
+    return rows
+
+
 def evaluate_registration(reg: Registration, images: ImageIndex, names: dict[int, str],
                           experiment: str, artifact: str, dataset: str | None,
                           unions: dict[str, list[int]] | None = None,
-                          wanted: Sequence[str] | None = None) -> pd.DataFrame:
-    """Long metrics table of one registration directory (see :func:`score_pair`)."""
+                          wanted: Sequence[str] | None = None, trajectory: dict | None = None) -> pd.DataFrame:
+    """Long metrics table of one registration directory (see :func:`score_pair`, and
+    :func:`score_trajectory` when the evaluation config names the frames of a trajectory)."""
     data = load_pair(reg, images)
     rows = score_pair(data, names, unions, wanted)
+    def want(metric: str) -> bool:
+        return wanted is None or metric in wanted
+    if trajectory and any(want(m) for m in TRAJECTORY_METRICS):
+        rows += score_trajectory(reg, data, images, trajectory, want)
     runtime = reg.registration_time()
     if runtime is not None and (wanted is None or "runtime_s" in wanted):
         rows.append((WHOLE, "runtime_s", float(runtime)))

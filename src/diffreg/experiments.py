@@ -24,7 +24,7 @@ TOP_KEYS = {"paper", "method", "stages", "files", "profiles", "tasks", "losses",
 PAPER_KEYS = {"name", "title", "code", "url"}
 STAGE_KEYS = {"kind", "param", "ndim", "data", "profiles", "note"}
 FILE_KEYS = {"note"}
-TASK_KEYS = {"ndim", "dataset", "train", "test", "tests", "pairing", "labels", "label_unions", "note"}
+TASK_KEYS = {"ndim", "dataset", "train", "test", "tests", "pairing", "labels", "label_unions", "trajectory", "note"}
 PRESET_META = {"method", "status", "note"}          # the rest of a loss preset are method settings
 ARTIFACT_KEYS = {"kind", "title", "tasks", "test", "runs", "profiles", "columns", "rows", "claim", "metrics",
                  "sweep", "values", "paper", "from", "function", "settings", "measures", "pair", "note"}
@@ -286,6 +286,12 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
         for u, vals in chk.mapping(task.get("label_unions"), f"{key}.label_unions").items():
             if not isinstance(vals, list):
                 chk.fail(f"{key}.label_unions.{u}", "expected a list of label values")
+        if task.get("trajectory") is not None:
+            from .evaluation import check_trajectory
+            try:
+                check_trajectory(task["trajectory"], f"{key}.trajectory")
+            except InputError as exc:
+                chk.fail(f"{key}.trajectory", str(exc).split(": ", 1)[-1])
     all_ndims = {int(t["ndim"]) for t in tasks.values()} or {2, 3}
 
     # loss presets

@@ -304,7 +304,8 @@ class Planner:
         self.plan.registrations.setdefault(key, {
             "experiment": exp.name, "label": label, "kind": kind, "run": run, "method": method, "preset": preset,
             "ndim": int(target.spec["ndim"]), "dataset": target.dataset, "moving": target.moving,
-            "fixed": target.fixed, "_unions": dict(target.spec.get("label_unions") or {})})
+            "fixed": target.fixed, "_unions": dict(target.spec.get("label_unions") or {}),
+            "_trajectory": target.spec.get("trajectory")})
         self._metrics.setdefault(key, []).append(art.get("metrics"))
 
     def figure(self, exp: Experiment, art_name: str, art: dict) -> None:
@@ -373,6 +374,8 @@ class Planner:
             metrics = None if any(m is None for m in specs) else sorted({x for m in specs for x in m})
             content = {"experiment": reg["experiment"], "dataset": reg["dataset"], "label_unions": reg["_unions"],
                        "metrics": metrics}
+            if reg.get("_trajectory"):
+                content["trajectory"] = reg["_trajectory"]
             name = f"eval-{hash8(content)}.json"
             self.plan.evals[name] = content
             reg["eval_config"] = name

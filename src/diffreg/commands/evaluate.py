@@ -48,7 +48,7 @@ def run(args) -> int:
     regs = find_registrations(args.registration)
     images = ImageIndex(args.images_dir)
     frames = [evaluate_registration(r, images, names, experiment, args.artifact, dataset,
-                                    config.label_unions, config.metrics) for r in regs]
+                                    config.label_unions, config.metrics, config.trajectory) for r in regs]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
     out = Path(args.out)
     with atomic_path(out) as tmp:

@@ -134,6 +134,7 @@ def _run(args) -> int:
                     moving_labels=Path(args.moving_labels).name if args.moving_labels else None,
                     fixed_labels=Path(args.fixed_labels).name if args.fixed_labels else None,
                     register_time_s=round(elapsed, 4), threads=threads,
-                    trajectory_steps=len(result.trajectory), images=sorted(result.images))
+                    trajectory_steps=len(result.trajectory),
+                    trajectory_times=[float(t) for t in result.trajectory_times] or None, images=sorted(result.images))
     manifest.write(out / "run.json")
     return 0

@@ -245,4 +245,4 @@ class DiffuseMorph(Method):
         images = {}
         if self.cfg.generate:
             images["generated"] = self.generate(moving, fixed, generator=generator).cpu()
-        return RegistrationResult(fields[etas.index(1.0)].cpu(), [u.cpu() for u in fields], images)
+        return RegistrationResult(fields[etas.index(1.0)].cpu(), [u.cpu() for u in fields], images, etas)

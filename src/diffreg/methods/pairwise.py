@@ -76,8 +76,11 @@ class PairwiseMethod(Method):
         result = register_pair(self.nets["net"], moving, fixed, c.pad_multiple)
         if c.trajectory == "scaled":
             result.trajectory = [float(z) * result.displacement for z in c.etas]
+            result.trajectory_times = [float(z) for z in c.etas]
         elif c.trajectory == "squaring":
             result.trajectory = squaring_stages(self.nets["net"], moving, fixed, c.pad_multiple)
+            steps = len(result.trajectory) - 1
+            result.trajectory_times = [2.0 ** (k - steps) for k in range(steps + 1)]   # exp(v / 2^(steps-k))
         return result
 
 

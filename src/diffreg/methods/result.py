@@ -25,12 +25,17 @@ class RegistrationResult:
     displacement: torch.Tensor
     trajectory: list[torch.Tensor] = field(default_factory=list)
     images: dict[str, torch.Tensor] = field(default_factory=dict)
+    # the deformation time in [0, 1] of each trajectory field, where it has one (DiffuseMorph's
+    # eta, VM's zeta, VM-diff's 2^-v); scored against frames at those times (evaluation.trajectory)
+    trajectory_times: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         d = self.displacement
         spatial = tuple(d.shape[2:])
         if d.ndim < 4 or d.shape[0] != 1 or d.shape[1] != len(spatial):
             raise ValueError(f"displacement must be (1, D, *S) with D spatial axes, got {tuple(d.shape)}")
+        if self.trajectory_times and len(self.trajectory_times) != len(self.trajectory):
+            raise ValueError(f"{len(self.trajectory_times)} trajectory times for {len(self.trajectory)} fields")
         for k, u in enumerate(self.trajectory):
             if tuple(u.shape) != tuple(d.shape):
                 raise ValueError(f"trajectory[{k}] has shape {tuple(u.shape)}, displacement {tuple(d.shape)}")
