@@ -116,3 +116,13 @@ def test_unigradicon_needs_weights_and_checks_them(tmp_path):
     vol = torch.rand(1, 1, 20, 24, 16)
     disp = w.register(vol, vol).displacement                  # resized to 136^3 and back
     assert disp.shape == (1, 3, 20, 24, 16) and disp.abs().max().item() < 1e-4   # zero-initialised: identity
+
+
+def test_gradicon_refuses_volumes_its_chain_cannot_halve_with_one_line():
+    m = build_method("gradicon", 3, {"backbone_kwargs": SMALL}, CPU)
+    assert m.nets["net"].min_side == 65                  # 2 levels + 4 halvings in the U-Net
+    vol = torch.rand(1, 1, 64, 64, 64)
+    with pytest.raises(InputError, match="needs at least 65 voxels per axis in 3D, got 64x64x64; set input_shape"):
+        m.register(vol, vol)
+    ok = build_method("gradicon", 3, {"backbone_kwargs": SMALL, "input_shape": [72, 72, 72]}, CPU)
+    assert ok.register(vol, vol).displacement.shape == (1, 3, 64, 64, 64)

@@ -158,6 +158,10 @@ class GradICON(Method):
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         c = self.cfg
+        need = self.nets["net"].min_side
+        if c.input_shape is None and min(x.shape[2:]) < need:
+            raise InputError(f"{self.name}: the ICON chain needs at least {need} voxels per axis in {self.ndim}D, "
+                             f"got {'x'.join(map(str, x.shape[2:]))}; set input_shape to resample")
         if c.preprocess == "mri":
             x = torch.stack([clip_scale(xi) for xi in x])
         if c.input_shape is not None and list(x.shape[2:]) != list(c.input_shape):
