@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from diffreg.cli import main
+from diffreg.methods import METHODS
 
 from .conftest import snapshot
 
@@ -151,7 +152,7 @@ def _cfg(text):
 
 
 TRAIN_CASES = [
-    ("unknown-method", None, train(method="voxelmorf"), 2, "unknown method 'voxelmorf' (known: dgir, diffusemorph, voxelmorph)"),
+    ("unknown-method", None, train(method="voxelmorf"), 2, "unknown method 'voxelmorf' (known: " + ", ".join(sorted(METHODS.names())) + ")"),
     ("iterations-0", None, train("--iterations", "0"), 2,
      "setting iterations = 0 for method voxelmorph: must be an integer >= 1"),
     ("iterations-negative", None, train("--iterations", "-5"), 2,
@@ -182,8 +183,8 @@ TRAIN_CASES = [
     ("config-unknown-setting", _cfg('{"learning_rate": 0.001}'),
      lambda w, d, m: train("--config", str(w / "cfg.json"))(w, d, m), 2,
      "unknown setting(s) learning_rate for method voxelmorph (known: backbone, backbone_kwargs, batch_size, "
-     "inter_subject, iterations, lambda_reg, log_every, lr, pad_multiple, regulariser, regulariser_kwargs, seed, "
-     "similarity, similarity_kwargs)"),
+     "etas, inter_subject, iterations, lambda_reg, log_every, lr, pad_multiple, regulariser, regulariser_kwargs, "
+     "seed, similarity, similarity_kwargs, trajectory)"),
     ("config-wrong-type", _cfg('{"batch_size": "many"}'), lambda w, d, m: train("--config", str(w / "cfg.json"))(w, d, m), 2,
      "setting batch_size = 'many' for method voxelmorph: expected an integer"),
     ("config-lr-out-of-range", _cfg('{"lr": 5}'), lambda w, d, m: train("--config", str(w / "cfg.json"))(w, d, m), 2,
