@@ -1,5 +1,5 @@
 """DiffuseMorph: the networks against fixtures saved from the official code
-(`benchmarks/diffusemorph_fidelity.py --write-fixtures tests/fixtures/diffusemorph`), the joint
+(`benchmarks/diffusemorph.py --write-fixtures tests/fixtures/diffusemorph`), the joint
 loss, the continuous trajectory and the generative process."""
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from diffreg.nets.sr3_unet import OFFICIAL as UNET, SR3UNet
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "fixtures" / "diffusemorph"
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from diffusemorph_fidelity import seeded  # noqa: E402  (the benchmark's input generator)
+from diffusemorph import seeded  # noqa: E402  (the benchmark's input generator)
 
 CPU = torch.device("cpu")
 TINY = {"network": "small", "unet_kwargs": {"channel_mults": [1, 2]},

@@ -10,7 +10,7 @@ phi_eta = M(m, eta e), eta in [0, 1]. Generation (Eq. 12-13, Algorithm 2): forwa
 step T_gen, then reverse steps conditioned on (m, f).
 
 Networks (nets.sr3_unet, nets.diffusemorph_field) load the official state dicts strictly
-(benchmarks/diffusemorph_fidelity.py). Images enter in [0, 1] and are mapped to [-1, 1] as the
+(benchmarks/diffusemorph.py). Images enter in [0, 1] and are mapped to [-1, 1] as the
 official data loaders do; the NCC compares the warped (m + 1) / 2 with (f + 1) / 2: squared local
 cc in a 9^d box, cov^2 / (var var + 1e-5) on window sums (VoxelMorph's NCC, which the paper cites);
 the smoothness term is VoxelMorph's Grad-l2 (mean over axes of mean squared forward differences).

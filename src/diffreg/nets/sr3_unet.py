@@ -1,7 +1,7 @@
 """The conditional DDPM U-Net of DiffuseMorph (the SR3-style network of its official code,
 boahK/DiffuseMorph `diffusion_net_{2D,3D}/unet.py`), in 2D and 3D with the official parameter
-names, so an official state dict loads with strict=True (benchmarks/diffusemorph_fidelity.py,
-tests/unit/test_diffusemorph_fidelity.py).
+names, so an official state dict loads with strict=True (benchmarks/diffusemorph.py,
+tests/unit/test_diffusemorph.py).
 
 Layout: a sinusoidal embedding of the integer timestep -> MLP; a stem convolution; per level
 `res_blocks` residual blocks (GroupNorm, Swish, 3^d convolutions, the time embedding added after

@@ -1,6 +1,6 @@
 """DiffuseMorph against its official code (boahK/DiffuseMorph), on identical weights and inputs.
 
-    python benchmarks/diffusemorph_fidelity.py --official /path/to/DiffuseMorph \
+    python benchmarks/diffusemorph.py --official /path/to/DiffuseMorph \
         [--write-fixtures tests/fixtures/diffusemorph] [--time]
 
 The official files are imported from their checkout (never part of diffreg); they need `einops`
@@ -12,7 +12,7 @@ no-op on a machine without a GPU. Prints, in 2D and 3D:
   - the training loss of one step (MSE(eps, eps-hat) + lambda (-NCC^2 + grad-l2)) on identical
     inputs, noise and timestep;
   - with --time: seconds per training step and per registration, official vs ours (CPU).
-With --write-fixtures it writes the small fixtures tests/unit/test_diffusemorph_fidelity.py uses.
+With --write-fixtures it writes the small fixtures tests/unit/test_diffusemorph.py uses.
 """
 from __future__ import annotations
 
