@@ -9,7 +9,7 @@ NEXTFLOW ?= $(VENV)/bin/nextflow
 OUTDIR ?= results
 PROFILE ?= test
 
-.PHONY: setup demo test test-unit test-pipeline report bench clean
+.PHONY: setup demo test test-unit test-pipeline test-slurm container report bench clean
 
 setup:
 	@bash envs/setup.sh
@@ -26,6 +26,15 @@ test-unit: setup
 
 test-pipeline: setup
 	$(PY) -m pytest tests/pipeline -q
+
+# a one-node Slurm (installs slurm-wlm and munge as root where missing) running -profile test,slurm
+test-slurm: setup
+	$(PY) -m pytest tests/slurm -q
+
+# the Charliecloud directory image (debootstrap + containers/recipe.sh), under $(DIFFREG_CACHE)/images,
+# keyed by the pinned versions; its `pip freeze` is checked against envs/requirements.txt
+container:
+	@img=$$(bash containers/build-chimage.sh) && bash containers/check-image.sh "$$img" && echo "image: $$img"
 
 # Re-render tables, figures and the HTML report from an existing results folder, without training.
 report: setup
