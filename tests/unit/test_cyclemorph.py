@@ -12,7 +12,8 @@ from diffreg import spatial
 from diffreg.errors import InputError
 from diffreg.methods import build_method, load_method
 from diffreg.methods.cyclemorph import apply
-from diffreg.methods.training_set import TrainingSet
+
+from .synthetic import seeded, smooth_shift_pairs
 
 FIX = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "cyclemorph"
 CPU = torch.device("cpu")
@@ -24,20 +25,6 @@ def fixture():
     return torch.load(FIX / "cyclemorph_small.pt", weights_only=True)
 
 
-def _seeded(shape, seed):
-    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _smooth_pairs(n=6, size=48, shift=2):
-    from scipy.ndimage import gaussian_filter, shift as nd_shift
-    g = np.random.default_rng(0)
-    mov, fix = [], []
-    for _ in range(n):
-        a = gaussian_filter(g.random((size, size)), 2)
-        a = ((a - a.min()) / (a.max() - a.min())).astype(np.float32)
-        mov.append(a)
-        fix.append(nd_shift(a, (shift, 0), mode="nearest").astype(np.float32))
-    return TrainingSet([f"s{i}" for i in range(n)], mov, fix)
 
 
 def test_cyclemorph_equals_the_official_code(fixture):
@@ -45,7 +32,7 @@ def test_cyclemorph_equals_the_official_code(fixture):
     m = build_method("cyclemorph", 3, {**fixture["widths"], **fixture["lambdas"]}, CPU)
     m.nets["G_A"].load_state_dict(fixture["state_A"], strict=True)
     m.nets["G_B"].load_state_dict(fixture["state_B"], strict=True)
-    a, b = (_seeded(tuple(fixture["shape"]), s) for s in fixture["seeds"][2:])
+    a, b = (seeded(tuple(fixture["shape"]), s) for s in fixture["seeds"][2:])
     with torch.no_grad():
         terms = m.terms(m.nets["G_A"], m.nets["G_B"], a, b)
         fake_b, flow_a = apply(m.nets["G_A"], a, b)
@@ -61,8 +48,8 @@ def test_cyclemorph_equals_the_official_code(fixture):
 
 def test_cyclemorph_official_init_starts_near_the_identity():
     m = build_method("cyclemorph", 2, {}, CPU)
-    x = _seeded((1, 1, 32, 32), 1)
-    flow = m.register(x, _seeded((1, 1, 32, 32), 2)).displacement
+    x = seeded((1, 1, 32, 32), 1)
+    flow = m.register(x, seeded((1, 1, 32, 32), 2)).displacement
     bias = m.nets["G_A"].model.outconv.upconv.bias.detach().view(1, 2, 1, 1)
     assert (flow - bias).abs().max() < 1e-3            # N(0, 1e-5) weights: the field is the last bias
     c = m.cfg
@@ -79,7 +66,7 @@ def test_cyclemorph_identity_and_cycle_terms_vanish_for_zero_fields():
     for net in m.nets.values():
         for p in net.parameters():
             torch.nn.init.zeros_(p)
-    a, b = _seeded((1, 1, 32, 32), 1), _seeded((1, 1, 32, 32), 2)
+    a, b = seeded((1, 1, 32, 32), 1), seeded((1, 1, 32, 32), 2)
     t = m.terms(m.nets["G_A"], m.nets["G_B"], a, b)
     assert t["cycle"].item() < 1e-5 and t["regulariser"].item() == 0
     expected = -(m.ncc.similarity(a, a) + m.ncc.similarity(b, b))
@@ -89,20 +76,20 @@ def test_cyclemorph_identity_and_cycle_terms_vanish_for_zero_fields():
 @pytest.mark.parametrize("ndim,shape", [(2, (2, 1, 24, 40)), (3, (2, 1, 16, 20, 12))])
 def test_cyclemorph_maps_pairs_to_fields_of_the_right_shape(ndim, shape):
     m = build_method("cyclemorph", ndim, TINY, CPU)
-    warped, flow = apply(m.nets["G_A"], _seeded(shape, 1), _seeded(shape, 2))
+    warped, flow = apply(m.nets["G_A"], seeded(shape, 1), seeded(shape, 2))
     assert flow.shape == (shape[0], ndim, *shape[2:]) and warped.shape == shape
-    disp = m.register(_seeded((1, *shape[1:]), 1), _seeded((1, *shape[1:]), 2)).displacement
+    disp = m.register(seeded((1, *shape[1:]), 1), seeded((1, *shape[1:]), 2)).displacement
     assert disp.shape == (1, ndim, *shape[2:])
 
 
 def test_cyclemorph_trains_one_step_with_a_finite_loss(tmp_path):
     m = build_method("cyclemorph", 2, {**TINY, "iterations": 1, "log_every": 1}, CPU)
-    summary = m.fit(_smooth_pairs(2, 32), tmp_path / "log.csv")
+    summary = m.fit(smooth_shift_pairs(2, 32), tmp_path / "log.csv")
     assert summary["iterations"] == 1 and np.isfinite(summary["loss_last_10pct"])
 
 
 def test_cyclemorph_registers_a_shift_better_than_identity():
-    data = _smooth_pairs()
+    data = smooth_shift_pairs()
     torch.manual_seed(0)
     m = build_method("cyclemorph", 2, {**TINY, "iterations": 150, "lr": 3e-3, "batch_size": 2,
                                        "log_every": 1000, "inter_subject": False}, CPU)
@@ -123,5 +110,5 @@ def test_cyclemorph_saves_and_loads(tmp_path):
     assert back.cfg.alpha == 0.2 and set(back.nets) == {"G_A", "G_B"}
     for k, v in m.state_dict().items():
         assert torch.equal(v, back.state_dict()[k]), k
-    x, y = _seeded((1, 1, 16, 16), 3), _seeded((1, 1, 16, 16), 4)
+    x, y = seeded((1, 1, 16, 16), 3), seeded((1, 1, 16, 16), 4)
     assert torch.equal(m.register(x, y).displacement, back.register(x, y).displacement)

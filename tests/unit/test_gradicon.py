@@ -15,6 +15,8 @@ from diffreg.methods import build_method
 from diffreg.methods.gradicon import gradicon_terms, icon_lncc
 from diffreg.nets.tallunet import DGIRNet
 
+from .synthetic import seeded, smooth_shift_pairs
+
 FIX = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "gradicon"
 CPU = torch.device("cpu")
 SMALL = {"down": [2, 4, 4, 4, 4, 4], "up": [4, 4, 4, 4, 4]}
@@ -25,17 +27,13 @@ def fixture():
     return torch.load(FIX / "chains_small.pt", weights_only=True)
 
 
-def _seeded(shape, seed):
-    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
-
-
 @pytest.mark.parametrize("key", ["dense_2d", "sparse_2d", "sparse_3d"])
 def test_gradicon_loss_equals_the_official(fixture, key):
     fx = fixture[key]
     ndim = len(fx["shape"]) - 2
     net = DGIRNet(ndim, 2, fixture["down"], fixture["up"], last_step=True)
     net.net.load_state_dict(fixture[f"state_{ndim}d"], strict=True)
-    a, b = _seeded(tuple(fx["shape"]), fx["seeds"][0]), _seeded(tuple(fx["shape"]), fx["seeds"][1])
+    a, b = seeded(tuple(fx["shape"]), fx["seeds"][0]), seeded(tuple(fx["shape"]), fx["seeds"][1])
     torch.manual_seed(fx["seeds"][2])                     # the noisy identity: same draws as the official
     with torch.no_grad():
         terms = gradicon_terms(net.net, a, b, icon_lncc(5), fx["lmbda"], key.startswith("sparse"))
@@ -61,7 +59,7 @@ def test_icon_term_vanishes_for_inverse_consistent_maps():
     for m in net.modules():
         if hasattr(m, "lastConv"):
             assert m.lastConv.weight.abs().sum() == 0
-    a, b = _seeded((1, 1, 32, 32), 1), _seeded((1, 1, 32, 32), 2)
+    a, b = seeded((1, 1, 32, 32), 1), seeded((1, 1, 32, 32), 2)
     lncc = icon_lncc(5)
     terms = gradicon_terms(net.net, a, b, lncc, 1.5, False)
     assert terms["icon"].item() == pytest.approx(0.0, abs=1e-10)
@@ -73,21 +71,14 @@ def test_gradicon_trains_and_registers_a_shift_better_than_identity():
     """Smooth random images shifted by 2 voxels along axis 0: after a short fit (batch 4, so that
     the BatchNorm statistics used at registration are sensible) the field points about 2 voxels
     back and the warped image is closer to the fixed one."""
-    from scipy.ndimage import gaussian_filter, shift as nd_shift
     from diffreg import spatial
-    from diffreg.methods.training_set import TrainingSet
-    g = np.random.default_rng(0)
-    mov, fix = [], []
-    for _ in range(6):
-        a = gaussian_filter(g.random((48, 48)), 2)
-        a = ((a - a.min()) / (a.max() - a.min())).astype(np.float32)
-        mov.append(a)
-        fix.append(nd_shift(a, (2, 0), mode="nearest").astype(np.float32))
+    data = smooth_shift_pairs()
+    mov, fix = data.moving, data.fixed
     torch.manual_seed(0)
     m = build_method("gradicon", 2, {"backbone_kwargs": {"down": [2, 8, 8, 8, 8, 8], "up": [8, 8, 8, 8, 8]},
                                      "iterations": 150, "lr": 5e-3, "batch_size": 4, "sigma": 2,
                                      "log_every": 1000, "inter_subject": False}, CPU)
-    summary = m.fit(TrainingSet([f"s{i}" for i in range(6)], mov, fix))
+    summary = m.fit(data)
     assert np.isfinite(summary["loss_last_10pct"]) and summary["loss_last_10pct"] < summary["loss_first_10pct"]
     a, b = torch.from_numpy(mov[0])[None, None], torch.from_numpy(fix[0])[None, None]
     disp = m.register(a, b).displacement

@@ -12,7 +12,8 @@ from diffreg import spatial
 from diffreg.errors import InputError
 from diffreg.methods import build_method, load_method
 from diffreg.methods.symnet import neg_jacobian
-from diffreg.methods.training_set import TrainingSet
+
+from .synthetic import seeded, smooth_shift_pairs
 
 FIX = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "symnet"
 CPU = torch.device("cpu")
@@ -23,20 +24,6 @@ def fixture():
     return torch.load(FIX / "symnet_small.pt", weights_only=True)
 
 
-def _seeded(shape, seed):
-    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
-
-
-def _smooth_pairs(n=6, size=48, shift=2):
-    from scipy.ndimage import gaussian_filter, shift as nd_shift
-    g = np.random.default_rng(0)
-    mov, fix = [], []
-    for _ in range(n):
-        a = gaussian_filter(g.random((size, size)), 2)
-        a = ((a - a.min()) / (a.max() - a.min())).astype(np.float32)
-        mov.append(a)
-        fix.append(nd_shift(a, (shift, 0), mode="nearest").astype(np.float32))
-    return TrainingSet([f"s{i}" for i in range(n)], mov, fix)
 
 
 @pytest.mark.parametrize("integration", ["full", "half"])
@@ -48,7 +35,7 @@ def test_symnet_equals_the_official_code(fixture, integration):
                                        **fx["lambdas"]), CPU)
     net = m.nets["net"].double()
     net.load_state_dict(fixture["state"], strict=True)
-    x, y = (_seeded(tuple(fixture["shape"]), s).double() for s in fixture["seeds"][1:])
+    x, y = (seeded(tuple(fixture["shape"]), s).double() for s in fixture["seeds"][1:])
     with torch.no_grad():
         v_xy, v_yx = net(x, y)
         terms = m.terms(net, x, y)
@@ -73,7 +60,7 @@ def test_neg_jacobian_counts_only_folds():
 @pytest.mark.parametrize("ndim,shape", [(2, (2, 1, 24, 40)), (3, (2, 1, 16, 20, 12))])
 def test_symnet_maps_pairs_to_fields_of_the_right_shape(ndim, shape):
     m = build_method("symnet", ndim, {"start_channel": 2}, CPU)
-    x, y = _seeded(shape, 1), _seeded(shape, 2)
+    x, y = seeded(shape, 1), seeded(shape, 2)
     maps = m.maps(m.nets["net"], x, y)
     for k in ("v_xy", "half_xy", "phi_xy", "phi_yx"):
         assert maps[k].shape == (shape[0], ndim, *shape[2:]), k
@@ -91,7 +78,7 @@ def test_symnet_settings():
 
 
 def test_symnet_trains_one_step_with_a_finite_loss(tmp_path):
-    data = _smooth_pairs(2, 32)
+    data = smooth_shift_pairs(2, 32)
     m = build_method("symnet", 2, {"start_channel": 2, "iterations": 1, "log_every": 1}, CPU)
     summary = m.fit(data, tmp_path / "log.csv")
     assert summary["iterations"] == 1 and np.isfinite(summary["loss_last_10pct"])
@@ -100,7 +87,7 @@ def test_symnet_trains_one_step_with_a_finite_loss(tmp_path):
 def test_symnet_registers_a_shift_better_than_identity():
     """Smooth random images shifted by 2 voxels along axis 0: after a short fit the field points
     about 2 voxels back and the warped image is closer to the fixed one."""
-    data = _smooth_pairs()
+    data = smooth_shift_pairs()
     torch.manual_seed(0)
     m = build_method("symnet", 2, {"start_channel": 4, "iterations": 150, "lr": 2e-3, "batch_size": 2,
                                    "log_every": 1000, "inter_subject": False}, CPU)
@@ -121,5 +108,5 @@ def test_symnet_saves_and_loads(tmp_path):
     assert back.cfg.integration == "full"
     for k, v in m.state_dict().items():
         assert torch.equal(v, back.state_dict()[k]), k
-    x, y = _seeded((1, 1, 16, 16), 3), _seeded((1, 1, 16, 16), 4)
+    x, y = seeded((1, 1, 16, 16), 3), seeded((1, 1, 16, 16), 4)
     assert torch.equal(m.register(x, y).displacement, back.register(x, y).displacement)

@@ -4,9 +4,9 @@ block.0`, ..., `model.outconv.upconv`), so an official `*_net_G_A.pth` loads wit
 
 The layout is VoxelMorph-1's: a stride-1 convolution, four stride-2 convolutions, four transposed-
 convolution upsamplings with skip concatenations (one extra convolution before the last), a last
-convolution to the field; every block is one conv 3 + LeakyReLU(0.2). Written here rather than
-reusing nets.diffusemorph_field (the same authors' later net) because the names of the output layer
-differ and its 2D blocks have two convolutions; CycleMorph's code is 3D, and 2D here is the same
+convolution to the field; every block is one conv 3 + LeakyReLU(0.2). The trunk is
+nets.diffusemorph_field.VM1UNet (the same authors' net in DiffuseMorph) with one convolution per
+block and the last layer under CycleMorph's name; CycleMorph's code is 3D, and 2D here is the same
 network with 2D convolutions.
 
 forward(x = [moving, fixed]) -> (moving warped by the field, field): the field in voxels, channel
@@ -21,82 +21,21 @@ import torch
 from torch import nn
 
 from .. import spatial
+from .diffusemorph_field import VM1UNet
 
 # the official options (options/base_options.py, scripts/Brain_train.sh)
 ENCODER = (16, 32, 32, 32, 32)
 DECODER = (32, 32, 32, 8, 8)
 
 
-def _conv(ndim):
-    return nn.Conv2d if ndim == 2 else nn.Conv3d
-
-
-class CRBlock(nn.Module):
-    def __init__(self, ndim: int, cin: int, cout: int, stride: int = 1):
-        super().__init__()
-        self.block = nn.Sequential(_conv(ndim)(cin, cout, 3, stride=stride, padding=1), nn.LeakyReLU(0.2))
-
-    def forward(self, x):
-        return self.block(x)
-
-
-class Wrapped(nn.Module):
-    """The official inblock / downblock: a CRblock held as `block`."""
-
-    def __init__(self, ndim: int, cin: int, cout: int, stride: int):
-        super().__init__()
-        self.block = CRBlock(ndim, cin, cout, stride)
-
-    def forward(self, x):
-        return self.block(x)
-
-
-class UpBlock(nn.Module):
-    def __init__(self, ndim: int, cin: int, cat_ch: int, cout: int):
-        super().__init__()
-        tconv = nn.ConvTranspose2d if ndim == 2 else nn.ConvTranspose3d
-        self.upconv = tconv(cin, cin, 3, padding=1, stride=2, output_padding=1)
-        self.block = CRBlock(ndim, cat_ch, cout)
-
-    def forward(self, x, skip):
-        return self.block(torch.cat([skip, self.upconv(x)], 1))
-
-
-class OutBlock(nn.Module):
-    def __init__(self, ndim: int, cin: int, cout: int):
-        super().__init__()
-        self.upconv = _conv(ndim)(cin, cout, 3, padding=1)   # the official name, though no upsampling
-
-    def forward(self, x):
-        return self.upconv(x)
-
-
-class RegistUNet(nn.Module):
-    """The official registUnetBlock."""
+class RegistUNet(VM1UNet):
+    """The official registUnetBlock: one convolution per block, the last layer named `upconv`."""
 
     def __init__(self, ndim: int, input_nc: int, encoder_nc: Sequence[int], decoder_nc: Sequence[int]):
-        super().__init__()
-        e, d = list(encoder_nc), list(decoder_nc) + [ndim]
-        self.inconv = Wrapped(ndim, input_nc, e[0], 1)
-        self.downconv1 = Wrapped(ndim, e[0], e[1], 2)
-        self.downconv2 = Wrapped(ndim, e[1], e[2], 2)
-        self.downconv3 = Wrapped(ndim, e[2], e[3], 2)
-        self.downconv4 = Wrapped(ndim, e[3], e[4], 2)
-        self.upconv1 = UpBlock(ndim, e[4], e[4] + e[3], d[0])
-        self.upconv2 = UpBlock(ndim, d[0], d[0] + e[2], d[1])
-        self.upconv3 = UpBlock(ndim, d[1], d[1] + e[1], d[2])
-        self.keepblock = CRBlock(ndim, d[2], d[3])
-        self.upconv4 = UpBlock(ndim, d[3], d[3] + e[0], d[4])
-        self.outconv = OutBlock(ndim, d[4], d[5])
+        super().__init__(ndim, input_nc, list(encoder_nc), list(decoder_nc) + [ndim], double=False, out_name="upconv")
 
     def forward(self, x):
-        x1 = self.inconv(x)
-        x2 = self.downconv1(x1)
-        x3 = self.downconv2(x2)
-        x4 = self.downconv3(x3)
-        x5 = self.downconv4(x4)
-        h = self.upconv3(self.upconv2(self.upconv1(x5, x4), x3), x2)
-        return self.outconv(self.upconv4(self.keepblock(h), x1))
+        return VM1UNet.field(self, x)
 
 
 def init_normal(module: nn.Module, std: float = 1e-5) -> None:
