@@ -36,9 +36,14 @@ test-slurm: setup
 container:
 	@img=$$(bash containers/build-chimage.sh) && bash containers/check-image.sh "$$img" && echo "image: $$img"
 
-# Re-render tables, figures and the HTML report from an existing results folder, without training.
+# Re-render tables, figures and the HTML report from an existing results folder, without training:
+# the main table again from the published metrics, every claim judged again from the per-pair
+# values its experiment folder holds (<artifact>.values.csv), provenance from pipeline_info/.
 report: setup
-	$(PY) -m diffreg.cli report --results $(OUTDIR) --out $(OUTDIR)/report/index.html
+	@test -d "$(OUTDIR)/tables" || { echo "make report: $(OUTDIR)/tables not found (run make demo first, or give OUTDIR=)" >&2; exit 1; }
+	@if ls "$(OUTDIR)"/metrics/*.csv >/dev/null 2>&1; then \
+	  bin/diffreg tabulate --metrics "$(OUTDIR)"/metrics/*.csv --out-dir "$(OUTDIR)/tables" >/dev/null; fi
+	bin/diffreg report --results "$(OUTDIR)" --out "$(OUTDIR)/report/index.html"
 
 bench: setup
 	$(PY) benchmarks/core.py

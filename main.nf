@@ -7,6 +7,7 @@
 nextflow.enable.dsl = 2
 
 include { DIFFREG } from './workflows/diffreg'
+include { standinDatasets } from './subworkflows/local/prepare_data'
 
 import groovy.json.JsonSlurper
 
@@ -59,6 +60,7 @@ def validateParams() {
     def finite = { double x -> !Double.isNaN(x) && !Double.isInfinite(x) }
     if (params.train_iterations != null && params.train_iterations < 1) error "Parameter --train_iterations: must be an integer >= 1, got ${params.train_iterations}"
     if (!(params.checkpoint_every instanceof Integer) || params.checkpoint_every < 1) error "Parameter --checkpoint_every: must be an integer >= 1, got ${params.checkpoint_every}"
+    if (!(params.seeds instanceof Integer) || params.seeds < 1 || params.seeds > 100) error "Parameter --seeds: must be an integer in [1, 100], got ${params.seeds}"
     if (params.batch_size != null && params.batch_size < 1) error "Parameter --batch_size: must be an integer >= 1, got ${params.batch_size}"
     if (num('learning_rate') != null && !(finite(num('learning_rate')) && num('learning_rate') > 0 && num('learning_rate') <= 1)) error "Parameter --learning_rate: must be a number in (0, 1] (Adam moves every weight by about lr per step), got ${params.learning_rate}"
     if (num('lambda_reg') != null && !(finite(num('lambda_reg')) && num('lambda_reg') >= 0)) error "Parameter --lambda_reg: must be a finite number >= 0, got ${params.lambda_reg}"
@@ -66,6 +68,11 @@ def validateParams() {
     if (params.toy_size != null && !(params.toy_size >= 16 && params.toy_size <= 256)) error "Parameter --toy_size: must be an integer between 16 and 256, got ${params.toy_size}"
     if (params.max_pairs != null && params.max_pairs < 1) error "Parameter --max_pairs: must be an integer >= 1, got ${params.max_pairs}"
     if (params.seed != null && !(params.seed >= 0 && params.seed < 4294967296L)) error "Parameter --seed: must be an integer in [0, 2^32), got ${params.seed}"
+    if (!params.input) {   // the embedded toy data (diffreg.data.toy); a sheet's modalities: validateSamplesheet
+        ['moving_modality', 'fixed_modality'].each { p ->
+            if (!(params[p] in toyModalities())) error "Parameter --${p}: '${params[p]}' is no modality of the embedded toy data (modalities: ${toyModalities().join(', ')})"
+        }
+    }
     checkRegistered('methods', 'methods', 'METHODS')
     checkRegistered('baselines', 'baselines', 'BASELINES')
     paperFiles()   // stops on an unknown paper
@@ -77,11 +84,21 @@ def validateParams() {
     }
     if (params.label_names) {
         def names
-        try { names = new JsonSlurper().parse(file(params.label_names).toFile()) }
+        try { names = strictJson(params.label_names) }
         catch (Exception e) { error "Parameter --label_names: ${params.label_names}: invalid JSON (${e.message?.readLines()?.getAt(0)})" }
         if (!(names instanceof Map) || !names.keySet().every { it ==~ /-?\d+/ })
             error "Parameter --label_names: ${params.label_names}: expected a JSON object of label value -> name, e.g. {\"1\": \"CSF\"}"
     }
+}
+
+// the images `diffreg toy-data` writes per subject (tests/reliability/test_pipeline_rejections.py checks it)
+def toyModalities() { ['nbe', 'be', 't2'] }
+
+// Strict JSON, as Python's json reads it later: Groovy's JsonSlurper accepts trailing commas
+def strictJson(path) {
+    def mapper = new com.fasterxml.jackson.databind.ObjectMapper()
+        .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+    return mapper.readValue(file(path).toFile(), Object)
 }
 
 // --methods / --baselines against the package's registries, read from their register("name") lines
@@ -157,7 +174,23 @@ def datasetList() {
         if (!file(sheet).exists()) error "Parameter --datasets: file not found: ${sheet}"
         list << [name, sheet, validateSamplesheet(sheet)]
     }
-    return list
+    return list + standinDatasets(list, paperFiles(), params.standins)   // the papers' datasets nobody gave
+}
+
+// pipeline_info/runs.tsv: a row per launch that ended (done, failed or refused), naming its trace file. A
+// launch killed with its Nextflow (kill -9, a lost node) never gets here: its partial trace has no row.
+// onError and onComplete both call it (a failed task fires both): one row per run name.
+def recordRun() {
+    def info = file("${params.outdir}/pipeline_info")
+    info.mkdirs()
+    def ledger = info.resolve('runs.tsv')
+    if (ledger.exists() && ledger.readLines().any { (it.split('\t', -1) as List)[1] == workflow.runName }) return
+    def trace = workflow.session.config.navigate('trace.file')
+    def error = (workflow.errorMessage ?: '').readLines().find { it.trim() } ?: ''
+    def row = [trace ? file(trace.toString()).name : '', workflow.runName, workflow.sessionId, workflow.resume,
+               workflow.start, workflow.complete ?: '', workflow.success ? 'success' : 'failed', error.replace('\t', ' ')]
+    if (!ledger.exists()) ledger.text = 'trace\trun_name\tsession_id\tresumed\tstarted\tcompleted\tstatus\terror\n'
+    ledger.append(row.join('\t') + '\n')
 }
 
 workflow {
@@ -169,7 +202,10 @@ workflow {
     DIFFREG(datasetList(), paperFiles(), givenWeights())
 }
 
+workflow.onError { recordRun() }
+
 workflow.onComplete {
+    recordRun()
     if (workflow.success) {
         log.info "diffreg-nf done: report at ${file(params.outdir).toAbsolutePath()}/report/index.html"
     }

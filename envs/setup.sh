@@ -71,4 +71,16 @@ if [ "${DIFFREG_SKIP_NIFTYREG:-0}" != 1 ]; then
   nr_bin=$(PYTHON="$venv/bin/python" bash "$root/envs/build-niftyreg.sh" "$cache")
   for tool in "$nr_bin"/reg_*; do ln -sfn "$tool" "$venv/bin/$(basename "$tool")"; done
 fi
+# --- Chromium for the report's browser test (tests/report/test_browser.py) ---------------
+# Debian's package, installed where missing when we are root with apt; otherwise the test skips
+# and says why. DIFFREG_SKIP_CHROMIUM=1 leaves it out.
+if [ "${DIFFREG_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing chromium (apt) for the report's browser test"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || log "chromium could not be installed: the browser test will be skipped"
+  else
+    log "chromium not found and not installable here (needs root and apt-get): the browser test will be skipped"
+  fi
+fi
 log "ready: $venv (python, diffreg, nextflow)"

@@ -87,7 +87,8 @@ workflow DIFFREG {
             .collect(sort: true).ifEmpty([]),
         subjects.flatMap { meta, files -> files }.mix(PREPARE_DATA.out.qc).collect(sort: true),
         main_names,
-        ARTIFACTS.out.artifacts.collect(sort: true).ifEmpty([])
+        ARTIFACTS.out.artifacts.collect(sort: true).ifEmpty([]),
+        Channel.value(provenanceFile())
     )
 
     emit:
@@ -102,6 +103,7 @@ def planArgs(main_dataset, given) {
     def baselines = splitList(params.baselines).collect { b ->
         params.containsKey("${b}_preset".toString()) ? "${b}=${params["${b}_preset".toString()]}" : b }
     def args = ["--profile ${params.experiment_profile}"]
+    if (params.seeds > 1) args << "--seeds ${params.seeds}"
     if (given) args << "--given ${given.sort().join(',')}"
     if (splitList(params.methods)) args << "--main-methods ${splitList(params.methods).join(',')}"
     if (baselines) args << "--main-baselines ${baselines.join(',')}"
@@ -111,4 +113,27 @@ def planArgs(main_dataset, given) {
         args += settings.collect { k, v -> "--main-set ${k}=${v}" }
     }
     return args.join(' ')
+}
+
+// what the report states about this run: code version, command line, profile, every parameter,
+// Nextflow version, and where the trace is (pipeline_info/). Written at launch beside the trace,
+// so `make report` finds it again; a new file each run, so REPORT runs again too.
+def provenanceFile() {
+    def git = { List args ->
+        try { def p = (['git', '-C', "${projectDir}"] + args).execute(); def out = p.text.trim(); p.waitFor(); p.exitValue() == 0 ? out : null }
+        catch (Exception e) { null } }
+    def changed = git(['status', '--porcelain', '--untracked-files=no'])
+    def info = file("${params.outdir}/pipeline_info")
+    def meta = [git_commit: workflow.commitId ?: git(['rev-parse', 'HEAD']),
+                git_dirty: changed == null ? null : (changed ? "yes (${changed.readLines().size()} changed file(s))" : 'no'),
+                command_line: workflow.commandLine, profile: workflow.profile, run_name: workflow.runName,
+                session_id: workflow.sessionId?.toString(), start: workflow.start?.toString(),
+                launch_dir: workflow.launchDir?.toString(), work_dir: workflow.workDir?.toString(),
+                container_engine: workflow.containerEngine, nextflow: nextflow.version?.toString(),
+                pipeline_info: info.toAbsolutePath().toString(),
+                params: params.collectEntries { k, v -> [k, v == null || v instanceof Number || v instanceof Boolean ? v : v.toString()] }]
+    info.mkdirs()
+    def out = info.resolve('provenance.json')
+    out.text = groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(meta)) + '\n'
+    return out
 }

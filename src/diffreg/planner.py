@@ -9,6 +9,7 @@ every setting of a row, loss preset, sweep and profile reaches the config.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -17,12 +18,13 @@ from pathlib import Path
 from .deps import format_needs, is_dependency
 from .errors import InputError
 from .experiments import PRESET_META, PROFILES, ROW_META, Experiment, parse_experiment, stage_uses_data
+from .replicates import MAX_SEEDS, SEED_MARK, seed_label
 
 STATUSES = ("run", "needs_weights", "not_implemented", "skipped")
 LEGACY_INPUT = "input"      # the user's --input samplesheet: stands in for every real task's dataset
 COLUMNS = {
     "stages.csv": ["stage", "kind", "ndim", "dataset", "data", "config"],
-    "trainings.csv": ["run", "method", "ndim", "dataset", "train_moving", "train_fixed", "config", "needs"],
+    "trainings.csv": ["run", "method", "ndim", "dataset", "train_moving", "train_fixed", "config", "needs", "seed"],
     "registrations.csv": ["experiment", "label", "kind", "run", "method", "preset", "ndim", "dataset", "moving",
                           "fixed", "eval_config"],
     "uses.csv": ["experiment", "artifact", "row", "label", "status", "note", "param", "value"],
@@ -131,9 +133,12 @@ def main_experiment(methods: list[str], baselines: list[str], settings: dict, da
 class Planner:
     def __init__(self, experiments: list[Experiment], datasets: dict[str, set[int]],
                  modalities: dict[str, set[str] | None] | None = None, given: set[str] | None = None,
-                 profile: str = "full"):
+                 profile: str = "full", seeds: int = 1):
         if profile not in PROFILES:
             raise InputError(f"profile '{profile}' (known: {', '.join(PROFILES)})")
+        if not 1 <= int(seeds) <= MAX_SEEDS:
+            raise InputError(f"--seeds {seeds}: must be an integer in [1, {MAX_SEEDS}]")
+        self.seeds = int(seeds)
         names = [e.name for e in experiments]
         if len(set(names)) != len(names):
             raise InputError(f"experiments named twice: {', '.join(names)}")
@@ -265,10 +270,14 @@ class Planner:
         full.update({k: v for k, v in profile.items() if k in known})
         full.update(config)
         self.add_stages(exp, settings, target, needs)
-        run = self.training(method, ndim, target.dataset, train, full, needs)
-        label = method if exp.name == "main" else f"{run}@{target.task}.{target.test}"
-        self.registration(exp, label, target, art, kind="learned", run=run, method=method)
-        use.label = label
+        for k in range(self.seeds):    # replicate k trains with seed --seed + k (diffreg.replicates)
+            run = self.training(method, ndim, target.dataset, train, full, needs, k)
+            label = seed_label(method if exp.name == "main" else f"{run}@{target.task}.{target.test}", k)
+            self.registration(exp, label, target, art, kind="learned", run=run, method=method)
+            if k == 0:
+                use.label = label
+            else:
+                self.plan.uses.append(dataclasses.replace(use, label=label))
         return use
 
     def classical(self, exp: Experiment, art_name: str, art: dict, row: dict, target: Target, use: Use) -> Use:
@@ -287,15 +296,18 @@ class Planner:
         use.label = label
         return use
 
-    def training(self, method: str, ndim: int, dataset: str, train: dict, config: dict, needs: dict) -> str:
+    def training(self, method: str, ndim: int, dataset: str, train: dict, config: dict, needs: dict,
+                 seed: int = 0) -> str:
         key = {"method": method, "ndim": ndim, "dataset": dataset, "train_moving": train["moving"],
                "train_fixed": train["fixed"], "config": config}
+        if seed:                       # replicate 0 keeps the name a one-seed run always had
+            key["seed"] = seed
         prefix = f"{ndim}d-{method}" + (f"-{config['loss']}" if isinstance(config.get("loss"), str) else "")
         run = f"{prefix}-{hash8(key)}"
         self.plan.trainings.setdefault(run, {
             "run": run, "method": method, "ndim": ndim, "dataset": dataset, "train_moving": train["moving"],
             "train_fixed": train["fixed"], "config": f"{run}.json", "needs": format_needs(needs),
-            "_config": config})
+            "seed": seed, "_config": config})
         return run
 
     def registration(self, exp: Experiment, label: str, target: Target, art: dict, kind: str, run: str = "",
@@ -366,8 +378,9 @@ class Planner:
                 for src in sources:
                     # from several tables (e.g. two kinds of test pair): the row says which
                     suffix = f" ({exp.artifacts[src].get('test') or src})" if len(sources) > 1 else ""
+                    # replicate 0 only: a qualitative figure shows one registration per row
                     for u in [u for u in self.plan.uses if u.experiment == exp.name and u.artifact == src
-                              and (not wanted or u.row in wanted)]:
+                              and (not wanted or u.row in wanted) and SEED_MARK not in u.label]:
                         self.plan.uses.append(Use(exp.name, name, u.row + suffix, u.label, u.status, u.note))
         for key, reg in self.plan.registrations.items():
             specs = self._metrics[key]

@@ -103,25 +103,35 @@ def test_fake_paper_through_the_pipeline(tmp_path):
     paper = tmp_path / "fake.yaml"
     paper.write_text(textwrap.dedent(PAPER))
     proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", "--papers", str(paper),
-                        "--plugins", str(plugin), "--methods", "none", "--baselines", "none", "--max_pairs", "2")
+                        "--plugins", str(plugin), "--methods", "none", "--baselines", "none", "--max_pairs", "2",
+                        "--seeds", "2")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
     plan = tmp_path / "results/pipeline_info/plan"
     trainings = pd.read_csv(plan / "trainings.csv")
-    # three sweep values, three trainings with their own learning rate; the table's row has the
-    # settings of the sweep's 0.01 point, so it shares that training
+    # three sweep values, three trainings with their own learning rate, each twice (--seeds 2); the
+    # table's row has the settings of the sweep's 0.01 point, so it shares that training
     lrs = sorted(json.loads((plan / "configs" / c).read_text())["lr"] for c in trainings["config"])
-    assert lrs == [0.001, 0.01, 0.05]
-    assert set(trainings["method"]) == {"global_shift"}
+    assert lrs == [0.001, 0.001, 0.01, 0.01, 0.05, 0.05]
+    assert set(trainings["method"]) == {"global_shift"} and sorted(trainings["seed"]) == [0, 0, 0, 1, 1, 1]
+    # replicate k trained with --seed + k (the test profile's seed is 42)
+    used = [(r.seed, json.loads((tmp_path / "results/models" / r.run / "run.json").read_text())["seed"])
+            for r in trainings.itertuples()]
+    assert sorted(used) == [(0, 42)] * 3 + [(1, 43)] * 3
 
     out = tmp_path / "results/experiments/fake"
     table = pd.read_csv(out / "table_a.csv").set_index("method")
     assert set(table.index) >= {"shift", "syn"}
     assert table.loc["shift", "paper_dice"] == 0.70 and table["dice_mean"].between(0, 1).all()
+    assert table.loc["shift", "n_seeds"] == 2 and table.loc["syn", "n_seeds"] == 1
+    assert table.loc["shift", "dice_sd_seeds"] >= 0
     sweep = pd.read_csv(out / "fig_lr.csv")
     assert list(sweep["value"]) == [0.001, 0.01, 0.05] and (sweep["n"] == 2).all()
     claims = {c["artifact"]: c for c in json.loads((out / "claims.json").read_text())}
     assert claims["table_a"]["evidence"]
+    # the claim is tested over seeds x pairs: SyN's value repeats in each seed's unit
+    judged = pd.read_csv(out / "table_a.claim.csv").set_index("row")
+    assert judged["n"].max() == 4
 
     metrics = pd.concat(pd.read_csv(p) for p in (tmp_path / "results/experiments/metrics").glob("*.csv"))
     assert set(metrics["experiment"]) == {"fake"} and set(metrics["dataset"]) == {"toy"}

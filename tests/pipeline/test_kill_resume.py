@@ -47,5 +47,10 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path, test_run):
     assert again.returncode == 0, again.stdout[-3000:]
     assert re.search(r"Cached process > \S*PREPROCESS", again.stdout), "finished tasks were not cached"
     assert "Submitted process" in again.stdout   # the killed work ran again
+    # pipeline_info: the killed launch's partial trace stays, told apart by having no row in runs.tsv
+    traces = sorted(p.name for p in (tmp_path / "results/pipeline_info").glob("trace_*.txt"))
+    runs = pd.read_csv(tmp_path / "results/pipeline_info/runs.tsv", sep="\t")
+    assert len(traces) == 2 and runs["trace"].tolist() == [traces[-1]], (traces, runs)
+    assert runs["resumed"].tolist() == [True] and runs["status"].tolist() == ["success"]
     ours, reference = _metrics(tmp_path), _metrics(test_run[0])
     pd.testing.assert_frame_equal(ours, reference, check_exact=False, rtol=1e-6, atol=1e-9)

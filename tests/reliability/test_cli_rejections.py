@@ -243,7 +243,31 @@ REGISTER_CASES = [
      register(moving="{w}/m3.nii.gz", fixed="{w}/f3.nii.gz"), 2, "{w}/m3.nii.gz: 3D image, model {m} is 2D"),
 ]
 
-CASES = SHEET_CASES + TRAIN_CASES + REGISTER_CASES
+def pretrain(kind="adm_natural_images"):
+    return lambda w, d, m: ["pretrain", "--stage", "adm-0001", "--kind", kind, "--config", str(w / "stage.json"),
+                            "--device", "cpu", "--threads", "1", "--out", str(w / "out" / "adm.pt")]
+
+
+def _stage(**settings):
+    tiny = {"iterations": 2, "width": 8, "size": 32, "batch": 2, "images": ["astronaut"]}
+    return lambda w: (w / "stage.json").write_text(json.dumps({**tiny, **settings}))
+
+
+_LR = "must be a number in (0, 1] (Adam moves every weight by about lr per step)"
+# settings of a pretraining stage: refused before any training (the divergence itself: test_pretrain_divergence.py)
+PRETRAIN_CASES = [
+    ("pretrain-unknown-kind", _stage(), pretrain("vae"), 2, "unknown stage kind 'vae' (known: adm_natural_images)"),
+    ("pretrain-lr-100", _stage(lr=100), pretrain(), 2, f"adm_natural_images: lr 100 {_LR}"),
+    ("pretrain-lr-0", _stage(lr=0), pretrain(), 2, f"adm_natural_images: lr 0 {_LR}"),
+    ("pretrain-lr-nan", lambda w: (w / "stage.json").write_text('{"lr": NaN}'), pretrain(), 2, f"adm_natural_images: lr nan {_LR}"),
+    ("pretrain-iterations-0", _stage(iterations=0), pretrain(), 2,
+     "adm_natural_images: iterations 0 must be an integer >= 1"),
+    ("pretrain-gray-prob-2", _stage(gray_prob=2), pretrain(), 2, "adm_natural_images: gray_prob 2 must be a number in [0, 1]"),
+    ("pretrain-config-invalid-json", lambda w: (w / "stage.json").write_text('{"lr": 1e-3,}'), pretrain(), 2,
+     "{w}/stage.json: invalid JSON (Expecting property name enclosed in double quotes: line 1 column 13 (char 12))"),
+]
+
+CASES = SHEET_CASES + TRAIN_CASES + REGISTER_CASES + PRETRAIN_CASES
 
 
 def _run(argv, capsys) -> tuple[int, str, float]:

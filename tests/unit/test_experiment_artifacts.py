@@ -190,59 +190,86 @@ def test_table_beside_paper_with_statuses(experiment):
 
 
 def test_claims(experiment):
-    claims = {c["artifact"]: c for c in json.loads((experiment["out"] / "claims.json").read_text())}
-    assert claims["table1"]["holds"] is True
-    assert claims["table1"]["evidence"] == "dice ours 0.900 vs best other lncc 0.700"
-    assert claims["table2"]["holds"] is True and "0.020" in claims["table2"]["evidence"]   # |0.90 - 0.88|
-    assert claims["fig1"]["holds"] is True          # 0 px vs 2 px (LNCC)
-    assert claims["fig2"]["holds"] is False         # lncc 2 px vs cosine 1 px
-    assert claims["fig5a"]["holds"] is True and "at 11" in claims["fig5a"]["evidence"]
-    assert claims["fig5b"]["holds"] is False and "at 600" in claims["fig5b"]["evidence"]
+    """Two pairs per row: no ordering can be significant (smallest exact p = 0.5), so agreeing
+    claims are only consistent; a reversal does not hold; one figure point is not testable."""
+    out = experiment["out"]
+    claims = {c["artifact"]: c for c in json.loads((out / "claims.json").read_text())}
+    verdicts = {k: c["verdict"] for k, c in claims.items()}
+    assert verdicts == {"table1": "consistent", "table2": "consistent", "fig1": "not testable",
+                        "fig2": "does not hold", "fig5a": "consistent", "fig5b": "does not hold"}
+    assert claims["table1"]["holds"] is None and claims["fig5b"]["holds"] is False
+    # ours - lncc = 0.25, 0.15 per pair: mean 0.2, exact p = 2/4
+    assert "ours − lncc = 0.200" in claims["table1"]["evidence"] and "p = 0.500" in claims["table1"]["evidence"]
+    assert "smallest attainable p is 0.500" in claims["table1"]["evidence"]
+    assert "b − a = 0.020" in claims["table2"]["evidence"]    # 0.90 - 0.88, interval beyond ±0.03
+    assert "n = 1" in claims["fig1"]["evidence"]              # one query point per measure
+    assert "cosine is ahead" in claims["fig2"]["evidence"]
+    assert "best allowed value 11" in claims["fig5a"]["evidence"]
+    assert "600 is ahead" in claims["fig5b"]["evidence"]
+    # the numbers behind each verdict, and the per-pair values the report judges them on again
+    t = pd.read_csv(out / "table1.claim.csv").set_index("row")
+    assert t.loc["initial", "mean"] == pytest.approx(0.5) and t.loc["ours", "mean"] == pytest.approx(0.9)
+    assert t.loc["lncc", "diff"] == pytest.approx(0.2) and t.loc["lncc", "p"] == pytest.approx(0.5)
+    v = pd.read_csv(out / "fig5a.values.csv")
+    assert sorted(set(v["row"].astype(str))) == ["11", "29", "8", "initial"]
     assert set(claims) == {"table1", "table2", "fig1", "fig2", "fig5a", "fig5b"}
 
 
-def test_claim_checks_both_ways(tmp_path):
-    stats = {"ours": (0.9, 0.1, 2), "lncc": (0.7, 0.1, 2), "mind": (0.92, 0.0, 2), "initial": (0.99, 0.0, 2)}
-    assert ex.check_rows({"metric": "dice", "best": "ours", "among": "all"}, stats)[0] is False
-    assert ex.check_rows({"metric": "dice", "best": "ours", "among": ["lncc"]}, stats)[0] is True
-    assert ex.check_rows({"metric": "dice", "best": "vgg", "among": "all"}, stats) == (None, "vgg did not run")
+def vals(metric="dice", **rows) -> pd.DataFrame:
+    """Long values: rows given as lists over pairs p0, p1, ..."""
+    return pd.DataFrame([(r, f"p{i}", metric, v) for r, vs in rows.items() for i, v in enumerate(vs)],
+                        columns=["row", "pair", "metric", "value"])
+
+
+def test_claim_checks_both_ways():
+    from diffreg.report.claims import judge
+    up = [0.80, 0.82, 0.79, 0.85, 0.81, 0.83, 0.80]          # 7 pairs: smallest exact p 2/128
+    low = [v - 0.1 - 0.01 * i for i, v in enumerate(up)]
+    best = {"metric": "dice", "best": "ours", "among": "all"}
+    assert judge(best, vals(ours=up, lncc=low)).verdict == "holds"
+    assert judge(best, vals(ours=low, lncc=up)).verdict == "does not hold"
+    assert judge({**best, "among": ["lncc"]}, vals(ours=up, lncc=low, mind=[0.99] * 7)).verdict == "holds"
+    assert judge(best, vals(ours=up, lncc=low, mind=[0.99] * 7)).verdict == "does not hold"
+    v = judge({**best, "best": "vgg"}, vals(ours=up))
+    assert v.verdict == "not testable" and v.reason == "dice: vgg did not run"
     within = {"metric": "dice", "run": "ours", "within": 0.03, "of": "mind"}
-    assert ex.check_rows(within, stats)[0] is True
-    assert ex.check_rows({**within, "of": "lncc"}, stats)[0] is False       # 0.2 apart
-    assert ex.check_rows({**within, "of": "dino"}, stats)[0] is None
-    sweep = pd.DataFrame({"value": [0, 10, 150, 300], "dice_mean": [0.5, 0.6, 0.7, 0.65],
-                          "dice_sd": [0.0] * 4, "n": [3] * 4})
-    assert ex.sweep_best(sweep) == (150, 0.7)
-    assert ex.check_sweep({"argmax_in_range": [10, 150]}, sweep)[0] is True
-    assert ex.check_sweep({"argmax_in_range": [10, 100]}, sweep)[0] is False
-    assert ex.check_sweep({"argmax_in": [0, 300]}, sweep)[0] is False
-    assert ex.check_sweep({"argmax_in": [150]}, sweep.assign(n=[3, 0, 0, 0]))[0] is None   # one value ran
-    csv = tmp_path / "c.csv"
-    pd.DataFrame({"variant": ["lncc", "cosine", "lncc", "cosine"], "error_px": [1, 4, 3, 2]}).to_csv(csv, index=False)
-    assert ex.check_file({"file": "c.csv", "compare": ["lncc", "cosine"]}, tmp_path) == (
-        True, "mean error_px lncc 2.000 vs cosine 3.000")
-    assert ex.check_file({"file": "c.csv", "compare": ["cosine", "lncc"]}, tmp_path)[0] is False
-    assert ex.check_file({"file": "absent.csv", "compare": ["cosine", "lncc"]}, tmp_path)[0] is None
-    assert ex.check_file({"file": "c.csv", "compare": ["cosine", "lncc"]}, None)[0] is None
-    pd.DataFrame({"measure": ["MSE", "Diffusion"], "error_px": [0.0, 4.0]}).to_csv(csv, index=False)
-    assert ex.check_file({"file": "c.csv", "best": "Diffusion"}, tmp_path)[0] is False
-    assert ex.check_file({"file": "c.csv", "best": "MSE"}, tmp_path)[0] is True
+    assert judge(within, vals(ours=up, mind=[u + 0.001 * (-1) ** i for i, u in enumerate(up)])).verdict == "holds"
+    assert judge(within, vals(ours=up, mind=low)).verdict == "does not hold"        # 0.13 apart
+    assert judge({**within, "of": "dino"}, vals(ours=up)).verdict == "not testable"
+    sweep = vals(**{"0": low, "10": up, "150": [u + 0.05 for u in up], "300": up})
+    assert judge({"argmax_in_range": [10, 150]}, sweep).verdict == "holds"
+    assert judge({"argmax_in_range": [10, 100]}, sweep).verdict == "does not hold"  # 150 ahead of 10
+    assert judge({"argmax_in": [0, 300]}, sweep).verdict == "does not hold"
+    assert judge({"argmax_in": [150]}, vals(**{"150": up})).verdict == "not testable"   # one value ran
+    err = vals("error_px", lncc=[1, 2, 3, 1, 2, 3, 1], cosine=[4, 5, 6, 4, 5, 6, 4])
+    v = judge({"file": "c.csv", "metric": "error_px", "compare": ["lncc", "cosine"]}, err)
+    assert v.verdict == "holds" and "lncc − cosine = -3.000" in v.reason and "p = 0.016" in v.reason
+    assert judge({"file": "c.csv", "metric": "error_px", "compare": ["cosine", "lncc"]}, err).verdict == "does not hold"
+
+
+def test_missing_figure_files_are_not_testable(tmp_path):
+    values, why = ex.claim_values({"file": "absent.csv", "compare": ["cosine", "lncc"]}, "file", None, None, tmp_path)
+    assert values is None and why == "absent.csv not found"
+    values, why = ex.claim_values({"file": "c.csv", "compare": ["cosine", "lncc"]}, "file", None, None, None)
+    assert values is None and "give --figures" in why
 
 
 def test_ties_show_no_winner_and_groups_of_measures(tmp_path):
     """Equal numbers (e.g. networks that did not move) neither confirm nor refute a claim."""
-    tied = {"ours": (0.5, 0.1, 4), "lncc": (0.5, 0.1, 4)}
-    holds, evidence = ex.check_rows({"metric": "dice", "best": "ours", "among": "all"}, tied)
-    assert holds is None and "tied" in evidence
-    sweep = pd.DataFrame({"value": [11, 29], "dice_mean": [0.52, 0.52], "dice_sd": [0.0, 0.0], "n": [4, 4]})
-    holds, evidence = ex.check_sweep({"argmax_in": [11]}, sweep)
-    assert holds is None and "tied" in evidence
+    from diffreg.report.claims import file_values, judge
+    same = [0.5, 0.6, 0.55, 0.52]
+    v = judge({"metric": "dice", "best": "ours", "among": "all"}, vals(ours=same, lncc=same))
+    assert v.verdict == "not testable" and "tied" in v.reason
+    v = judge({"argmax_in": [11]}, vals(**{"11": same, "29": same}))
+    assert v.verdict == "not testable" and "tied" in v.reason
     csv = tmp_path / "f.csv"
-    pd.DataFrame({"measure": ["MSE", "LNCC", "Diffusion (cosine)", "Diffusion + LNCC"],
-                  "error_px": [2.0, 5.0, 9.0, 1.0]}).to_csv(csv, index=False)
+    pd.DataFrame({"point": [0, 0, 0, 0, 1, 1, 1, 1] * 1, "measure": ["MSE", "LNCC", "Diffusion (cosine)", "Diffusion + LNCC"] * 2,
+                  "error_px": [2.0, 5.0, 9.0, 1.0, 3.0, 6.0, 9.0, 1.5]}).to_csv(csv, index=False)
     group = {"file": "f.csv", "best": ["Diffusion (cosine)", "Diffusion + LNCC"]}
-    assert ex.check_file(group, tmp_path) == (True, "error_px Diffusion + LNCC 1.000 vs best other MSE 2.000")
-    assert ex.check_file({"file": "f.csv", "best": "Diffusion (cosine)"}, tmp_path)[0] is False
+    values, _ = file_values(group, csv)
+    v = judge(group, values)
+    assert v.verdict == "consistent" and "Diffusion + LNCC − MSE = -1.250" in v.reason
+    assert judge({"file": "f.csv", "best": "Diffusion (cosine)"}, values).verdict == "does not hold"
 
 
 def test_sweep_csv_png_and_index(experiment):
@@ -270,7 +297,7 @@ def test_sweep_csv_png_and_index(experiment):
     assert secs["fig9"]["png"] is None and "Nothing to show" in secs["fig9"]["caption"]
     assert secs["fig9"]["claim"] is None
     run = json.loads((out / "run.json").read_text())
-    assert run["command"] == "experiment-artifacts" and run["claims_hold"] == 4 and run["claims_fail"] == 2
+    assert run["command"] == "experiment-artifacts" and run["claims_hold"] == 0 and run["claims_fail"] == 2
 
 
 def test_nothing_ran_still_has_sections(tmp_path):
@@ -317,8 +344,10 @@ def test_report_has_paper_sections(experiment, tmp_path):
     assert main(["report", "--results", str(results), "--experiments", str(experiment["out"]), "--out", str(out)]) == 0
     page = out.read_text()
     assert '<h2 id="paper-1">Toy paper (2025)</h2>' in page and "<h3>Table 1: toy</h3>" in page
-    assert "Claim: ours has the best Dice — holds (dice ours 0.900 vs best other lncc 0.700)" in page
-    assert "Claim: lncc beats cosine — does not hold (mean error_px lncc 2.000 vs cosine 1.000)" in page
+    assert "Claim: ours has the best Dice — consistent (dice: ahead of every compared row" in page
+    assert "Claim: lncc beats cosine — does not hold (error_px: cosine is ahead, not significantly" in page
+    assert 'href="' + str(experiment["out"]) + '/table1.values.csv"' not in page   # links are relative
+    assert page.count("Statistics of the claim") == 6
     assert "<td>needs weights</td>" in page and '<td class="paper">0.961</td>' in page
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     # the 2 figures of the results + fig1, fig4, fig5a, fig5b, fig6

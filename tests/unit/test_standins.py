@@ -93,7 +93,8 @@ def acdc3d(tmp_path_factory):
 
 def test_acdc_layout_and_validation(acdc3d):
     from diffreg.data.adapters.acdc import LABELS
-    _check_sheet(acdc3d, LABELS, ["subject", "split", "image_ed", "image_es", "labels_ed", "labels_es", "prealigned"])
+    _check_sheet(acdc3d, LABELS, ["subject", "split", "image_ed", "image_es", "image_mid1", "image_mid2",
+                                  "labels_ed", "labels_es", "labels_mid1", "labels_mid2", "prealigned"])
     img = nib.load(str(acdc3d / "patient001_frame01.nii.gz"))
     assert img.shape == (32, 32, 8)
     np.testing.assert_allclose(img.header.get_zooms(), (4.5, 4.5, 10.0))  # anisotropic like ACDC
@@ -101,6 +102,9 @@ def test_acdc_layout_and_validation(acdc3d):
     assert len(frames) == 12 and frames["role"].tolist()[:4] == ["ed", "mid", "mid", "es"]
     sheet = pd.read_csv(acdc3d / "samplesheet.csv")
     assert sheet["image_es"].iloc[0] == "patient001_frame04.nii.gz"
+    # the intermediate frames are modalities (DiffuseMorph's trajectory references): mid<k> = frame k + 1
+    assert sheet[["image_mid1", "image_mid2"]].iloc[2].tolist() == ["patient003_frame02.nii.gz",
+                                                                     "patient003_frame03.nii.gz"]
 
 
 def test_acdc_labels_match_mr_contrast(acdc3d):

@@ -1,4 +1,5 @@
-// One self-contained HTML report: tables, qualitative figure, Dice distribution.
+// One self-contained HTML report: tables, qualitative figure, Dice distribution, the papers'
+// claims with their statistics, and the run's provenance (provenance.json, the trace).
 process REPORT {
     label 'process_single'
 
@@ -8,6 +9,7 @@ process REPORT {
     path images, stageAs: 'images/?/*'
     path label_names
     path experiments, stageAs: 'experiments/*'
+    path provenance, stageAs: 'provenance.json'
 
     output:
     path 'index.html'  , emit: html
@@ -15,9 +17,10 @@ process REPORT {
     script:
     def names = label_names.name != 'NO_FILE' ? "--label-names ${label_names}" : ''
     def papers = experiments ? '--experiments experiments/*' : ''
+    // links point into the published results folder (report/ beside tables/, experiments/, pipeline_info/)
     """
     diffreg report --tables ${tables} ${registrations ? '--registrations registrations/*' : ''} --images-dir images ${names} ${papers} \\
-        --pipeline-info-href ../pipeline_info --out index.html
+        --provenance ${provenance} --results-href .. --pipeline-info-href ../pipeline_info --out index.html
     """
 
     stub:

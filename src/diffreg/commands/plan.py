@@ -35,6 +35,8 @@ def add_arguments(p) -> None:
     p.add_argument("--main-fixed", default=None, help="fixed modality of the main path (default: as --main-moving)")
     p.add_argument("--main-pairing", default="inter", choices=("inter", "intra"),
                    help="intra: moving and fixed from one subject (config inter_subject: false)")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="train every learned row this many times, with seeds --seed + 0 .. N-1 (default 1)")
     p.add_argument("--out", required=True, type=Path, help="output folder (the plan)")
 
 
@@ -109,7 +111,7 @@ def run(args) -> int:
     if main is not None:
         experiments.insert(0, main)
     given = {g for g in args.given.split(",") if g}
-    plan = Planner(experiments, ndims, mods, given, args.profile).build()
+    plan = Planner(experiments, ndims, mods, given, args.profile, args.seeds).build()
     write_plan(plan, args.out)
     RunManifest(NAME, vars(args)).write(args.out / "run.json")
     data = ", ".join(f"{n} ({'/'.join(f'{d}D' for d in sorted(ndims[n]))})" for n in order) or "none"

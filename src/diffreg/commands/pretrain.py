@@ -2,6 +2,7 @@
 settings from a JSON file; the stage writes --out, and run.json goes next to it."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from diffreg.deps import apply_deps, parse_deps
@@ -43,6 +44,7 @@ def _training_set(args):
 
 
 def run(args) -> int:
+    from diffreg.methods.trainer import TrainingDiverged
     from diffreg.stages import check_config, get_stage
 
     fn = get_stage(args.kind)
@@ -51,7 +53,12 @@ def run(args) -> int:
     data = _training_set(args)
     manifest = RunManifest(NAME, vars(args), seed=args.seed, device=args.device)
     print(f"[pretrain {args.stage}] kind {args.kind}", flush=True)
-    summary = fn(config, args.out, data, args.seed, args.device, args.threads)
+    try:
+        summary = fn(config, args.out, data, args.seed, args.device, args.threads)
+    except TrainingDiverged as exc:
+        # the exit code `diffreg train` gives a diverged training: never retried as out-of-memory
+        print(f"diffreg: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     manifest.update(stage=args.stage, kind=args.kind, **summary)
     manifest.write(args.out.parent / "run.json")
     print(f"[pretrain {args.stage}] wrote {args.out}", flush=True)

@@ -28,6 +28,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pipeline-info-href", default=None, metavar="URL",
                         help="relative link prefix for the pipeline_info files (default: their path relative "
                              "to --out); use when the page is published elsewhere than it is written")
+    parser.add_argument("--provenance", default=None, metavar="JSON",
+                        help="provenance.json the workflow writes (command line, profile, parameters, Nextflow "
+                             "version); default with --results: the newest pipeline_info/provenance*.json")
+    parser.add_argument("--results-href", default=None, metavar="URL",
+                        help="link prefix of the published results folder (the CSVs each number links to); "
+                             "default: their paths relative to --out")
     parser.add_argument("--experiments", nargs="+", default=None, metavar="DIR",
                         help="folders written by `diffreg experiment-artifacts`, one paper section each "
                              "(default with --results: every <results>/experiments/*/ holding an index.json)")
@@ -54,7 +60,9 @@ def resolve_inputs(args) -> ReportInputs:
     experiments = [Path(p) for p in args.experiments] if args.experiments else (base.experiments if base else [])
     return ReportInputs(tables=tables, registrations=regs, images=images, pipeline_info=info,
                         pipeline_info_href=args.pipeline_info_href,
-                        label_names=load_label_names(args.label_names), experiments=experiments)
+                        label_names=load_label_names(args.label_names), experiments=experiments,
+                        provenance=Path(args.provenance) if args.provenance else None,
+                        results_href=args.results_href)
 
 
 def run(args) -> int:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 NAME = "toy-data"
 HELP = ("Make an embedded dataset (NIfTI + samplesheet.csv + labels.json, plus its ground truth) from "
-        "anatomy and images shipped in PyPI packages: brain (default), acdc, camus, echonet, faces, adni.")
+        "anatomy and images shipped in PyPI packages: brain (default), oasis, acdc, camus, echonet, faces, adni.")
 
 
 def add_arguments(p) -> None:
     p.add_argument("--dataset", default="brain",
-                   help="embedded dataset: brain (alias oasis), acdc, camus, echonet, faces, adni")
+                   help="embedded dataset: brain, oasis (brain with finer labels), acdc, camus, echonet, faces, adni")
     p.add_argument("--outdir", required=True, type=Path, help="output folder")
     p.add_argument("--n-subjects", type=int, default=None, help="number of subjects (>= 3; at least 2 go to test) "
                    "[dataset default: 8]")
@@ -33,6 +33,8 @@ def add_arguments(p) -> None:
                    help="acdc: frames ED..ES [5]; echonet: frames of the video (ED..ES..ED) [16]")
     g.add_argument("--view", default=None, help="camus: 2CH or 4CH [2CH]")
     g.add_argument("--n-expressions", type=int, default=None, help="faces: expressions per face [3]")
+    p.add_argument("--qc", type=Path, default=None, metavar="DIR",
+                   help="also write DIR/<dataset>_standin.png: a few subjects, every modality with its labels (the report shows it)")
     p.add_argument("--absolute-paths", action="store_true",
                    help="write absolute paths in samplesheet.csv (default: file names, relative to it)")
 
@@ -52,6 +54,11 @@ def run(args) -> int:
     manifest.update(dataset=standin.name, adapter_layout=standin.adapter, n_subjects=len(df),
                     splits=df["split"].value_counts().to_dict(),
                     samplesheet=str(Path(args.outdir) / "samplesheet.csv"))
+    if args.qc is not None:
+        from ..data.standins.qc import render_qc
+        png = render_qc(args.outdir, Path(args.qc) / f"{standin.name}_standin.png",
+                        title=f"{standin.name}: {standin.summary}")
+        manifest.update(qc=str(png))
     manifest.write(Path(args.outdir) / "run.json")
     print(Path(args.outdir) / "samplesheet.csv")
     return 0

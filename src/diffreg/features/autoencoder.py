@@ -104,11 +104,17 @@ class AutoencoderFeatures(FeatureModel):
         return [x[:n] for x in f], [x[n:] for x in f]
 
 
+AE_ADVICE = "check the training images; no model written"
+
+
 def train_autoencoder(images: Sequence[np.ndarray], iterations: int = 500, batch: int = 4,
                       lr: float = 1e-3, channels: Sequence[int] = (16, 32, 64), seed: int = 0,
                       device: str = "cpu", log: Callable[[str], None] | None = print,
                       log_every: int = 50) -> ConvAutoencoder:
     """Train on equally shaped 2D or 3D images in [0, 1] (reconstruction MSE, Adam)."""
+    # the trainer's checks on every step (lazy import: diffreg.methods imports this module)
+    from diffreg.methods.trainer import check_finite_grads, check_finite_terms
+
     if not images:
         raise ValueError("no training images for the autoencoder")
     data = torch.as_tensor(np.stack([np.asarray(i, dtype=np.float32) for i in images]))[:, None]
@@ -123,8 +129,10 @@ def train_autoencoder(images: Sequence[np.ndarray], iterations: int = 500, batch
         idx = torch.randint(len(data), (batch,), generator=g)
         x = data[idx]
         loss = F.mse_loss(ae(x), x)
+        values = check_finite_terms("autoencoder", it, {"loss": loss}, advice=AE_ADVICE)
         opt.zero_grad()
         loss.backward()
+        check_finite_grads("autoencoder", it, list(ae.parameters()), values, advice=AE_ADVICE)
         opt.step()
         if log and (it % log_every == 0 or it == iterations):
             rate = it / (time.perf_counter() - start)

@@ -21,6 +21,7 @@ from diffreg.nets.adm import ADMUNet, small_config
 from .natural import DEFAULT_IMAGES, load_natural_images
 
 FORMAT_VERSION = 1   # bump when the training procedure changes, so caches are not reused
+PRETRAIN_ADVICE = "lower the stage's lr; no checkpoint written"
 
 
 @dataclass
@@ -72,6 +73,8 @@ def pretrain(cfg: PretrainConfig, device: str = "cpu", log: Callable[[str], None
              log_every: int = 25, log_tag: str = "adm_natural_images") -> tuple[ADMUNet, dict]:
     from diffusers import DDPMScheduler
 
+    from diffreg.methods.trainer import check_finite_grads, check_finite_terms
+
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     images = [torch.from_numpy(a) for a in load_natural_images(cfg.images).values()]
@@ -88,10 +91,13 @@ def pretrain(cfg: PretrainConfig, device: str = "cpu", log: Callable[[str], None
         noise = torch.randn(x0.shape, generator=g)
         xt = sched.add_noise(x0, noise, t)
         loss = F.mse_loss(model(xt.to(device), t.to(device)), noise.to(device))
+        # the trainer's checks: a NaN reaching backward can crash the process without a message
+        values = check_finite_terms(log_tag, it, {"loss": loss}, advice=PRETRAIN_ADVICE)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        check_finite_grads(log_tag, it, list(model.parameters()), values, advice=PRETRAIN_ADVICE)
         opt.step()
-        losses.append(loss.item())
+        losses.append(values["loss"])
         if log and (it % log_every == 0 or it == cfg.iterations):
             rate = it / (time.perf_counter() - start)
             log(f"[{log_tag}] iter {it}/{cfg.iterations} loss {np.mean(losses[-log_every:]):.4f} "

@@ -40,7 +40,11 @@ def _fmt(values: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in values.items())
 
 
-def check_finite_terms(name: str, it: int, terms: dict[str, torch.Tensor]) -> dict[str, float]:
+# what a user can do about a diverged `diffreg train`; pretraining loops pass their own
+ADVICE = "lower --lr or check --lambda-reg; no model written"
+
+
+def check_finite_terms(name: str, it: int, terms: dict[str, torch.Tensor], advice: str = ADVICE) -> dict[str, float]:
     """The terms as floats; TrainingDiverged naming the step and every term when one is NaN or
     infinite. Checked before `backward`: NaN reaching the backward kernels of grid_sample crashes
     the process on CPU (segmentation fault, no message)."""
@@ -48,16 +52,17 @@ def check_finite_terms(name: str, it: int, terms: dict[str, torch.Tensor]) -> di
     bad = [k for k, v in values.items() if not np.isfinite(v)]
     if bad:
         raise TrainingDiverged(f"training {name} diverged at iteration {it}: non-finite {', '.join(bad)} "
-                               f"({_fmt(values)}); lower --lr or check --lambda-reg; no model written")
+                               f"({_fmt(values)}); {advice}")
     return values
 
 
-def check_finite_grads(name: str, it: int, params: list[nn.Parameter], values: dict[str, float]) -> None:
+def check_finite_grads(name: str, it: int, params: list[nn.Parameter], values: dict[str, float],
+                       advice: str = ADVICE) -> None:
     """TrainingDiverged when a gradient is NaN or infinite (checked before the optimiser step)."""
     grads = [p.grad for p in params if p.grad is not None]
     if grads and not bool(torch.isfinite(torch.stack([g.detach().abs().max() for g in grads])).all()):
         raise TrainingDiverged(f"training {name} diverged at iteration {it}: non-finite gradient "
-                               f"(loss terms {_fmt(values)}); lower --lr or check --lambda-reg; no model written")
+                               f"(loss terms {_fmt(values)}); {advice}")
 
 
 def freeze(module: nn.Module) -> nn.Module:

@@ -179,3 +179,19 @@ def dgir_official(ndim: int, levels: int = 3, down: Sequence[int] | None = None,
     from .tallunet import TALL_DOWN, TALL_UP, DGIRNet
 
     return DGIRNet(ndim, levels, tuple(down or TALL_DOWN), tuple(up or TALL_UP), last_step)
+
+
+@BACKBONES.register("transmatch")
+def transmatch(ndim: int, **kwargs) -> nn.Module:
+    """TransMatch (Chen et al. 2023), nets.transmatch: official parameter names; 2D and 3D."""
+    from .transmatch import TransMatch
+
+    return TransMatch(ndim, **kwargs)
+
+
+@BACKBONES.register("corrmlp")
+def corrmlp(ndim: int, **kwargs) -> nn.Module:
+    """CorrMLP (Meng et al. 2024), nets.corrmlp: official parameter names; 3D (2D: its analogue)."""
+    from .corrmlp import CorrMLP
+
+    return CorrMLP(ndim, **kwargs)

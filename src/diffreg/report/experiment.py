@@ -34,7 +34,9 @@ import pandas as pd
 from diffreg.errors import InputError
 from diffreg.evaluation import read_csv_text
 from diffreg.io import atomic_path
-from diffreg.report import tables
+from diffreg.report import stats, tables
+from diffreg.replicates import split_seed
+from diffreg.report.claims import LOWER_IS_BETTER, claim_table, file_values, judge, metric_values
 from diffreg.report.row_settings import settings_notes, training_settings
 
 USES_COLUMNS = ["experiment", "artifact", "row", "label", "status", "note", "param", "value"]
@@ -42,8 +44,6 @@ RAN = "run"
 STATUS_TEXT = {"needs_weights": "needs weights", "not_implemented": "not implemented", "skipped": "skipped",
                "failed": "failed"}
 NO_METRICS = "no metrics"      # a row marked as run whose run is absent from the metrics
-LOWER_IS_BETTER = {"pct_jac_nonpos", "sdlogj", "hd95_vox", "hd95_mm", "pct_nondiff", "ndv_pct", "njd", "jsd",
-                   "nmse", "mse", "runtime_s", "register_time_s", "error_px"}
 MEAN_LABELS = ("mean", "all")
 
 
@@ -88,13 +88,14 @@ def status_text(status: str, note: str = "") -> str:
 
 def row_metrics(metrics: pd.DataFrame, uses: pd.DataFrame, artifact: str, experiment: str) -> pd.DataFrame:
     """The metrics of this artifact's rows that ran (``method`` == the row's registration label),
-    method renamed label -> row, artifact set. A label names one registration set (a trained
-    network on one kind of test pair), so no other filter is needed."""
+    method renamed label -> row, artifact set, ``seed`` the replicate of --seeds. A label names one
+    registration set (a trained network on one kind of test pair), so no other filter is needed."""
     frames = []
     for _, u in uses[uses["status"] == RAN].iterrows():
         sel = metrics[metrics["method"] == u["label"]]
         if len(sel):
-            frames.append(sel.assign(method=u["row"], artifact=artifact, experiment=experiment))
+            frames.append(sel.assign(method=u["row"], artifact=artifact, experiment=experiment,
+                                     seed=split_seed(u["label"])[1]))
     if not frames:
         return pd.DataFrame(columns=metrics.columns if len(metrics.columns) else None)
     return pd.concat(frames, ignore_index=True)
@@ -186,7 +187,8 @@ def artifact_tables(key: str, spec: dict, exp: Experiment, uses: pd.DataFrame,
         rank = {m: i for i, m in enumerate(order)}
         t.rows.sort(key=lambda r: -1 if r[0].text == tables.INITIAL else rank.get(r[0].text, len(rank)))
     # CSV: our numbers, the paper's, and each row's registration label and status
-    labels = dict(zip(uses["row"], uses["label"]))
+    first = uses.drop_duplicates("row")      # replicate 0 names the row's registrations
+    labels = dict(zip(first["row"], first["label"]))
     numeric = numeric.assign(label=[labels.get(m, "") for m in numeric["method"]],
                              status=[RAN if m in labels else "" for m in numeric["method"]])
     extra = []
@@ -224,7 +226,7 @@ def sweep_table(uses: pd.DataFrame, df: pd.DataFrame, metric: str = "dice") -> p
     """One line per swept value: value, <metric>_mean, <metric>_sd, n (pairs), status."""
     stats = row_stats(df, metric) if len(df) else {}
     recs = []
-    for _, u in uses.iterrows():
+    for _, u in uses.drop_duplicates("row").iterrows():    # the replicates of --seeds are one value
         mean, sd, n = stats.get(u["row"], (float("nan"), float("nan"), 0))
         st = u["status"] if u["status"] != RAN or n else NO_METRICS.replace(" ", "_")
         recs.append({"value": _num(u["value"]), f"{metric}_mean": mean, f"{metric}_sd": sd, "n": n, "status": st})
@@ -331,94 +333,17 @@ def _fmt(v: float) -> str:
     return tables.fmt(float(v))
 
 
-def _better(metric: str, a: float, b: float) -> bool | None:
-    """a strictly better than b; None for a tie, which shows no winner (e.g. nothing moved)."""
-    if a == b:
-        return None
-    return bool(a < b) if metric in LOWER_IS_BETTER else bool(a > b)
-
-
-def check_rows(check: dict, stats: dict[str, tuple[float, float, int]]) -> tuple[bool | None, str]:
-    """Table claims on per-row means: best-among and within."""
+def claim_values(check: dict, kind: str, df: pd.DataFrame, uses: pd.DataFrame,
+                 folder: Path | None) -> tuple[pd.DataFrame | None, str]:
+    """The per-pair values a claim is judged on (claims.py), or None and why there are none."""
+    if check.get("file"):
+        path = folder / str(check["file"]) if folder else None
+        values, why = file_values(check, path)
+        return values, why + ("" if folder else " (no figure folder: give --figures)")
     metric = check.get("metric", "dice")
-    if "best" in check:
-        row = str(check["best"])
-        among = check.get("among", "all")
-        others = {m: v for m, v in stats.items() if m != row and m != tables.INITIAL
-                  and (among == "all" or m in among)}
-        if row not in stats:
-            return None, f"{row} did not run"
-        if not others:
-            return None, f"{row} {_fmt(stats[row][0])}: no other row ran"
-        best_other = (min if metric in LOWER_IS_BETTER else max)(others, key=lambda m: others[m][0])
-        holds = _better(metric, stats[row][0], others[best_other][0])
-        tie = " (tied)" if stats[row][0] == others[best_other][0] else ""
-        return holds, (f"{metric} {row} {_fmt(stats[row][0])} vs best other {best_other} "
-                       f"{_fmt(others[best_other][0])}{tie}")
-    if "within" in check:
-        row, other, d = str(check["run"]), str(check["of"]), float(check["within"])
-        missing = [m for m in (row, other) if m not in stats]
-        if missing:
-            return None, f"{', '.join(missing)} did not run"
-        a, b = stats[row][0], stats[other][0]
-        return abs(a - b) <= d, f"{metric} {row} {_fmt(a)} vs {other} {_fmt(b)}: |difference| {_fmt(abs(a - b))} (limit {d:g})"
-    return None, f"unknown check {check}"
-
-
-def check_sweep(check: dict, table: pd.DataFrame) -> tuple[bool | None, str]:
-    metric = check.get("metric", "dice")
-    ran = table[table["n"] > 0]
-    if len(ran) < 2:
-        return None, f"{len(ran)} swept value(s) ran; need at least 2"
-    value, mean = sweep_best(table, metric)
-    where = f"best {metric} {_fmt(mean)} at {value} (of {', '.join(str(v) for v in ran['value'])})"
-    if int((ran[f"{metric}_mean"] == mean).sum()) > 1:
-        return None, where + ": tied with another value, no winner"
-    if "argmax_in" in check:
-        allowed = [_num(str(v)) for v in check["argmax_in"]]
-        return value in allowed, where
-    lo, hi = (float(v) for v in check["argmax_in_range"])
-    if isinstance(value, str):
-        return None, where + ": not a number"
-    return bool(lo <= value <= hi), f"{where}; range [{lo:g}, {hi:g}]"
-
-
-def check_file(check: dict, figures_dir: Path | None) -> tuple[bool | None, str]:
-    """A claim on a CSV of a computed figure, in that figure's folder."""
-    name = str(check["file"])
-    path = figures_dir / name if figures_dir else None
-    if path is None or not path.is_file():
-        return None, f"{name} not found" + ("" if figures_dir else " (no figure folder: give --figures)")
-    metric = check.get("metric", "error_px")
-    d = pd.read_csv(path, keep_default_na=False, dtype=str)
-    col = "measure" if "best" in check else "variant"
-    if metric not in d.columns or col not in d.columns:
-        return None, f"{name}: no {col}/{metric} columns"
-    d[metric] = pd.to_numeric(d[metric], errors="coerce")
-    means = d.dropna(subset=[metric]).groupby(col, sort=False)[metric].mean()
-    if means.empty:
-        return None, f"{name}: no {metric} values (the pair was not marked as aligned)"
-    if "best" in check:
-        # one measure, or a group of them (e.g. every diffusion-feature measure) against the rest
-        group = [str(v) for v in check["best"]] if isinstance(check["best"], list) else [str(check["best"])]
-        present = [g for g in group if g in means]
-        if not present:
-            return None, f"{name}: no {metric} for {', '.join(group)}"
-        pick = min if metric in LOWER_IS_BETTER else max
-        m = pick(present, key=lambda g: means[g])
-        others = means.drop(group, errors="ignore")
-        if others.empty:
-            return None, f"{name}: only {', '.join(present)} have a {metric}"
-        best = others.idxmin() if metric in LOWER_IS_BETTER else others.idxmax()
-        tie = " (tied)" if means[m] == others[best] else ""
-        return _better(metric, means[m], others[best]), \
-            f"{metric} {m} {_fmt(means[m])} vs best other {best} {_fmt(others[best])}{tie}"
-    a, b = (str(v) for v in check["compare"])
-    missing = [v for v in (a, b) if v not in means]
-    if missing:
-        return None, f"{name}: no {metric} for {', '.join(missing)}"
-    holds = means[a] < means[b] if metric in LOWER_IS_BETTER else means[a] > means[b]
-    return bool(holds), f"mean {metric} {a} {_fmt(means[a])} vs {b} {_fmt(means[b])}"
+    if kind == "sweep":   # a swept row is named by its value: the check speaks of values
+        return metric_values(df, metric, {r: str(_num(v)) for r, v in zip(uses["row"], uses["value"])}), ""
+    return metric_values(df, metric), ""
 
 
 # ----------------------------------------------------------------------------- the whole experiment
@@ -530,7 +455,7 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
         check = (spec.get("claim") or {}).get("check") or {}
         sec = {"artifact": key, "kind": spec["kind"], "title": spec.get("title", key), "html": None,
                "png": None, "caption": "", "claim": None}
-        holds, evidence = None, "no check given"
+        values, folder, kind = None, None, None   # what the claim is judged on
         if spec["kind"] == "table":
             shown, numeric = artifact_tables(key, spec, exp, u, df)
             files[f"{key}.csv"] = numeric.to_csv(index=False, na_rep="nan", float_format="%.10g")
@@ -543,8 +468,7 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
             sec["caption"] = (f"{len(ran)} of {len(u)} planned rows ran" if len(u) else "no rows planned") + \
                 (f"; labels: {labels}" if labels else "") + \
                 ("" if ran else ". Nothing ran for this table: only the paper's numbers are shown")
-            if check:
-                holds, evidence = check_rows(check, row_stats(df, check.get("metric", "dice")) if len(df) else {})
+            kind = "table"
         elif spec.get("sweep"):
             param = str(spec["sweep"].get("param", "value"))
             metric = check.get("metric", "dice")
@@ -562,8 +486,7 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
                 sec["caption"] = f"Nothing ran for this sweep over {param} ({len(st)} values planned)"
             if spec.get("paper"):
                 sec["caption"] += f". Paper: {spec['paper']}"
-            if check:
-                holds, evidence = check_sweep(check, st)
+            kind = "sweep"
         elif spec.get("function"):
             fid, folder = figure_folder(name, key, u, plan_figures, inp.figures)
             found = _figure_files(check, folder)
@@ -582,8 +505,7 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
                                   else "Not made: the plan has no figure for this artifact (give --figures-csv)")
             else:
                 sec["caption"] = f"Not made: no PNG in {folder}"
-            if check:
-                holds, evidence = check_file(check, folder)
+            kind = "file"
         elif spec.get("runs") and spec.get("from"):
             rows, pairs = (qualitative_rows(spec, uses, key, regs, images, metrics)
                            if regs and images is not None else ([], []))
@@ -600,7 +522,20 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
         else:
             sec["caption"] = "Nothing to show: this artifact has no runs"
         if spec.get("claim"):
-            claim = {"text": str(spec["claim"].get("text", "")), "holds": holds, "evidence": evidence}
+            claim = {"text": str(spec["claim"].get("text", ""))}
+            if check and kind:
+                values, why = claim_values(check, kind, df, u, folder)
+                verdict = judge(check, values) if values is not None else stats.Verdict(stats.UNTESTABLE, why)
+                if values is not None:   # the published folder can judge the claim again (`diffreg report`)
+                    files[f"{key}.values.csv"] = values.to_csv(index=False, float_format="%.10g")
+                    claim["values"] = f"{key}.values.csv"
+                if verdict.lines:
+                    files[f"{key}.claim.csv"] = claim_table(verdict).to_csv(index=False, na_rep="nan",
+                                                                            float_format="%.10g")
+                    claim["stats"] = f"{key}.claim.csv"
+                claim.update(check=check, verdict=verdict.verdict, holds=verdict.holds, evidence=verdict.reason)
+            else:
+                claim.update(verdict=stats.UNTESTABLE, holds=None, evidence="no check given")
             sec["claim"] = claim
             claims.append({"artifact": key, **claim})
         sections.append(sec)
@@ -623,13 +558,53 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
 # ----------------------------------------------------------------------------- for the report
 
 def claim_line(claim: dict) -> str:
-    verdict = {True: "holds", False: "does not hold"}.get(claim.get("holds"), "not tested")
+    verdict = claim.get("verdict") or {True: stats.HOLDS, False: stats.FAILS}.get(claim.get("holds"), stats.UNTESTABLE)
     return f"Claim: {claim.get('text', '')} — {verdict} ({claim.get('evidence', '')})"
 
 
-def report_sections(folder: str | os.PathLike) -> dict:
+def rejudge(claim: dict, folder: Path) -> dict:
+    """The claim judged again from the folder's values CSV with this version's statistics (so
+    `make report` renews every verdict without training); as stored when the folder has none."""
+    check, name = claim.get("check"), claim.get("values")
+    if not check or not name or not (folder / name).is_file():
+        return claim
+    values = pd.read_csv(folder / name, dtype={"row": str, "pair": str, "metric": str}, keep_default_na=False)
+    values["value"] = pd.to_numeric(values["value"], errors="coerce")
+    v = judge(check, values)
+    return {**claim, "verdict": v.verdict, "holds": v.holds, "evidence": v.reason, "lines": v.lines}
+
+
+def _link(href: str | None, name: str) -> str:
+    return f'<a href="{html.escape(href, quote=True)}">{html.escape(name)}</a>' if href else html.escape(name)
+
+
+def stats_html(claim: dict, href: str | None) -> str | None:
+    """The numbers behind a verdict: each compared row's mean and interval, its paired difference
+    to the claimed row, the interval of that difference and the test's p; linked to their CSVs."""
+    lines = claim.get("lines")
+    if not lines:
+        return None
+    out = ['<table class="metrics stats">',
+           "<caption>Statistics of the claim — from " + " and ".join(
+               _link(f"{href}/{claim[k]}" if href else None, claim[k]) for k in ("values", "stats") if claim.get(k))
+           + "</caption>",
+           f"<thead><tr><th>Row</th><th>n</th><th>mean [{stats.LEVEL:.0%} CI]</th>"
+           f"<th>claimed − row [{stats.LEVEL:.0%} CI]</th><th>n paired</th><th>p</th></tr></thead><tbody>"]
+    f = stats.fmt
+    for i, r in enumerate(lines):
+        first = i == 0 or r["row"] == "initial" or not r.get("n_paired")
+        diff = "" if first else f"{f(r['diff'])} [{f(r['diff_lo'])}, {f(r['diff_hi'])}]"
+        out.append(f"<tr><td>{html.escape(str(r['row']))}</td><td>{r['n']}</td>"
+                   f"<td>{f(r['mean'])} [{f(r['ci_lo'])}, {f(r['ci_hi'])}]</td><td>{diff}</td>"
+                   f"<td>{'' if first else r['n_paired']}</td><td>{'' if first else stats.fmt_p(r['p'])}</td></tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def report_sections(folder: str | os.PathLike, href: str | None = None) -> dict:
     """One experiment folder as the report shows it: name and sections with the table HTML and
-    the PNG (base64) read in, and the claim as one line."""
+    the PNG (base64) read in, the claim judged again and as one line; ``href``: the folder as the
+    report links to it (the CSVs each number comes from)."""
     import base64
     folder = Path(folder)
     path = folder / "index.json"
@@ -645,12 +620,17 @@ def report_sections(folder: str | os.PathLike) -> dict:
         table = (folder / s["html"]).read_text(encoding="utf-8") if s.get("html") and (folder / s["html"]).is_file() else None
         png = base64.b64encode((folder / s["png"]).read_bytes()).decode("ascii") \
             if s.get("png") and (folder / s["png"]).is_file() else None
+        claim = rejudge(s["claim"], folder) if s.get("claim") else None
+        csv = f"{s.get('artifact', '')}.csv"
+        sources = [_link(f"{href}/{csv}" if href else None, csv)] if (folder / csv).is_file() else []
         out.append({"title": s.get("title") or s.get("artifact", ""), "table_html": table, "png_b64": png,
-                    "caption": s.get("caption", ""), "claim": claim_line(s["claim"]) if s.get("claim") else None,
-                    "holds": (s.get("claim") or {}).get("holds")})
+                    "caption": s.get("caption", ""), "claim": claim_line(claim) if claim else None,
+                    "holds": (claim or {}).get("holds"), "verdict": (claim or {}).get("verdict"),
+                    "stats_html": stats_html(claim, href) if claim else None,
+                    "sources_html": " · ".join(sources)})
     return {"name": str(index.get("experiment", folder.name)), "sections": out}
 
 
 __all__ = ["Inputs", "build", "load_experiment", "read_uses", "row_metrics", "artifact_tables", "sweep_table",
-           "sweep_best", "check_rows", "check_sweep", "check_file", "claim_line", "report_sections",
+           "sweep_best", "claim_values", "claim_line", "report_sections",
            "status_text"]

@@ -16,7 +16,7 @@ import pandas as pd
 from diffreg.errors import InputError
 from diffreg.evaluation import ImageIndex, Registration, find_registrations, load_pair, read_metrics
 from diffreg.io import atomic_path
-from diffreg.report import figures
+from diffreg.report import figures, provenance, stats
 from diffreg.report.experiment import report_sections
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "reports" / "report.html.j2"
@@ -32,6 +32,8 @@ class ReportInputs:
     pipeline_info_href: str | None = None   # link prefix for pipeline_info files, else relative paths
     label_names: dict[int, str] = field(default_factory=dict)
     experiments: list[Path] = field(default_factory=list)   # folders of `diffreg experiment-artifacts`
+    provenance: Path | None = None      # provenance.json of the workflow (command line, params, Nextflow)
+    results_href: str | None = None     # link prefix of the published results folder, else relative paths
 
 
 def results_layout(results: str | os.PathLike) -> ReportInputs:
@@ -131,6 +133,56 @@ def qc_figures(image_dirs: list[Path]) -> list[dict]:
             for name, path in found]
 
 
+def results_link(inputs: ReportInputs, out_dir: Path, published: str, actual: Path) -> str:
+    """The href of a results file: ``<results_href>/<published path>`` when the page is published
+    elsewhere than it is written (the pipeline), else its path relative to the page."""
+    if inputs.results_href is not None:
+        return quote(f"{inputs.results_href.rstrip('/')}/{published}")
+    return quote(Path(os.path.relpath(actual.resolve(), out_dir.resolve())).as_posix())
+
+
+def provenance_context(inputs: ReportInputs, out_dir: Path) -> dict:
+    """Everything the Provenance section shows (see provenance.py)."""
+    meta = provenance.read_meta(inputs.provenance or provenance.newest(inputs.pipeline_info, "provenance*.json"))
+    info = inputs.pipeline_info
+    if info is None and meta.get("pipeline_info"):   # the pipeline's own folder, read where it is
+        info = Path(str(meta["pipeline_info"]))
+    trace_path = provenance.newest(info, "trace_*.txt")
+    trace = provenance.read_trace(trace_path)
+    trace_href = None
+    if trace_path is not None:
+        trace_href = (quote(f"{inputs.pipeline_info_href.rstrip('/')}/{trace_path.name}")
+                      if inputs.pipeline_info_href is not None
+                      else quote(Path(os.path.relpath(trace_path.resolve(), out_dir.resolve())).as_posix()))
+    git = provenance.git_state()
+    run = [("git commit", meta.get("git_commit") or git["commit"]),
+           ("uncommitted changes", meta.get("git_dirty") or git["dirty"]),
+           ("command line", meta.get("command_line") or "unknown (report rendered outside a pipeline run)"),
+           ("profile", meta.get("profile") or "unknown")]
+    run += [(k.replace("_", " "), str(meta[k])) for k in ("run_name", "session_id", "start", "launch_dir", "work_dir",
+                                                          "container_engine") if meta.get(k)]
+    summary = provenance.process_summary(trace) if trace is not None and len(trace) else None
+    return {
+        "run": run,
+        "params": provenance.params_rows(meta),
+        "packages": provenance.package_versions(),
+        "tools": provenance.tool_versions(meta),
+        "machine": provenance.machine(),
+        "trace_name": trace_path.name if trace_path else None,
+        "trace_href": trace_href,
+        "trace_summary": [] if summary is None else [
+            {"process": r.process, "tasks": int(r.tasks), "total": _fmt_s(r.total_wall_s),
+             "max": _fmt_s(r.max_wall_s), "rss": "–" if pd.isna(r.max_peak_rss_mb) else f"{r.max_peak_rss_mb:.0f}"}
+            for r in summary.itertuples()],
+        "trace_tasks": [] if trace is None else trace.to_dict("records"),
+        "trace_columns": [] if trace is None else list(trace.columns),
+    }
+
+
+def _fmt_s(v: float) -> str:
+    return "–" if pd.isna(v) else f"{v:.1f}"
+
+
 # ----------------------------------------------------------------------------- the report
 
 def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "diffreg-nf results",
@@ -163,17 +215,28 @@ def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "dif
             "png_b64": _b64(figures.qualitative_figure(rows, what)),
             "caption": (f"{slice_note}rows: methods; the grid shows x + u(x) (the backward map into the "
                         "moving image); the difference uses one colour scale for all methods."),
+            "sources": [],
         })
+    for f in figs:   # the Dice printed on the qualitative figure: metrics_all.csv
+        f["sources"] = [{"name": "metrics_all.csv", "href": results_link(inputs, out.parent, "tables/metrics_all.csv",
+                                                                         inputs.tables / "metrics_all.csv")}]
+    out_dir = out.parent
+    metrics_href = results_link(inputs, out_dir, "tables/metrics_all.csv", inputs.tables / "metrics_all.csv")
     for group, sub in metrics.groupby(["experiment", "artifact", "dataset"], sort=False):
         png = figures.dice_boxplot(sub, " / ".join(group))
         if png is not None:
             figs.append({"heading": f"Mean Dice per method ({' / '.join(group)})",
                          "alt": "box plot of the mean Dice of each pair per method",
                          "png_b64": _b64(png),
-                         "caption": "one point per pair; initial: before registration."})
+                         "caption": "one point per pair; initial: before registration.",
+                         "sources": [{"name": "metrics_all.csv", "href": metrics_href}]})
 
-    qc = qc_figures(inputs.images)   # shown after the papers' sections: the longest, least read part
-    experiments = [report_sections(d) for d in inputs.experiments]
+    from .standins import standin_figures   # the embedded datasets' pictures, before the subjects'
+    qc = standin_figures(inputs.images) + qc_figures(inputs.images)   # after the papers' sections: the longest, least read part
+    experiments = [report_sections(d, results_link(inputs, out_dir, f"experiments/{d.name}", d))
+                   for d in inputs.experiments]
+    table_sources = [{"name": n, "href": results_link(inputs, out_dir, f"tables/{n}", inputs.tables / n)}
+                     for n in ("table.csv", "metrics_all.csv") if (inputs.tables / n).is_file()]
 
     extra = [_read_json(inputs.tables / "run.json")]
     commits, versions, methods = run_summary(regs, [e for e in extra if e])
@@ -185,6 +248,9 @@ def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "dif
         commits=commits, versions=versions, methods=methods,
         labels=", ".join(f"{k} {v}" for k, v in sorted(inputs.label_names.items())),
         table_html=table_html_path.read_text(encoding="utf-8"),
+        table_sources=table_sources,
+        stats_text=stats.METHOD_TEXT,
+        provenance=provenance_context(inputs, out_dir),
         figures=figs,
         experiments=experiments,
         qc_figures=qc,

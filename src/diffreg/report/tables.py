@@ -26,6 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from diffreg.replicates import split_seed
+from diffreg.report.stats import INITIAL_MARGIN
+
 
 GROUP = ["experiment", "artifact", "dataset"]
 INITIAL = "initial"
@@ -33,12 +36,14 @@ MEAN_LABELS = ("all", "mean")
 PER_LABEL = ("dice",)                 # metrics also shown per label
 HIDDEN = ("dice_before", "threads")   # shown otherwise (initial row, threads column)
 DEFAULT_COLUMNS = ("dice", "pct_jac_nonpos", "sdlogj", "runtime_s")   # the headline table; table.csv has all
-ORDER = ["dice", "hd95_vox", "hd95_mm", "pct_jac_nonpos", "sdlogj", "pct_nondiff", "ndv_pct", "njd", "jsd",
-         "ssim", "psnr", "nmse", "mse", "runtime_s"]
+ORDER = ["dice", "dice_structures", "hd95_vox", "hd95_mm", "pct_jac_nonpos", "sdlogj", "pct_nondiff", "ndv_pct", "njd", "jsd",
+         "ssim", "psnr", "nmse", "mse", "psnr_continuous", "nmse_continuous", "landmark_mse", "runtime_s"]
 NAMES = {
     "dice": "Dice", "hd95_vox": "HD95 (vox)", "hd95_mm": "HD95 (mm)", "ndv_pct": "NDV (%)", "pct_jac_nonpos": "% det J ≤ 0",
     "pct_nondiff": "% non-diffeo. (strict)", "njd": "NJD (%)", "jsd": "JSD", "sdlogj": "SDlogJ",
     "ssim": "SSIM", "psnr": "PSNR (dB)", "nmse": "NMSE", "mse": "MSE", "runtime_s": "Runtime (s)",
+    "dice_structures": "Dice (structures)", "psnr_continuous": "PSNR cont. (dB)", "nmse_continuous": "NMSE cont.",
+    "landmark_mse": "Landmark MSE",
 }
 
 
@@ -84,8 +89,36 @@ def _initial(df: pd.DataFrame) -> pd.DataFrame:
     return before.assign(method=INITIAL, metric="dice")
 
 
+def with_seeds(df: pd.DataFrame) -> pd.DataFrame:
+    """A ``seed`` column (the replicate of --seeds) read from the method labels where there is none;
+    labels lose their replicate mark, so the replicates of one row are one method."""
+    if "seed" in df.columns:
+        return df
+    parts = [split_seed(m) for m in df["method"]]
+    return df.assign(method=[p[0] for p in parts], seed=[p[1] for p in parts])
+
+
+def _seed_spread(df: pd.DataFrame, keys: list[str], index: pd.Index) -> pd.DataFrame:
+    """Per (group, method): the number of seeds and, per key, the SD over seeds of the per-seed
+    means over pairs (NaN with one seed)."""
+    d = df[df["metric"] != "dice_before"]
+    d = d.assign(key=[column_key(m, lab) for m, lab in zip(d["metric"], d["label"])]).dropna(subset=["key"])
+    per_seed = d.pivot_table(index=GROUP + ["method", "seed", "pair"], columns="key", values="value",
+                             aggfunc="mean", sort=False).groupby(level=GROUP + ["method", "seed"], sort=False).mean()
+    by_method = per_seed.groupby(level=GROUP + ["method"], sort=False)
+    out = pd.DataFrame(index=index)
+    out["n_seeds"] = by_method.size().reindex(index).fillna(1).astype(int)
+    sd = by_method.std(ddof=1).reindex(index)
+    for k in keys:
+        out[f"{k}_sd_seeds"] = sd[k] if k in sd.columns else float("nan")
+    return out
+
+
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (experiment, artifact, dataset, method): n, <key>_mean, <key>_sd, threads."""
+    """One row per (experiment, artifact, dataset, method): n (pairs), <key>_mean, <key>_sd (over
+    pairs, of the values averaged over seeds), n_seeds, <key>_sd_seeds (over the per-seed means
+    over pairs), threads."""
+    df = with_seeds(df)
     wide = _per_pair(pd.concat([_initial(df), df[df["metric"] != "dice_before"]], ignore_index=True))
     keys = _ordered_keys(list(wide.columns))
     grouped = wide.groupby(level=GROUP + ["method"], sort=False)
@@ -93,9 +126,13 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     sd = grouped.std(ddof=1)
     out = pd.DataFrame(index=mean.index)
     out["n"] = grouped.size()
+    spread = _seed_spread(df, keys, out.index)
+    out["n_seeds"] = spread["n_seeds"]
     for k in keys:
         out[f"{k}_mean"] = mean[k]
         out[f"{k}_sd"] = sd[k]
+        out[f"{k}_sd_seeds"] = spread[f"{k}_sd_seeds"]
+    out["dice_gain_mean"], out["beats_initial"] = _gain_over_initial(wide, out.index)
     threads = df[df["metric"] == "threads"].groupby(GROUP + ["method"])["value"]
     thr = threads.apply(lambda v: "/".join(str(int(t)) for t in sorted(set(v.dropna()))))
     out["threads"] = thr.reindex(out.index).astype(object).fillna("")   # object: a float column would not take ""
@@ -106,8 +143,28 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(GROUP + ["_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
+def _gain_over_initial(wide: pd.DataFrame, index: pd.Index) -> tuple[pd.Series, pd.Series]:
+    """Per (group, method): the mean paired Dice gain over the initial alignment and whether it
+    exceeds the margin (the sanity guard); NaN / None for the initial row and rows without Dice."""
+    gain = pd.Series(float("nan"), index=index)
+    beats = pd.Series(None, index=index, dtype=object)
+    if "dice" not in wide.columns:
+        return gain, beats
+    dice = wide["dice"].reset_index()
+    before = dice[dice["method"] == INITIAL].set_index(GROUP + ["pair"])["dice"]
+    if before.empty:
+        return gain, beats
+    rows = dice[dice["method"] != INITIAL].join(before.rename("before"), on=GROUP + ["pair"])
+    per = (rows["dice"] - rows["before"]).groupby([rows[c] for c in GROUP + ["method"]], sort=False).mean().dropna()
+    for k, g in per.items():
+        gain[k] = g
+        beats[k] = bool(g > INITIAL_MARGIN)
+    return gain, beats
+
+
 def summary_keys(summary: pd.DataFrame) -> list[str]:
-    return [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean")]
+    # <key>_mean columns; <key>_sd and <key>_sd_seeds go with them
+    return [c[: -len("_mean")] for c in summary.columns if c.endswith("_mean") and c != "dice_gain_mean"]
 
 
 # ----------------------------------------------------------------------------- paper numbers
@@ -153,16 +210,23 @@ def fmt(v: float) -> str:
     return f"{v:.2g}"
 
 
-def fmt_mean_sd(mean: float, sd: float) -> str:
+def fmt_mean_sd(mean: float, sd: float, sd_seeds: float = float("nan")) -> str:
+    """'m ± sd over pairs', and '(± sd over seeds)' after it when several seeds ran."""
     if math.isnan(mean):
         return "–"
-    return fmt(mean) if math.isnan(sd) else f"{fmt(mean)} ± {fmt(sd)}"
+    text = fmt(mean) if math.isnan(sd) else f"{fmt(mean)} ± {fmt(sd)}"
+    return text if math.isnan(sd_seeds) else f"{text} (± {fmt(sd_seeds)})"
 
 
 @dataclass
 class Cell:
     text: str
     paper: bool = False
+    flag: str = ""          # a warning shown beside the text (the sanity guard), its words as tooltip
+
+
+FLAG_NOTE = (f"⚠: the row's mean Dice gain over the initial alignment (paired, over the same pairs) is at most "
+             f"{INITIAL_MARGIN:g}: it did not register better than leaving the images as they were.")
 
 
 @dataclass
@@ -206,9 +270,14 @@ def display_tables(summary: pd.DataFrame, paper: Paper | None = None,
             headers.append(Cell("Threads"))
         rows = []
         for _, r in sub.iterrows():
-            row = [Cell(r["method"]), Cell(str(int(r["n"])))]
+            gain = r.get("dice_gain_mean", float("nan"))
+            flag = (f"mean Dice gain over the initial alignment {fmt(gain)} ≤ {INITIAL_MARGIN:g}"
+                    if r.get("beats_initial") is False else "")
+            seeds = int(r.get("n_seeds", 1) or 1)
+            row = [Cell(r["method"], flag=flag), Cell(str(int(r["n"])) + (f" × {seeds} seeds" if seeds > 1 else ""))]
             for k in keys:
-                row.append(Cell(fmt_mean_sd(r.get(f"{k}_mean", float("nan")), r.get(f"{k}_sd", float("nan")))))
+                row.append(Cell(fmt_mean_sd(r.get(f"{k}_mean", float("nan")), r.get(f"{k}_sd", float("nan")),
+                                            r.get(f"{k}_sd_seeds", float("nan")) if seeds > 1 else float("nan"))))
                 if k in with_paper:
                     row.append(Cell(format_paper_value(prow.get(r["method"], {}).get(k)), paper=True))
             if show_threads:
@@ -240,22 +309,31 @@ def to_markdown(tables: list[DisplayTable]) -> str:
         out.append("| " + " | ".join(c.text.replace("|", "\\|") for c in t.headers) + " |")
         out.append("|" + "|".join("---" for _ in t.headers) + "|")
         for row in t.rows:
-            out.append("| " + " | ".join(c.text.replace("|", "\\|") for c in row) + " |")
+            out.append("| " + " | ".join((c.text + (" ⚠" if c.flag else "")).replace("|", "\\|") for c in row) + " |")
+        if _flagged([t]):
+            out += ["", FLAG_NOTE]
         out.append("")
     out.append("mean ± sd over pairs (sample sd); Dice: mean over foreground labels; "
                "% det J ≤ 0 and SDlogJ: central differences; initial: before registration.")
     return "\n".join(out) + "\n"
 
 
+def _flagged(tables: list[DisplayTable]) -> bool:
+    return any(c.flag for t in tables for r in t.rows for c in r)
+
+
 def _cell(tag: str, c: Cell) -> str:
-    cls = ' class="paper"' if c.paper else ""
-    return f"<{tag}{cls}>{html.escape(c.text)}</{tag}>"
+    cls = ' class="paper"' if c.paper else ' class="flagged"' if c.flag else ""
+    flag = f' <span class="flag" title="{html.escape(c.flag, quote=True)}">⚠</span>' if c.flag else ""
+    return f"<{tag}{cls}>{html.escape(c.text)}{flag}</{tag}>"
 
 
 def to_html(tables: list[DisplayTable], more: list[DisplayTable] | None = None) -> str:
     """An HTML fragment (no <html> wrapper): one <table class="metrics"> per group; ``more``
     (e.g. every metric) goes into a collapsed <details> block after them."""
     out = _html_tables(tables)
+    if _flagged(tables):
+        out.append(f'<p class="note flag-note">{html.escape(FLAG_NOTE)}</p>')
     if more:
         out.append("<details><summary>All metrics</summary>")
         out += _html_tables(more)

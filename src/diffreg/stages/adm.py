@@ -48,14 +48,17 @@ def pretrain_config(config: dict, seed: int):
     """The validated `features.pretrain.PretrainConfig` of a stage config (its digest keys the cache)."""
     from diffreg.features.natural import image_path
     from diffreg.features.pretrain import PretrainConfig
+    from diffreg.methods.config import RANGES
 
     s = check_config(KIND, config)
     kw = dict(width=_int(s, "width", 8, 8), size=_int(s, "size", 32, 32), batch=_int(s, "batch", 1),
               iterations=_int(s, "iterations", 1))
-    for key, low, high in (("lr", 0.0, None), ("gray_prob", 0.0, 1.0)):
+    for key in ("lr", "gray_prob"):
         v = s[key]
-        if isinstance(v, bool) or not isinstance(v, int | float) or v < low or (high is not None and v > high):
-            raise InputError(f"{KIND}: {key} {v!r} must be a number in [{low}, {high if high is not None else 'inf'})")
+        # lr: the trainer's range (an lr of 100 diverges at once); NaN fails both comparisons
+        ok, what = RANGES["lr"] if key == "lr" else (lambda x: 0 <= x <= 1, "a number in [0, 1]")
+        if isinstance(v, bool) or not isinstance(v, int | float) or not ok(v):
+            raise InputError(f"{KIND}: {key} {v!r} must be {what}")
         kw[key] = float(v)
     images = _images(s["images"])
     if images is not None:

@@ -1,5 +1,6 @@
 /*
- * Every dataset of the run (the embedded stand-in `toy`, or the user's samplesheets) ->
+ * Every dataset of the run (the embedded stand-in `toy`, the user's samplesheets, and the embedded
+ * stand-in of each dataset a paper's task names that no samplesheet gives: standinDatasets) ->
  * preprocessed subjects, evaluation pairs and label names, all keyed by dataset. Subjects carry
  * meta.ndim; 3D embedded volumes also give a 2D subject (one slice) for the papers' 2D tasks.
  */
@@ -26,6 +27,28 @@ def parseRow(row, base, dataset, ndim, reference_modality) {
     return [meta, cols.values().collect { resolve(it) }, labels.values().collect { resolve(it) }]
 }
 
+// [[name, null, ndim, 'standin']] for each dataset that a task of `papers` (experiment YAMLs) names,
+// that has an embedded stand-in (a register(StandIn("name", ...)) line under src/diffreg/data/standins)
+// and that `given` ([[name, sheet, ndim]]) lacks; ndim: the largest its tasks ask for. `which`:
+// null or 'auto' (all of them), 'none', or a comma-separated list of names.
+def standinDatasets(given, papers, which) {
+    def choice = which == null ? 'auto' : which.toString().trim()
+    if (choice == 'none' || !papers) return []
+    def known = file("${projectDir}/src/diffreg/data/standins/*.py").collectMany { f ->
+        (f.text =~ /StandIn\("([a-z0-9_-]+)"/).collect { it[1] } }.unique()
+    def wanted = [:]
+    papers.each { p ->
+        def doc = new org.yaml.snakeyaml.Yaml().load(file(p).text)
+        def tasks = doc instanceof Map && doc.tasks instanceof Map ? doc.tasks : [:]
+        tasks.each { name, t ->
+            if (t instanceof Map && t.dataset) wanted[t.dataset.toString()] = ((wanted[t.dataset.toString()] ?: []) + [(t.ndim ?: 3) as int])
+        }
+    }
+    def listed = choice == 'auto' ? null : choice.tokenize(',').collect { it.trim() }
+    return wanted.findAll { name, nds -> name != 'toy' && name in known && !given.any { it[0] == name } && (listed == null || name in listed) }
+        .collect { name, nds -> [name, null, nds.max(), 'standin'] }
+}
+
 workflow PREPARE_DATA {
     take:
     datasets    // [[name, samplesheet or null (the embedded data), ndim]]
@@ -35,11 +58,19 @@ workflow PREPARE_DATA {
     main:
     def user = datasets.findAll { it[1] }
     ch_sheets = Channel.fromList(user.collect { name, sheet, ndim -> [name, file(sheet, checkIfExists: true), ndim] })
-    ch_names = Channel.fromList(user.collect { name, sheet, ndim -> [name, file(datasets.size() == 1 && settings.label_names ? settings.label_names : "${projectDir}/assets/NO_FILE")] })
-    if (datasets.any { !it[1] }) {
-        TOY_DATA(toy[0], toy[1], toy[2], toy[3])
-        ch_sheets = ch_sheets.mix(TOY_DATA.out.samplesheet.map { ['toy', it, toy[2] as int] })
-        ch_names = ch_names.mix(TOY_DATA.out.label_names.map { ['toy', it] })
+    // --label_names: the one dataset the user named (stand-ins added for the papers do not count)
+    def named = datasets.count { it.size() < 4 }
+    ch_names = Channel.fromList(user.collect { name, sheet, ndim -> [name, file(named == 1 && settings.label_names ? settings.label_names : "${projectDir}/assets/NO_FILE")] })
+    def made = datasets.findAll { !it[1] }
+    ch_made_pairs = Channel.empty()
+    ch_standin_qc = Channel.empty()
+    if (made) {
+        // the brain population keeps the --toy_* settings of its dimensionality; a stand-in, its tasks'
+        TOY_DATA(Channel.fromList(made.collect { [it[0], toy[0], toy[1], it[0] == 'toy' ? toy[2] : it[2], toy[3]] }))
+        ch_sheets = ch_sheets.mix(TOY_DATA.out.samplesheet)
+        ch_names = ch_names.mix(TOY_DATA.out.label_names)
+        ch_made_pairs = TOY_DATA.out.pairs
+        ch_standin_qc = TOY_DATA.out.qc
     }
     ch_subjects = ch_sheets.flatMap { name, sheet, ndim ->
         sheet.splitCsv(header: true).collect { row -> parseRow(row, sheet.parent, name, ndim as int, settings.reference_modality) } }
@@ -58,7 +89,8 @@ workflow PREPARE_DATA {
             .combine(ch_reference, by: 0)
             .map { dataset, meta, images, labels, ref -> [meta, images, labels, ref] }
     )
-    MAKE_PAIRS(ch_sheets.map { name, sheet, ndim -> [name, sheet] })
+    def standin = made.findAll { it[0] != 'toy' }.collect { it[0] }   // their pairs come with them
+    MAKE_PAIRS(ch_sheets.filter { name, sheet, ndim -> !(name in standin) }.map { name, sheet, ndim -> [name, sheet] })
 
     // embedded 3D volumes also feed the 2D tasks, through one slice per subject named <subject>_2d_<modality>
     EXTRACT_SLICES(PREPROCESS.out.subject.filter { meta, files -> meta.dataset == 'toy' && meta.ndim == 3 })
@@ -67,7 +99,7 @@ workflow PREPARE_DATA {
 
     emit:
     subjects    = ch_all                 // [meta (dataset, ndim, id, split, modalities, stem?), [images and label maps]]
-    qc          = PREPROCESS.out.qc      // before/after pictures
-    pairs       = MAKE_PAIRS.out.csv     // [dataset, pairs.csv]
+    qc          = PREPROCESS.out.qc.mix(ch_standin_qc)   // before/after pictures, the stand-ins' pictures
+    pairs       = MAKE_PAIRS.out.csv.mix(ch_made_pairs)  // [dataset, pairs.csv]
     label_names = ch_names               // [dataset, labels.json or NO_FILE]
 }

@@ -35,11 +35,13 @@ workflow REGISTER_EVALUATE {
     registrations = REGISTER.out.registration.mix(BASELINE.out.registration)
     evaluations = rows.combine(plan).map { r, dir -> [r.label, r.experiment, dir.resolve("configs/${r.eval_config}")] }
     EVALUATE(
-        registrations.map { meta, reg, m, f, ml, fl -> [meta.label, meta, reg, m, f, ml, fl] }
+        registrations.map { meta, reg, m, f, ml, fl -> [[meta.dataset, meta.ndim, meta.fixed_subject], meta, reg, m, f, ml, fl] }
+            .combine(files_by_key, by: 0)     // the fixed subject's other frames (trajectory references)
+            .map { key, meta, reg, m, f, ml, fl, ffiles -> [meta.label, meta, reg, m, f, ml, fl, ffiles] }
             .combine(evaluations, by: 0)
-            .map { label, meta, reg, m, f, ml, fl, experiment, config -> [meta.dataset, meta + [experiment: experiment], reg, m, f, ml, fl, config] }
+            .map { label, meta, reg, m, f, ml, fl, ffiles, experiment, config -> [meta.dataset, meta + [experiment: experiment], reg, m, f, ml, fl, config, ffiles] }
             .combine(label_names, by: 0)
-            .map { dataset, meta, reg, m, f, ml, fl, config, names -> [meta, reg, m, f, ml, fl, config, names] }
+            .map { dataset, meta, reg, m, f, ml, fl, config, ffiles, names -> [meta, reg, m, f, ml, fl, config, names, ffiles] }
     )
 
     emit:

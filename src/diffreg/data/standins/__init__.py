@@ -11,6 +11,7 @@ runs one; docs/datasets.md says what each is and what it can and cannot speak to
 name       what                                                                adapter
 =========  ==================================================================  =============
 brain      head population from MNI + ROBEX anatomy (diffreg.data.toy)         neurite-oasis
+oasis      the same heads, ventricles and deep grey matter split out (L/R)    neurite-oasis
 acdc       cardiac cine MR phantom, ED -> ES with intermediate frames + fields acdc
 camus      apical 2CH/4CH B-mode-like views of the same phantom, ED and ES     camus
 echonet    apical 4CH views, LV masks, cine video (Motion-JPEG AVI)            echonet
@@ -50,7 +51,7 @@ class StandIn:
 
 
 STANDINS: Registry = Registry("embedded dataset")
-_MODULES = ("brain", "acdc", "camus", "echonet")
+_MODULES = ("brain", "oasis", "acdc", "camus", "echonet", "faces", "adni")
 
 
 def load_all() -> Registry:

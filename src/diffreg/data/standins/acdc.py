@@ -6,7 +6,9 @@ Per subject ``patientXXX`` (frames 01 = ED ... NN = ES, `n_frames` in all):
 - ``patientXXX_frameNN_gt.nii.gz``    ACDC labels: 1 RV cavity, 2 LV myocardium, 3 LV cavity
 - ``patientXXX_frameNN_disp.nii.gz``  (NN > 01) the true displacement: frame(x) = ED(x + u(x)),
                                       voxel units, (X, Y, Z, 3) (diffreg.io.write_field)
-``samplesheet.csv`` has the ACDC adapter's columns (image_ed, image_es, labels_ed, labels_es);
+``samplesheet.csv`` has the ACDC adapter's columns (image_ed, image_es, labels_ed, labels_es) and
+the intermediate frames as modalities ``image_mid1``, ``labels_mid1`` .. (frame k + 1 is ``mid<k>``,
+time k / (n - 1));
 ``frames.csv`` lists every frame with its phase and files (DiffuseMorph's continuous deformation).
 3D: a short-axis stack, `size` x `size` x `slices` at (144/size) x (144/size) x 10 mm (1.5 x 1.5 x
 10 at the default size 96). 2D: the mid-ventricular slice, in-plane motion only (no through-plane
@@ -121,8 +123,13 @@ def generate(outdir: str | Path, cfg: AcdcConfig, absolute_paths: bool = False) 
                            "role": "ed" if k == 0 else ("es" if k == cfg.n_frames - 1 else "mid"),
                            "image": f_img, "labels": f_lab, "disp": f_disp})
         es = cfg.n_frames - 1
-        rows.append({"subject": sid, "split": sp, "image_ed": files[0][0], "image_es": files[es][0],
-                     "labels_ed": files[0][1], "labels_es": files[es][1], "prealigned": "true"})
+        # the intermediate frames as modalities mid1 .. mid<n-2> (frame k at time k / (n - 1) of
+        # the cine, as a real cine's frames are): the references of DiffuseMorph's continuous
+        # deformation, preprocessed with ED and ES
+        mids = {f"image_mid{k}": files[k][0] for k in range(1, es)}
+        mid_labels = {f"labels_mid{k}": files[k][1] for k in range(1, es)}
+        rows.append({"subject": sid, "split": sp, "image_ed": files[0][0], "image_es": files[es][0], **mids,
+                     "labels_ed": files[0][1], "labels_es": files[es][1], **mid_labels, "prealigned": "true"})
     out.csv("frames.csv", pd.DataFrame(frames))
     return out.finish(rows, LABELS)
 

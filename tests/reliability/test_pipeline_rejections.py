@@ -1,0 +1,84 @@
+"""Settings main.nf refuses before any task: one exact line, a non-zero exit, no task, and nothing
+in --outdir but the refused launch's pipeline_info (its trace and its runs.tsv row).
+
+Each case is one `nextflow run` (a JVM start, ~10 s on 2 cores: a Nextflow error ends the launch,
+so cases cannot share one), hence few of them here; the checks behind them run in seconds at the
+CLI level (test_cli_rejections.py). Cases test_pipeline.py already has (an unknown parameter, a
+missing --input, a malformed samplesheet) are not repeated."""
+from __future__ import annotations
+
+import csv
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.pipeline.conftest import ROOT, run_nextflow
+
+pytestmark = pytest.mark.pipeline
+
+_LR = "must be a number in (0, 1] (Adam moves every weight by about lr per step)"
+
+
+def _bad_json(w: Path, toy: Path) -> list[str]:
+    # a trailing comma: Groovy's lenient JsonSlurper read it, Python's json failed at EVALUATE
+    (w / "names.json").write_text('{"0": "background", "1": "CSF",}')
+    return ["--label_names", "names.json"]
+
+
+def _sheet_without_flair(w: Path, toy: Path) -> list[str]:
+    return ["--input", str(toy / "samplesheet.csv"), "--moving_modality", "flair"]
+
+
+# (id, extra arguments or fn(work dir, toy data) -> arguments, exact message; {toy}: the toy data folder)
+CASES = [
+    ("learning-rate-100", ["--learning_rate", "100"], f"Parameter --learning_rate: {_LR}, got 100"),
+    ("train-iterations-0", ["--train_iterations", "0"], "Parameter --train_iterations: must be an integer >= 1, got 0"),
+    ("lambda-reg-nan", ["--lambda_reg", "nan"], "Parameter --lambda_reg: expected number, got 'nan'"),
+    ("unknown-baseline", ["--baselines", "syn,foo"],
+     "Parameter --baselines: unknown baseline(s) foo (known: fireants, lddmm, niftyreg, syn)"),
+    ("unknown-paper", ["--papers", "nope"],
+     "Parameter --papers: no experiments/nope.yaml (known: dgir, diffusemorph, or a path to a YAML file)"),
+    ("toy-moving-modality", ["--moving_modality", "flair"],
+     "Parameter --moving_modality: 'flair' is no modality of the embedded toy data (modalities: nbe, be, t2)"),
+    ("sheet-moving-modality", _sheet_without_flair,
+     "Parameter --moving_modality: 'flair' is no modality of {toy}/samplesheet.csv (image_<modality> columns: nbe, be, t2)"),
+    ("label-names-invalid-json", _bad_json,
+     "Parameter --label_names: names.json: invalid JSON (Unexpected character ('}' (code 125)): "
+     "was expecting double-quote to start field name)"),
+]
+
+
+def rejection(cwd: Path, args: list[str]) -> tuple[int, str, float]:
+    """rc, the one line after Nextflow's banner, seconds to it (shared with benchmarks/reliability_table.py)."""
+    t0 = time.perf_counter()
+    proc = run_nextflow(cwd, "-profile", "test", "--outdir", "results", *args, timeout=600)
+    elapsed = time.perf_counter() - t0
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines()
+             if ln.strip() and not ln.startswith(("N E X T F L O W", "Launching `"))]
+    assert "Submitted process" not in proc.stdout, proc.stdout[-2000:]
+    assert len(lines) == 1, lines
+    return proc.returncode, lines[0], elapsed
+
+
+@pytest.mark.parametrize("name,args,message", CASES, ids=[c[0] for c in CASES])
+def test_refused_before_any_task(name, args, message, tmp_path, toy):
+    argv = args(tmp_path, toy) if callable(args) else args
+    rc, line, _ = rejection(tmp_path, argv)
+    assert rc != 0
+    assert line == message.replace("{toy}", str(toy))
+    work = tmp_path / "work"
+    assert not work.exists() or not any(p.name != "diffreg-checkpoints" for p in work.iterdir())
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["pipeline_info"]
+    info = sorted(p.name for p in (tmp_path / "results/pipeline_info").iterdir())
+    assert len(info) == 2 and info[0] == "runs.tsv" and re.fullmatch(r"trace_[\d_-]+\.txt", info[1]), info
+    rows = list(csv.DictReader(open(tmp_path / "results/pipeline_info/runs.tsv"), delimiter="\t"))
+    assert [(r["trace"], r["status"], r["error"]) for r in rows] == [(info[1], "failed", line)]
+
+
+def test_toy_modalities_match_the_toy_data(toy):
+    """main.nf's list of the toy data's modalities is what `diffreg toy-data` writes."""
+    listed = re.search(r"def toyModalities\(\) \{ \[(.*?)\] \}", (ROOT / "main.nf").read_text()).group(1)
+    written = {p.name[len("sub-001_"):-len(".nii.gz")] for p in toy.glob("sub-001_*.nii.gz")} - {"labels"}
+    assert {m.strip(" '") for m in listed.split(",")} == written
