@@ -27,7 +27,8 @@ FILE_KEYS = {"note"}
 TASK_KEYS = {"ndim", "dataset", "train", "test", "tests", "pairing", "labels", "label_unions", "trajectory", "note"}
 PRESET_META = {"method", "status", "note"}          # the rest of a loss preset are method settings
 ARTIFACT_KEYS = {"kind", "title", "tasks", "test", "runs", "profiles", "columns", "rows", "claim", "metrics",
-                 "sweep", "values", "paper", "from", "function", "settings", "measures", "pair", "note"}
+                 "sweep", "values", "paper", "from", "function", "settings", "measures", "pair", "show", "note"}
+QUALITATIVE_VIEWS = ("registration", "trajectory", "generated")   # `show` of a figure `from` a table
 # row keys that are not method settings: `loss` names a preset, `train` the training modalities
 ROW_META = {"name", "loss", "method", "baseline", "preset", "train", "status", "note"}
 CLASSICAL_KEYS = {"name", "baseline", "preset", "status", "note"}
@@ -368,6 +369,10 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
             for r in rows or []:
                 if r not in names:
                     chk.fail(f"{key}.runs", f"unknown row '{r}' of {', '.join(sources)}")
+            if art.get("show", "registration") not in QUALITATIVE_VIEWS:
+                chk.fail(f"{key}.show", f"'{art['show']}' (known: {', '.join(QUALITATIVE_VIEWS)})")
+        elif art.get("show") is not None:
+            chk.fail(f"{key}.show", "only a figure made from a table's runs (`from`) has a view")
         if art.get("function") is not None:
             fn = art["function"]
             if not isinstance(fn, str):

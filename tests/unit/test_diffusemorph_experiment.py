@@ -99,8 +99,10 @@ def test_rows_settings_reach_the_configs(exp):
     assert cfg("table1", "diffusemorph") == {"lam": 2, "lr": 5e-6, "iterations": 50880, "network": "official",
                                              "inter_subject": False, "generate": True, "gen_t": 200,
                                              "gen_steps": 80}
+    # Table 2 writes the trajectory at the times of the task's intermediate frames
     assert cfg("table2", "diffusemorph") == {"lam": 20, "lr": 2e-4, "iterations": 72000, "network": "official",
-                                             "inter_subject": False}
+                                             "inter_subject": False, "etas": [0, 0.25, 0.5, 0.75, 1]}
+    assert cfg("table2", "vm")["etas"] == [0, 0.25, 0.5, 0.75, 1]
     assert cfg("table3", "diffusemorph") == {"lam": 10, "lr": 1e-4, "iterations": 72000, "network": "official"}
     vm, vm_diff = cfg("table3", "vm"), cfg("table3", "vm_diff")
     assert vm["backbone"] == "voxelmorph" and vm_diff["backbone"] == "vm-diff"

@@ -69,3 +69,42 @@ def test_trajectory_frames_are_scored_at_their_times(tmp_path):
 def test_trajectory_config_errors(raw, msg):
     with pytest.raises(InputError, match=msg):
         check_trajectory(raw)
+
+
+def test_trajectory_figure_rows_warp_by_each_step_and_add_the_true_frames(tmp_path):
+    """Fig. 6/8's rows: the moving image warped by the field at each time in (0, 1), and the fixed
+    subject's reference frames as a last row; a generated image becomes the Fig. 7 view."""
+    from diffreg.evaluation import ImageIndex, find_registrations, load_pair
+    from diffreg.report.experiment import trajectory_rows
+    from diffreg.report.figures import QualitativeRow
+    from diffreg.report.figures.trajectory import generated_figure, trajectory_figure
+
+    img, reg = tmp_path / "img", tmp_path / "reg" / "m__p"
+    img.mkdir(), reg.mkdir(parents=True)
+    aff = np.eye(4)
+    labels = (_blob(0) > 0.5).astype(np.int16)
+    for name, arr in {"s1_ed": _blob(0), "s1_es": _blob(4), "s1_f05": _blob(2), "s1_labels_ed": labels,
+                      "s1_labels_es": labels}.items():
+        write_image(img / f"{name}.nii.gz", arr, aff)
+    half = np.zeros((2, 24, 24), np.float32)
+    half[0] = -2.0
+    for k, u in enumerate([np.zeros_like(half), half, 2 * half]):
+        write_field(reg / f"disp_step{k}.nii.gz", u, aff)
+    write_field(reg / "disp.nii.gz", 2 * half, aff)
+    (reg / "run.json").write_text(json.dumps({
+        "method": "m", "pair": "p", "moving": "s1_ed.nii.gz", "fixed": "s1_es.nii.gz",
+        "moving_labels": "s1_labels_ed.nii.gz", "fixed_labels": "s1_labels_es.nii.gz",
+        "trajectory_times": [0.0, 0.5, 1.0]}))
+    images = ImageIndex([img])
+    regs = find_registrations([tmp_path / "reg"])
+    rows = [QualitativeRow("ours", load_pair(regs[0], images))]
+    out, note = trajectory_rows(rows, regs, {"references": ["f05"], "times": [0.5]}, images)
+    assert [r.method for r in out] == ["ours", "true frames"] and note == ""
+    assert list(out[0].frames) == [0.5]                  # t = 0 and t = 1 are the moving and warped panels
+    np.testing.assert_allclose(out[0].frames[0.5], spatial.warp_numpy(_blob(0), half, mode="linear"), atol=1e-6)
+    np.testing.assert_allclose(out[1].frames[0.5], _blob(2), atol=1e-6)
+    # a missing reference frame is said, not fatal
+    out, note = trajectory_rows(rows, regs, {"references": ["f09"], "times": [0.9]}, images)
+    assert [r.method for r in out] == ["ours"] and "s1_f09.nii.gz: not found" in note
+    assert trajectory_figure(out, "t").startswith(b"\x89PNG")
+    assert generated_figure([("ours", _blob(0), _blob(4), _blob(3), _blob(4))], "g").startswith(b"\x89PNG")

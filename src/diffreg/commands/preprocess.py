@@ -14,7 +14,8 @@ def add_arguments(p) -> None:
     p.add_argument("--subject", required=True, help="subject id (names the QC picture)")
     p.add_argument("--images", nargs="+", required=True, help="the subject's images; the first drives the registration")
     p.add_argument("--labels", nargs="*", default=[], help="label maps on the images' grid (nearest/genericLabel)")
-    p.add_argument("--reference", default=None, help="reference image (template or a reference subject); sets the output grid")
+    p.add_argument("--reference", default=None, help="reference image (template or a reference subject): the alignment target; it also sets the "
+                        "output grid unless --spacing is given")
     p.add_argument("--outdir", required=True, type=Path, help="output folder (file names are kept)")
     p.add_argument("--transform", choices=TRANSFORMS, default=None,
                    help="ANTs transform to the reference (Affine when --reference is given; none = resample only)")
@@ -22,7 +23,8 @@ def add_arguments(p) -> None:
                    help="the subject is already affinely aligned (samplesheet column prealigned): "
                         "no registration to the reference, only resampling onto its grid (--transform none)")
     p.add_argument("--shape", nargs="+", type=int, default=None, help="crop/pad to this shape around the foreground")
-    p.add_argument("--spacing", nargs="+", type=float, default=None, help="resample to this voxel spacing in mm (no reference)")
+    p.add_argument("--spacing", nargs="+", type=float, default=None, help="resample to this voxel spacing in mm on a grid holding the whole subject; --shape then "
+                        "crops/pads around its label map's centre of mass (a --reference only aligns)")
     p.add_argument("--resize", nargs="+", type=int, default=None, help="resize to this shape before crop/pad (e.g. 112 112)")
     p.add_argument("--intensity", choices=METHODS, default="minmax", help="intensity normalisation to [0, 1]")
     p.add_argument("--percentiles", nargs=2, type=float, default=(0.0, 99.9), help="lower/upper clip percentiles")
@@ -64,7 +66,7 @@ def run(args) -> int:
                   skullstrip=args.skullstrip, skullstrip_command=args.skullstrip_command,
                   extract_slice=args.extract_slice, pons_label=args.pons_label, pet_index=args.pet_index,
                   pons_middle_third=not args.pons_whole_label,
-                  threads=args.threads, seed=args.seed)
+                  threads=args.threads, seed=args.seed, subject=args.subject)
     manifest = RunManifest(NAME, {k: v for k, v in vars(args).items() if not k.startswith("_")}, seed=args.seed)
     res = run_subject(args.images, args.labels, opt)
     out = Path(args.outdir)

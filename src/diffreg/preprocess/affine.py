@@ -76,11 +76,36 @@ def _read(ants, path: Path, ndim: int | None = None):
     return img
 
 
+def spacing_grid(ants, ref, moving, spacing: Sequence[float], fixed_to_moving=None):
+    """An empty image in the reference's space and orientation, with voxel size `spacing`, that
+    covers the whole moving image once moved there (its corners through the inverse of the
+    fixed -> moving transform): the output grid of an alignment with --spacing, so that the
+    reference's field of view never cuts the subject."""
+    nd = ref.dimension
+    sp = np.broadcast_to(np.asarray(spacing, dtype=float), (nd,))
+    if np.any(sp <= 0):
+        raise InputError(f"--spacing {list(spacing)}: must be positive")
+    inv = fixed_to_moving.invert() if fixed_to_moving is not None else None
+    corners = []
+    for bits in np.ndindex(*(2,) * nd):  # voxel-centre corners, widened by half a voxel
+        idx = [(-0.5 if b == 0 else n - 0.5) for b, n in zip(bits, moving.shape)]
+        p = np.asarray(moving.origin) + np.asarray(moving.direction) @ (np.asarray(moving.spacing) * np.asarray(idx))
+        corners.append(inv.apply_to_point(tuple(p)) if inv is not None else tuple(p))
+    d = np.asarray(ref.direction, dtype=float)
+    q = np.asarray(corners) @ d  # coordinates along the reference's axes
+    lo, hi = q.min(0), q.max(0)
+    shape = tuple(int(n) for n in np.maximum(np.ceil((hi - lo) / sp - 1e-6), 1))
+    origin = d @ (lo + 0.5 * sp)  # centre of the first voxel
+    return ants.make_image(shape, 0.0, spacing=tuple(sp), origin=tuple(origin), direction=d)
+
+
 def align(images: Sequence[str | Path], reference: str | Path, labels: Sequence[str | Path] = (),
           transform: str = "Affine", threads: int | None = 1, seed: int = 0,
-          moving_index: int = 0) -> Aligned:
+          moving_index: int = 0, spacing: Sequence[float] | None = None) -> Aligned:
     """Register images[moving_index] to `reference` and resample every image and label map of the
-    subject onto the reference grid with that one transform."""
+    subject onto the reference grid with that one transform. With `spacing`, the output grid is
+    the reference's space at that voxel size, wide enough for the whole subject (spacing_grid):
+    the reference then serves only the alignment."""
     if transform not in TRANSFORMS:
         raise InputError(f"--transform {transform}: unknown (choose from {', '.join(TRANSFORMS)})")
     if not images:
@@ -93,9 +118,11 @@ def align(images: Sequence[str | Path], reference: str | Path, labels: Sequence[
     labs = [_read(ants, Path(p), ref.dimension) for p in labels]
     info: dict = {"type": transform, "moving": str(images[moving_index]), "reference": str(reference)}
     tfiles: list[str] = []
+    grid = ref
     try:
         if transform == "none":
-            warp = lambda img, interp: ants.resample_image_to_target(img, ref, interp_type=interp)  # noqa: E731
+            grid = ref if spacing is None else spacing_grid(ants, ref, movs[moving_index], spacing)
+            warp = lambda img, interp: ants.resample_image_to_target(img, grid, interp_type=interp)  # noqa: E731
         else:
             seed_ants(seed)
             reg = ants.registration(ref, movs[moving_index], type_of_transform=transform, random_seed=seed,
@@ -104,7 +131,8 @@ def align(images: Sequence[str | Path], reference: str | Path, labels: Sequence[
             tx = ants.read_transform(reg["fwdtransforms"][0])
             info["parameters"] = [float(v) for v in tx.parameters]
             info["fixed_parameters"] = [float(v) for v in tx.fixed_parameters]
-            warp = lambda img, interp: ants.apply_transforms(ref, img, reg["fwdtransforms"],  # noqa: E731
+            grid = ref if spacing is None else spacing_grid(ants, ref, movs[moving_index], spacing, tx)
+            warp = lambda img, interp: ants.apply_transforms(grid, img, reg["fwdtransforms"],  # noqa: E731
                                                             interpolator=interp)
         out_imgs = [warp(m, "linear").numpy().astype(np.float32) for m in movs]
         out_labs = [np.rint(warp(lab, "genericLabel").numpy()).astype(np.int16) for lab in labs]
@@ -112,7 +140,13 @@ def align(images: Sequence[str | Path], reference: str | Path, labels: Sequence[
         for f in set(tfiles):
             if os.path.exists(f):
                 os.remove(f)
-    ref_aff = nib.load(str(reference)).affine
+    if grid is ref:
+        ref_aff = nib.load(str(reference)).affine
+    else:  # the NIfTI affine of the new grid, as ITK writes it (2D included)
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="diffreg-grid-") as tmp:
+            ants.image_write(grid, str(Path(tmp) / "grid.nii.gz"))
+            ref_aff = nib.load(str(Path(tmp) / "grid.nii.gz")).affine
     canon = [to_canonical(a, ref_aff) for a in out_imgs]
     canon_l = [to_canonical(a, ref_aff)[0] for a in out_labs]
     affine = canon[0][1]

@@ -3,7 +3,12 @@ skull-strip (optional) -> affine to the reference (or resample to a spacing) -> 
 -> crop/pad to a fixed shape -> 2D slice (optional) -> intensities to [0, 1].
 All of a subject's images share one transform; label maps follow with nearest-type interpolation.
 The crop window comes from the reference's foreground, so that every subject aligned to that
-reference is cut identically; without a reference, from the subject's first image."""
+reference is cut identically; without a reference, from the subject's first image.
+With --spacing the reference serves the alignment only: the subject is resampled to that spacing
+on a grid that holds all of it, and cropped/padded around the centre of mass of its label map
+(of its first image where it has none), never onto the reference's field of view.
+QC: every label value of an input label map must survive (lost_labels); a 2D slice taken at the
+end is the user's choice of anatomy and is not checked."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,6 +38,7 @@ class Options:
     pons_middle_third: bool = True
     threads: int = 1
     seed: int = 0
+    subject: str | None = None        # names the subject in error messages
 
 
 @dataclass
@@ -44,6 +50,36 @@ class Result:
     reference: np.ndarray | None
     mask: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+
+
+def centre_of_mass(labels: np.ndarray | None, image: np.ndarray) -> tuple[int, ...]:
+    """Nearest voxel to the centre of mass of the label map's foreground or, without labels (or an
+    empty map), of the image's intensities above its minimum; the array centre if both are flat."""
+    from scipy import ndimage
+
+    if labels is not None and (labels > 0).any():
+        c = ndimage.center_of_mass(labels > 0)
+    else:
+        w = image.astype(np.float64) - float(image.min())
+        if not w.any():
+            return tuple(n // 2 for n in image.shape)
+        c = ndimage.center_of_mass(w)
+    return tuple(int(np.floor(v + 0.5)) for v in c)
+
+
+def lost_labels(before: Sequence[np.ndarray], after: Sequence[np.ndarray]) -> list[list[int]]:
+    """Per label map, the values (background 0 aside) present in `before` and absent in `after`."""
+    return [sorted(int(v) for v in set(np.unique(b)) - set(np.unique(a)) if v != 0)
+            for b, a in zip(before, after)]
+
+
+def check_labels(before: Sequence[np.ndarray], after: Sequence[np.ndarray], names: Sequence[str],
+                 subject: str | None) -> None:
+    lost = lost_labels(before, after)
+    bad = [f"{Path(n).name}: {', '.join(map(str, v))}" for n, v in zip(names, lost) if v]
+    if bad:
+        raise InputError(f"{subject or names[0]}: preprocessing lost label(s) ({'; '.join(bad)}): the output grid "
+                         "or crop cuts anatomy off; use --spacing (the subject's own grid) or a larger --shape")
 
 
 def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> Result:
@@ -70,9 +106,8 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
         info["skullstrip"] = {"method": opt.skullstrip, "brain_voxels": int(mask.sum())}
 
     ref_arr = None
-    if opt.reference:
-        if opt.spacing:
-            raise InputError("--spacing and --reference exclude each other (the reference sets the grid)")
+    own_grid = bool(opt.spacing)  # the subject keeps its own field of view (crop around its centre of mass)
+    if opt.reference and not (opt.spacing and opt.transform == "none"):
         src_paths = list(images)
         if mask is not None:  # ANTs reads files: hand it the stripped images
             import tempfile
@@ -81,16 +116,22 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
             tmpdir = tempfile.mkdtemp(prefix="diffreg-strip-")
             src_paths = [str(write_image(Path(tmpdir) / Path(p).name, a, aff)) for p, (a, aff) in zip(images, arrs)]
         from .affine import align
-        al = align(src_paths, opt.reference, labels, opt.transform, threads=opt.threads, seed=opt.seed)
+        al = align(src_paths, opt.reference, labels, opt.transform, threads=opt.threads, seed=opt.seed,
+                   spacing=opt.spacing)
         out_imgs, out_labs, affine = al.images, [lab.astype(np.int16) for lab in al.labels], al.affine
         info["transform"] = al.transform
-        ref_arr = read_canonical(opt.reference)[0]
+        if opt.spacing:
+            info["spacing"] = list(map(float, opt.spacing))
+        else:
+            ref_arr = read_canonical(opt.reference)[0]
         if mask is not None:
             import shutil
             shutil.rmtree(tmpdir, ignore_errors=True)
     else:
         if opt.transform != "none":
             raise InputError(f"--transform {opt.transform} needs --reference")
+        if opt.reference:
+            info["reference"] = "not used (--transform none with --spacing: no alignment, own grid)"
         out_imgs = [a for a, _ in arrs]
         out_labs = [lab for lab, _ in labs]
         affine = arrs[0][1]
@@ -114,7 +155,10 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
         shape = tuple(int(s) for s in opt.shape)
         if len(shape) != out_imgs[0].ndim:
             raise InputError(f"--shape {list(shape)}: needs {out_imgs[0].ndim} values for a {out_imgs[0].ndim}D image")
-        centre = crop.foreground_centre(ref_arr if ref_arr is not None else out_imgs[0])
+        if own_grid:
+            centre = centre_of_mass(out_labs[0] if out_labs else None, out_imgs[0])
+        else:
+            centre = crop.foreground_centre(ref_arr if ref_arr is not None else out_imgs[0])
         start = crop.crop_window(out_imgs[0].shape, centre, shape)
         out_imgs = [crop.crop_or_pad(a, start, shape) for a in out_imgs]
         out_labs = [crop.crop_or_pad(lab, start, shape) for lab in out_labs]
@@ -123,6 +167,8 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
         affine = crop.shifted_affine(affine, start)
         info["crop_start"] = list(start)
         info["shape"] = list(shape)
+
+    check_labels([lab for lab, _ in labs], out_labs, list(labels), opt.subject)
 
     if opt.extract_slice:
         axis, where = slices.parse_slice(opt.extract_slice)

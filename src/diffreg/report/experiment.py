@@ -56,13 +56,14 @@ class Experiment:
     artifacts: dict[str, dict]          # YAML order
     path: Path
     paper: tables.Paper
+    tasks: dict[str, dict] = field(default_factory=dict)
 
 
 def load_experiment(path: str | os.PathLike) -> Experiment:
     from diffreg.experiments import load_experiment as load
     exp = load(path)                    # the one reader: validates the whole file
     paper = tables.Paper(exp.title, exp.paper_rows(), exp.paper_columns())
-    return Experiment(exp.title, exp.name, exp.artifacts, Path(path), paper)
+    return Experiment(exp.title, exp.name, exp.artifacts, Path(path), paper, exp.tasks)
 
 
 def read_uses(path: str | os.PathLike, experiment: str | None = None) -> pd.DataFrame:
@@ -299,7 +300,7 @@ def qualitative_rows(spec: dict, uses_all: pd.DataFrame, key: str, regs: list, i
         sources = [sources] if isinstance(sources, str) else list(sources)
         groups = [(s if len(sources) > 1 else None, uses_all[uses_all["artifact"] == s]) for s in sources]
     rank = {r: i for i, r in enumerate(wanted)}
-    rows, pairs = [], []
+    rows, pairs, used = [], [], []
     for group, u in groups:
         listed = np.array([not wanted or _split_row(r)[0] in rank or r in rank for r in u["row"]], bool)
         u = u[(u["status"] == RAN).to_numpy() & listed]
@@ -324,7 +325,63 @@ def qualitative_rows(spec: dict, uses_all: pd.DataFrame, key: str, regs: list, i
             dice = float(d["value"].mean()) if len(d) else None
             label = x["row"] if len(own) or group is None else f"{x['row']} ({group})"
             rows.append(QualitativeRow(label, load_pair(reg, images), dice))
-    return rows, pairs
+            used.append(reg)
+    return rows, pairs, used
+
+
+def qualitative_view(show: str, rows: list, regs: list, title: str, exp: Experiment, spec: dict,
+                     images) -> tuple[bytes | None, str]:
+    """The PNG of a qualitative figure's view (``show`` in the YAML) and the caption's words (or
+    None and why not): the registration panels, the trajectory, or the generated images."""
+    from diffreg.io import read_image
+    from diffreg.report import figures
+    from diffreg.report.figures.trajectory import generated_figure, trajectory_figure
+    if show == "registration":
+        return figures.qualitative_figure(rows, title), "the grid shows x + u(x), the backward map into the moving image"
+    if show == "generated":
+        made = [(r.method, r.data.moving, r.data.fixed, r.data.warped(), read_image(g.path / "generated.nii.gz")[0])
+                for r, g in zip(rows, regs) if "generated" in (g.run.get("images") or [])]
+        if not made:
+            return None, "no listed run wrote a generated image (a row with generate: true)"
+        return generated_figure(made, title), "generated: the moving image forward-diffused and denoised back " \
+                                              "conditioned on (moving, fixed)"
+    out, note = trajectory_rows(rows, regs, _task_trajectory(exp, spec), images)
+    if not out:
+        return None, "no listed run wrote a trajectory (trajectory settings of its method)"
+    return trajectory_figure(out, title), "each column warps the moving image by the field at that time" + note
+
+
+def trajectory_rows(rows: list, regs: list, traj: dict | None, images) -> tuple[list, str]:
+    """TrajectoryRow per run that wrote a trajectory (its moving image warped by the field at each
+    time strictly between 0 and 1), then the true frames of the fixed subject where the task has
+    them; and a note when they are missing."""
+    from diffreg import spatial
+    from diffreg.evaluation import fixed_subject
+    from diffreg.io import read_field, read_image
+    from diffreg.report.figures.trajectory import TrajectoryRow
+    out = []
+    for r, g in zip(rows, regs):
+        times = [float(t) for t in (g.run.get("trajectory_times") or [])]
+        frames = {t: spatial.warp_numpy(r.data.moving, read_field(g.path / f"disp_step{k}.nii.gz")[0], mode="linear")
+                  for k, t in enumerate(times) if 0 < t < 1}
+        if frames:
+            out.append(TrajectoryRow(r.method, r.data.moving, r.data.fixed, frames))
+    note = ""
+    if out and traj:
+        subject = fixed_subject(regs[0])
+        try:
+            truth = {float(t): read_image(images.find(f"{subject}_{m}.nii.gz"))[0]
+                     for m, t in zip(traj["references"], traj["times"])}
+            out.append(TrajectoryRow("true frames", rows[0].data.moving, rows[0].data.fixed, truth))
+        except InputError as err:
+            note = f"; true frames not found ({err})"
+    return out, note
+
+
+def _task_trajectory(exp: Experiment, spec: dict) -> dict | None:
+    """The reference frames of the figure's task (the real one first), or None."""
+    names = [v for v in (spec.get("tasks") or {}).values() if v in exp.tasks]
+    return next((exp.tasks[n]["trajectory"] for n in names if exp.tasks[n].get("trajectory")), None)
 
 
 # ----------------------------------------------------------------------------- claims
@@ -507,18 +564,26 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
                 sec["caption"] = f"Not made: no PNG in {folder}"
             kind = "file"
         elif spec.get("runs") and spec.get("from"):
-            rows, pairs = (qualitative_rows(spec, uses, key, regs, images, metrics)
-                           if regs and images is not None else ([], []))
+            rows, pairs, used = (qualitative_rows(spec, uses, key, regs, images, metrics)
+                                 if regs and images is not None else ([], [], []))
+            show = spec.get("show", "registration")
+            png, what = None, ""
             if rows:
-                from diffreg.report.figures import qualitative_figure
-                files[f"{key}.png"] = qualitative_figure(rows, f"{spec.get('title', key)}\npair {'; '.join(pairs)}")
+                title = f"{spec.get('title', key)}\npair {'; '.join(pairs)}"
+                png, what = qualitative_view(show, rows, used, title, exp, spec, images)
+            if png is not None:
+                files[f"{key}.png"] = png
                 sec["png"] = f"{key}.png"
                 slice_note = "mid axial slice; " if rows[0].data.fixed.ndim == 3 else ""
                 sec["caption"] = (f"{slice_note}pair {'; '.join(pairs)}; rows: {len(rows)} of {len(spec['runs'])} "
-                                  "listed runs; the grid shows x + u(x), the backward map into the moving image")
+                                  f"listed runs; {what}")
+            elif rows:
+                sec["caption"] = f"Nothing to show: {what}"
             else:
                 why = "" if regs and images is not None else " (give --registrations and --images-dir)"
                 sec["caption"] = f"Nothing to show: no listed run has a registration{why}"
+            # a claim about the figure's rows is judged on their metrics, as a table's is
+            kind = "qualitative"
         else:
             sec["caption"] = "Nothing to show: this artifact has no runs"
         if spec.get("claim"):

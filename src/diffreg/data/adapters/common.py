@@ -1,6 +1,7 @@
 """Shared pieces of the dataset adapters: split rules from YAML, writing outputs, conversions."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -52,18 +53,54 @@ def split_rule(conf: dict, scheme: str | None) -> tuple[str, dict]:
     return name, dict(schemes[name])
 
 
-def assign_splits(ids: Sequence[str], rule: dict, given: dict[str, str] | None = None) -> dict[str, str]:
+def note(message: str) -> None:
+    """One informational line on stderr (the CLI's stdout lists the outputs)."""
+    print(f"diffreg dataset: {message}", file=sys.stderr, flush=True)
+
+
+class Skipped(list):
+    """(item, reason) of what an adapter left out; each is noted once as it is added and all go
+    to skipped.csv beside the samplesheet (write_outputs)."""
+
+    def add(self, item: str, reason: str) -> None:
+        note(f"skipped {item}: {reason}")
+        self.append((str(item), reason))
+
+
+def stratified_order(ids: Sequence[str], strata: dict[str, str], seed: int = 0) -> list[str]:
+    """`ids` in an order whose every prefix and suffix holds each stratum in proportion: each
+    stratum is shuffled (seeded), its k-th of n members gets the position (k + 0.5) / n, and all
+    are sorted by position. Counts taken from this order are stratified draws: ACDC's training
+    patients come in blocks of 20 per pathology, so a sorted 'last 10' would be one pathology."""
+    rng = np.random.default_rng(int(seed))
+    by: dict[str, list[str]] = {}
+    for i in sorted(ids):
+        by.setdefault(str(strata.get(i, "")), []).append(i)
+    keyed = []
+    for g in sorted(by):
+        members = by[g]
+        for k, j in enumerate(rng.permutation(len(members))):
+            keyed.append(((k + 0.5) / len(members), g, members[j]))
+    return [i for _, _, i in sorted(keyed)]
+
+
+def assign_splits(ids: Sequence[str], rule: dict, given: dict[str, str] | None = None,
+                  strata: dict[str, str] | None = None, seed: int = 0) -> dict[str, str]:
     """Subject id -> split under `rule`:
 
     - ``from: given`` uses `given` (the dataset's own folders / lists / CSV column); then
-      ``val_from_train: N`` turns the last N train subjects (sorted) into val;
-    - otherwise counts over the sorted ids: ``train``, ``val``, ``test`` (integers, one may be
+      ``val_from_train: N`` turns the last N train subjects into val;
+    - otherwise counts over the ids: ``train``, ``val``, ``test`` (integers, one may be
       ``rest``); subjects beyond the counts are left out.
-    ``groups`` (with `given`) keeps only subjects whose given group is listed, before splitting.
+    The ids are taken in sorted order or, with `strata` (subject -> group), in stratified_order
+    for `seed`. ``groups`` (with `given`) keeps only subjects whose given group is listed, before
+    splitting.
     """
     ids = sorted(ids)
     if given is not None and rule.get("groups"):
         ids = [i for i in ids if given.get(i) in rule["groups"]]
+    if strata:
+        ids = stratified_order(ids, strata, seed)
     if rule.get("from") == "given":
         if given is None:
             raise InputError("this dataset gives no split of its own; declare counts in the split scheme")
@@ -74,6 +111,9 @@ def assign_splits(ids: Sequence[str], rule: dict, given: dict[str, str] | None =
         n_val = int(rule.get("val_from_train", 0))
         if n_val:
             train = [i for i in ids if out[i] == "train"]
+            if n_val >= len(train):
+                raise InputError(f"split scheme: val_from_train {n_val} must be smaller than the "
+                                 f"{len(train)} training subjects found")
             for i in train[len(train) - n_val:]:
                 out[i] = "val"
         return out
@@ -94,8 +134,10 @@ def assign_splits(ids: Sequence[str], rule: dict, given: dict[str, str] | None =
     return out
 
 
-def write_outputs(df: pd.DataFrame, args: AdapterArgs, conf: dict, labels: dict | None = None) -> dict:
-    """Write the samplesheet (validated), labels.json and one pairs CSV per declared pairing."""
+def write_outputs(df: pd.DataFrame, args: AdapterArgs, conf: dict, labels: dict | None = None,
+                  skipped: Sequence[tuple[str, str]] = ()) -> dict:
+    """Write the samplesheet (validated), labels.json, one pairs CSV per declared pairing and
+    skipped.csv (item, reason; header only when nothing was skipped, so reports can count)."""
     import json
 
     from ...io import atomic_path
@@ -103,7 +145,8 @@ def write_outputs(df: pd.DataFrame, args: AdapterArgs, conf: dict, labels: dict 
     from ..samplesheet import load_samplesheet, write_samplesheet
 
     if df.empty:
-        raise InputError(f"{args.root or args.csv}: no subjects found")
+        extra = f" ({len(skipped)} item(s) skipped, listed above)" if skipped else ""
+        raise InputError(f"{args.root or args.csv}: no subjects found{extra}")
     out = Path(args.out)
     tmp_sheet = out.parent / f".{out.name}.check.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +161,11 @@ def write_outputs(df: pd.DataFrame, args: AdapterArgs, conf: dict, labels: dict 
             tmp.write_text(json.dumps({str(k): v for k, v in labels.items()}, indent=2) + "\n")
     write_samplesheet(checked, out)
     written = {"samplesheet": str(out)}
+    with atomic_path(out.parent / "skipped.csv") as tmp:
+        pd.DataFrame(list(skipped), columns=["item", "reason"]).to_csv(tmp, index=False, lineterminator="\n")
+    written["skipped"] = str(out.parent / "skipped.csv")
+    if skipped:
+        note(f"{len(skipped)} item(s) skipped; see {out.parent / 'skipped.csv'}")
     for name, spec in (conf.get("pairings") or {}).items():
         fields = {k: v for k, v in spec.items() if k in PairSpec.__dataclass_fields__}
         try:
