@@ -24,7 +24,8 @@ TOP_KEYS = {"paper", "method", "stages", "files", "profiles", "tasks", "losses",
 PAPER_KEYS = {"name", "title", "code", "url"}
 STAGE_KEYS = {"kind", "param", "ndim", "data", "profiles", "note"}
 FILE_KEYS = {"note"}
-TASK_KEYS = {"ndim", "dataset", "train", "test", "tests", "pairing", "labels", "label_unions", "trajectory", "note"}
+TASK_KEYS = {"ndim", "dataset", "train", "test", "tests", "pairing", "labels", "label_unions", "trajectory", "profiles",
+             "note"}
 PRESET_META = {"method", "status", "note"}          # the rest of a loss preset are method settings
 ARTIFACT_KEYS = {"kind", "title", "tasks", "test", "runs", "profiles", "columns", "rows", "claim", "metrics",
                  "sweep", "values", "paper", "from", "function", "settings", "measures", "pair", "show", "note"}
@@ -287,6 +288,9 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
         for u, vals in chk.mapping(task.get("label_unions"), f"{key}.label_unions").items():
             if not isinstance(vals, list):
                 chk.fail(f"{key}.label_unions.{u}", "expected a list of label values")
+        # a task's own training lengths (e.g. a dataset's epochs) over the experiment's profile
+        for prof, cfg in chk.mapping(task.get("profiles"), f"{key}.profiles", set(PROFILES)).items():
+            chk.mapping(cfg, f"{key}.profiles.{prof}")
         if task.get("trajectory") is not None:
             from .evaluation import check_trajectory
             try:

@@ -262,11 +262,13 @@ class Planner:
         from .methods import METHODS
         ndim = int(target.spec["ndim"])
         known = set(METHODS.get(method).settings(ndim))
-        # lowest first: the task's pairing, the profile's lengths, then the preset and the row
+        # lowest first: the task's pairing, the profile's lengths, the task's own profile, then the
+        # preset and the row
         full = {}
         if target.spec.get("pairing") == "intra":
             full["inter_subject"] = False
         profile = ((exp.profiles.get(self.profile) or {}).get(f"{ndim}d") or {})
+        profile = {**profile, **((target.spec.get("profiles") or {}).get(self.profile) or {})}
         full.update({k: v for k, v in profile.items() if k in known})
         full.update(config)
         self.add_stages(exp, settings, target, needs)

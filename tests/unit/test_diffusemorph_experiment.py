@@ -139,3 +139,15 @@ def test_without_the_standins_faces_and_cardiac_say_why(exp):
     # the note names the real dataset (the engine's wording; the stand-in `faces` would serve too)
     assert notes["table1"] == "needs dataset rafd" and notes["table2"] == "needs dataset acdc"
     assert any(u.artifact == "table3" and u.status == "run" for u in plan.uses)
+
+
+def test_a_tasks_own_profile_sets_its_length(exp):
+    """The brain's 60 epochs (61 620 iterations) hold for task oasis3_3d only, in `full` only."""
+    real = {**STANDINS, "oasis3": {3}}
+    plan = Planner([exp], real, profile="full").build()
+    uses = {(u.artifact, u.row): u for u in plan.uses}
+    cfg = lambda a, r: plan.trainings[uses[(a, r)].label.split("@")[0]]["_config"]
+    assert cfg("table3", "diffusemorph")["iterations"] == 61620 and cfg("table3", "vm")["iterations"] == 61620
+    assert cfg("table2", "diffusemorph")["iterations"] == 72000
+    test = Planner([exp], real, profile="test").build()
+    assert all(r["_config"]["iterations"] == 5 for r in test.trainings.values() if r["ndim"] == 3)
