@@ -11,6 +11,7 @@ include { PREPARE_DATA      } from '../subworkflows/local/prepare_data'
 include { TRAIN_MODELS      } from '../subworkflows/local/train_models'
 include { REGISTER_EVALUATE } from '../subworkflows/local/register_evaluate'
 include { PLAN              } from '../modules/local/plan'
+include { TASK_PAIRS        } from '../modules/local/task_pairs'
 include { FIGURE            } from '../modules/local/figure'
 include { ARTIFACTS         } from '../modules/local/artifacts'
 include { TABULATE          } from '../modules/local/tabulate'
@@ -46,7 +47,14 @@ workflow DIFFREG {
         .groupTuple()
         .map { key, ids, files -> [key, ids.sort(), files.flatten().sort { it.name }] }
     TRAIN_MODELS(plan, train_sets, weights)
-    REGISTER_EVALUATE(plan, TRAIN_MODELS.out.models, subjects, PREPARE_DATA.out.pairs, PREPARE_DATA.out.label_names)
+    // the paper protocols' pairs (a task's `pairs`), beside each dataset's own pairs (key '')
+    TASK_PAIRS(
+        planRows(plan, 'registrations.csv').filter { it.pairs }.map { [it.dataset, it.pairs] }.unique()
+            .combine(PREPARE_DATA.out.sheets, by: 0)
+            .map { dataset, pairs, sheet -> [dataset, pairs, sheet, file("${projectDir}/experiments/pairs/${pairs.tokenize('/')[0]}.yaml", checkIfExists: true)] }
+    )
+    all_pairs = PREPARE_DATA.out.pairs.map { dataset, csv -> [dataset, '', csv] }.mix(TASK_PAIRS.out.csv)
+    REGISTER_EVALUATE(plan, TRAIN_MODELS.out.models, subjects, all_pairs, PREPARE_DATA.out.label_names)
 
     // computed figures, on the moving and fixed image of the first test subject of their dataset
     first_test = subjects.filter { meta, files -> meta.split == 'test' }

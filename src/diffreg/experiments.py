@@ -24,8 +24,9 @@ TOP_KEYS = {"paper", "method", "stages", "files", "profiles", "tasks", "losses",
 PAPER_KEYS = {"name", "title", "code", "url"}
 STAGE_KEYS = {"kind", "param", "ndim", "data", "profiles", "note"}
 FILE_KEYS = {"note"}
-TASK_KEYS = {"ndim", "dataset", "train", "test", "tests", "pairing", "labels", "label_unions", "trajectory", "profiles",
-             "note"}
+TASK_KEYS = {"ndim", "dataset", "train", "test", "tests", "pairing", "pairs", "labels", "label_unions", "trajectory",
+             "profiles", "note"}
+PAIRS_DIR = Path(__file__).resolve().parents[2] / "experiments" / "pairs"   # experiments/pairs/<dataset>.yaml
 PRESET_META = {"method", "status", "note"}          # the rest of a loss preset are method settings
 ARTIFACT_KEYS = {"kind", "title", "tasks", "test", "runs", "profiles", "columns", "rows", "claim", "metrics",
                  "sweep", "values", "paper", "from", "function", "settings", "measures", "pair", "show", "note"}
@@ -225,6 +226,19 @@ def _deps_check(chk: _Check, settings: dict, key: str, stages: dict, params: set
                                    f"known: {', '.join(sorted(params)) or 'none'})")
 
 
+def _check_pairs(chk: "_Check", key: str, dataset: str, name) -> None:
+    import yaml
+    path = PAIRS_DIR / f"{dataset}.yaml"
+    if not isinstance(name, str):
+        chk.fail(key, "expected the name of a pairing")
+    elif not path.is_file():
+        chk.fail(key, f"no pairing file experiments/pairs/{dataset}.yaml for dataset {dataset}")
+    else:
+        known = (yaml.safe_load(path.read_text()) or {}).get("pairings") or {}
+        if name not in known:
+            chk.fail(key, f"no pairing '{name}' in experiments/pairs/{dataset}.yaml (known: {', '.join(known)})")
+
+
 def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Experiment:
     """Validate a parsed experiment document (a YAML's, or the main path's made from flags)."""
     chk = _Check(where)
@@ -288,6 +302,9 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
         for u, vals in chk.mapping(task.get("label_unions"), f"{key}.label_unions").items():
             if not isinstance(vals, list):
                 chk.fail(f"{key}.label_unions.{u}", "expected a list of label values")
+        # the test pairs of the paper's protocol: a pairing of experiments/pairs/<dataset>.yaml
+        if task.get("pairs") is not None:
+            _check_pairs(chk, f"{key}.pairs", str(task["dataset"]), task["pairs"])
         # a task's own training lengths (e.g. a dataset's epochs) over the experiment's profile
         for prof, cfg in chk.mapping(task.get("profiles"), f"{key}.profiles", set(PROFILES)).items():
             chk.mapping(cfg, f"{key}.profiles.{prof}")

@@ -26,7 +26,7 @@ COLUMNS = {
     "stages.csv": ["stage", "kind", "ndim", "dataset", "data", "config"],
     "trainings.csv": ["run", "method", "ndim", "dataset", "train_moving", "train_fixed", "config", "needs", "seed"],
     "registrations.csv": ["experiment", "label", "kind", "run", "method", "preset", "ndim", "dataset", "moving",
-                          "fixed", "eval_config"],
+                          "fixed", "eval_config", "pairs"],
     "uses.csv": ["experiment", "artifact", "row", "label", "status", "note", "param", "value"],
     "figures.csv": ["figure", "experiment", "artifact", "function", "ndim", "dataset", "moving", "fixed", "config",
                     "needs"],
@@ -318,7 +318,10 @@ class Planner:
         self.plan.registrations.setdefault(key, {
             "experiment": exp.name, "label": label, "kind": kind, "run": run, "method": method, "preset": preset,
             "ndim": int(target.spec["ndim"]), "dataset": target.dataset, "moving": target.moving,
-            "fixed": target.fixed, "_unions": dict(target.spec.get("label_unions") or {}),
+            # <pairing file>/<pairing> (experiments/pairs/<task dataset>.yaml), "" = the dataset's own pairs
+            "fixed": target.fixed,
+            "pairs": f"{target.spec['dataset']}/{target.spec['pairs']}" if target.spec.get("pairs") else "",
+            "_unions": dict(target.spec.get("label_unions") or {}),
             "_trajectory": target.spec.get("trajectory")})
         self._metrics.setdefault(key, []).append(art.get("metrics"))
 

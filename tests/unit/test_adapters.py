@@ -151,11 +151,13 @@ def test_acdc(tmp_path, capsys):
                                " b: {groups: [train], train: 2, test: rest}}}\n"
                                "pairings: {p: {split: test, scheme: intra, moving_modality: ed, fixed_modality: es}}\n")
     assert run(["acdc", "--root", root, "--out", out, "--config", conf]) == 0
-    assert pd.read_csv(out)["split"].tolist() == ["train", "train", "val", "test", "test"]
+    # which training patient becomes val is a seeded, pathology-stratified draw (test_adapter_layouts)
+    split = pd.read_csv(out)["split"].tolist()
+    assert sorted(split[:3]) == ["train", "train", "val"] and split[3:] == ["test", "test"]
     assert run(["acdc", "--root", root, "--out", out, "--config", conf, "--split-scheme", "b"]) == 0
     df = pd.read_csv(out)
     assert df["subject"].tolist() == ["patient001", "patient002", "patient003"]  # testing/ left out
-    assert df["split"].tolist() == ["train", "train", "test"]
+    assert sorted(df["split"]) == ["test", "train", "train"]
     (root / "training" / "patient002" / "Info.cfg").write_text("Group: NOR\n")
     assert run(["acdc", "--root", root, "--out", out]) == 2
     assert "Info.cfg: no integer 'ED:' line" in capsys.readouterr().err

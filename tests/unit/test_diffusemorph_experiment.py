@@ -151,3 +151,15 @@ def test_a_tasks_own_profile_sets_its_length(exp):
     assert cfg("table2", "diffusemorph")["iterations"] == 72000
     test = Planner([exp], real, profile="test").build()
     assert all(r["_config"]["iterations"] == 5 for r in test.trainings.values() if r["ndim"] == 3)
+
+
+def test_test_pairs_follow_each_tasks_protocol(exp):
+    """Table 2 registers ED -> ES of each test patient (acdc.yaml's diffusemorph_ed_to_es), Table 3
+    every test brain to the atlas (toy.yaml's atlas_be); the pipeline makes those pairs."""
+    plan = Planner([exp], STANDINS, profile="test_full").build()
+    by_task = {}
+    for reg in plan.registrations.values():
+        by_task.setdefault(reg["label"].split("@")[1].split(".")[0], set()).add(reg["pairs"])
+    assert by_task["acdc_3d"] == {"acdc/diffusemorph_ed_to_es"}
+    assert by_task["brain_3d"] == {"toy/atlas_be"}
+    assert by_task["faces_2d"] == {""}             # the stand-in's own pairs (neutral -> expression)

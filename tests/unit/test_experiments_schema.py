@@ -169,3 +169,22 @@ def test_every_paper_yaml_loads_and_plans_under_every_profile(path):
             plan = Planner([exp], {"toy": {2, 3}}, given=given, profile=profile).build()
             assert plan.uses, f"{path.name} ({profile}) plans no row"
             assert all(u.status in {"run", "needs_weights", "not_implemented", "skipped"} for u in plan.uses)
+
+
+def test_task_pairs_name_a_pairing_of_the_datasets_file(tmp_path):
+    doc = tiny()
+    doc["tasks"]["t2d"]["pairs"] = "atlas_be"                 # experiments/pairs/toy.yaml has it
+    load_experiment(write(tmp_path, doc))
+    doc["tasks"]["t2d"]["pairs"] = "nope"
+    assert "tasks.t2d.pairs: no pairing 'nope' in experiments/pairs/toy.yaml (known: be_to_nbe" in error(tmp_path, doc)
+    doc["tasks"]["t2d"].update(dataset="mydata", pairs="x")
+    assert "tasks.t2d.pairs: no pairing file experiments/pairs/mydata.yaml" in error(tmp_path, doc)
+
+
+def test_task_profiles_and_show_are_checked(tmp_path):
+    doc = tiny()
+    doc["tasks"]["t2d"]["profiles"] = {"huge": {"iterations": 9}}
+    assert "tasks.t2d.profiles" in error(tmp_path, doc) and "huge" in error(tmp_path, doc)
+    doc = tiny()
+    doc["artifacts"]["q"] = {"kind": "figure", "from": "tab", "runs": ["a"], "show": "movie"}
+    assert "artifacts.q.show: 'movie' (known: registration, trajectory, generated)" in error(tmp_path, doc)

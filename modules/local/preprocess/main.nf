@@ -1,4 +1,6 @@
-// Affine alignment of one subject to the reference (ANTsPy), crop/pad, intensities to [0, 1].
+// One subject: affine alignment to the reference (ANTsPy), crop/pad, intensities to [0, 1].
+// The reference is always passed: with --spacing in ext.args it only serves the alignment (the subject
+// keeps its own field of view, cropped around its labels); a label lost on the way fails the task.
 process PREPROCESS {
     tag "${meta.dataset} ${meta.id}"
     label 'process_single'

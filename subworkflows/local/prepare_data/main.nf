@@ -101,5 +101,6 @@ workflow PREPARE_DATA {
     subjects    = ch_all                 // [meta (dataset, ndim, id, split, modalities, stem?), [images and label maps]]
     qc          = PREPROCESS.out.qc.mix(ch_standin_qc)   // before/after pictures, the stand-ins' pictures
     pairs       = MAKE_PAIRS.out.csv.mix(ch_made_pairs)  // [dataset, pairs.csv]
+    sheets      = ch_sheets.map { name, sheet, ndim -> [name, sheet] }   // [dataset, samplesheet]
     label_names = ch_names               // [dataset, labels.json or NO_FILE]
 }

@@ -13,16 +13,17 @@ workflow REGISTER_EVALUATE {
     plan
     models         // [run, model folder]
     subjects       // [meta, files]
-    pairs          // [dataset, pairs.csv]
+    pairs          // [dataset, pairing ('' = the dataset's own pairs), pairs.csv]
     label_names    // [dataset, labels.json or NO_FILE]
 
     main:
     rows = planRows(plan, 'registrations.csv')
     // one registration per label, whichever experiments use it
     sets = rows.map { r -> [r.label, [label: r.label, kind: r.kind, run: r.run, method: r.method, preset: r.preset,
-                                       dataset: r.dataset, ndim: r.ndim as int, moving: r.moving, fixed: r.fixed]] }
+                                       dataset: r.dataset, ndim: r.ndim as int, moving: r.moving, fixed: r.fixed,
+                                       pairs: r.pairs ?: '']] }
         .unique { it[0] }.map { it[1] }
-    pair_rows = pairs.flatMap { dataset, csv -> csv.splitCsv(header: true).collect { [dataset, it] } }
+    pair_rows = pairs.flatMap { dataset, pairing, csv -> csv.splitCsv(header: true).collect { [[dataset, pairing], it] } }
     files_by_key = subjects.map { meta, files -> [[meta.dataset, meta.ndim, meta.id], files] }
 
     learned = pairFiles(sets.filter { it.kind == 'learned' }, pair_rows, files_by_key)

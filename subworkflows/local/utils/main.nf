@@ -47,7 +47,7 @@ def resolveNeeds(items, stage_files, weights) {
 
 // registration sets x evaluation pairs of their dataset: [meta + pair, moving, fixed, moving labels, fixed labels]
 def pairFiles(sets, pair_rows, files_by_key) {
-    sets.map { meta -> [meta.dataset, meta] }
+    sets.map { meta -> [[meta.dataset, meta.pairs ?: ''], meta] }
         .combine(pair_rows, by: 0)
         .map { dataset, meta, row -> [[dataset, meta.ndim, row.moving_subject], meta, row] }
         .combine(files_by_key, by: 0)

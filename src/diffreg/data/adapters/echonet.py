@@ -5,7 +5,8 @@ Layout: <root>/FileList.csv (FileName, ..., Split = TRAIN/VAL/TEST), <root>/Volu
 (FileName, X1, Y1, X2, Y2, Frame: per traced frame, the first row is the long axis, the others
 the chords across the ventricle) and <root>/Videos/<FileName>.avi. A mask is the polygon through
 the chords' (X1, Y1) ends and, back, their (X2, Y2) ends. The traced frame with the larger
-area is end-diastole. Frames and masks are written as 2D NIfTI next to the samplesheet."""
+area is end-diastole. Frames and masks are written as 2D NIfTI next to the samplesheet. Videos
+with fewer than two traced frames are skipped, one note each, and listed in skipped.csv."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 from ...errors import InputError
 from . import ADAPTERS
 from .avi import read_avi
-from .common import AdapterArgs, assign_splits, dataset_config, save_nifti, split_rule, write_outputs
+from .common import AdapterArgs, Skipped, assign_splits, dataset_config, save_nifti, split_rule, write_outputs
 
 LABELS = {0: "background", 1: "left ventricle"}
 
@@ -62,14 +63,15 @@ def build(args: AdapterArgs) -> dict:
     conf = dataset_config("echonet", args.config)
     scheme, rule = split_rule(conf, args.split_scheme)
     split = assign_splits(list(given), rule, given=given)
-    rows = []
+    rows, skipped = [], Skipped()
     for vid in files["id"]:
         if vid not in split:
             continue
         tr = traces[traces["id"] == vid]
         frames = sorted(tr["Frame"].unique())
-        if len(frames) < 2:
-            continue  # a handful of videos lack tracings: they cannot be evaluated
+        if len(frames) < 2:  # a handful of videos lack tracings: they cannot be evaluated
+            skipped.add(f"{vid}.avi", f"{len(frames)} traced frame(s) in VolumeTracings.csv, 2 needed")
+            continue
         video = read_avi(root / "Videos" / f"{vid}.avi")
         shape = video.shape[1:]
         masks = {f: trace_mask(tr[tr["Frame"] == f], shape) for f in frames[-2:]}
@@ -83,6 +85,6 @@ def build(args: AdapterArgs) -> dict:
                           save_nifti(d / f"{vid}_{phase}_gt.nii.gz", _to_ras(masks[f])))
         rows.append({"subject": vid, "split": split[vid], "image_ed": out["ed"][0], "image_es": out["es"][0],
                      "labels_ed": out["ed"][1], "labels_es": out["es"][1], "prealigned": "true"})
-    res = write_outputs(pd.DataFrame(rows), args, conf, LABELS)
+    res = write_outputs(pd.DataFrame(rows), args, conf, LABELS, skipped)
     res["split_scheme"] = scheme
     return res

@@ -7,12 +7,15 @@ Modalities: ``be`` = aligned_norm, ``nbe`` = aligned_orig (the names the toy dat
 DGIR: BE moving -> NBE fixed, and BE -> BE; test pairs = all ordered pairs of the test split."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from ...errors import InputError
 from . import ADAPTERS
-from .common import AdapterArgs, assign_splits, dataset_config, split_rule, write_outputs
+from .common import AdapterArgs, Skipped, assign_splits, dataset_config, split_rule, write_outputs
 
+SUBJECT = re.compile(r"OASIS_OAS1_\d{4}_MR1")
 SEG4 = {0: "background", 1: "cortex", 2: "subcortical grey matter", 3: "white matter", 4: "CSF"}
 
 
@@ -37,7 +40,13 @@ def build(args: AdapterArgs) -> dict:
     seg = args.options.get("seg", "seg4")
     if seg not in ("seg4", "seg35"):
         raise InputError(f"--seg {seg}: choose seg4 or seg35")
-    subs = sorted(p for p in args.root.iterdir() if p.is_dir() and p.name.startswith("OASIS_OAS1_"))
+    skipped = Skipped()
+    subs = []
+    for p in sorted(q for q in args.root.iterdir() if q.is_dir() and q.name.startswith("OASIS_OAS1_")):
+        if SUBJECT.fullmatch(p.name):
+            subs.append(p)
+        else:  # e.g. a copy such as OASIS_OAS1_0001_MR1_backup
+            skipped.add(str(p), "folder name is not OASIS_OAS1_NNNN_MR1")
     conf = dataset_config("neurite-oasis", args.config)
     scheme, rule = split_rule(conf, args.split_scheme)
     split = assign_splits([p.name for p in subs], rule)
@@ -51,6 +60,6 @@ def build(args: AdapterArgs) -> dict:
                 raise InputError(f"{f}: missing (expected aligned_{k}.nii.gz in every subject folder)")
         rows.append({"subject": p.name, "split": split[p.name], "labels": str(files[seg]),
                      "image_be": str(files["norm"]), "image_nbe": str(files["orig"]), "prealigned": "true"})
-    out = write_outputs(pd.DataFrame(rows), args, conf, label_names(args.root, seg))
+    out = write_outputs(pd.DataFrame(rows), args, conf, label_names(args.root, seg), skipped)
     out["split_scheme"] = scheme
     return out
