@@ -49,7 +49,7 @@ def resolveNeeds(items, stage_files, weights) {
 def pairFiles(sets, pair_rows, files_by_key) {
     sets.map { meta -> [[meta.dataset, meta.pairs ?: ''], meta] }
         .combine(pair_rows, by: 0)
-        .map { dataset, meta, row -> [[dataset, meta.ndim, row.moving_subject], meta, row] }
+        .map { key, meta, row -> [[meta.dataset, meta.ndim, row.moving_subject], meta, row] }
         .combine(files_by_key, by: 0)
         .map { key, meta, row, mfiles -> [[meta.dataset, meta.ndim, row.fixed_subject], meta, row, mfiles] }
         .combine(files_by_key, by: 0)
