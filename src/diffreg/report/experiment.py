@@ -378,6 +378,17 @@ def trajectory_rows(rows: list, regs: list, traj: dict | None, images) -> tuple[
     return out, note
 
 
+def _task_labels(exp: Experiment, spec: dict, df: pd.DataFrame) -> str:
+    """'1 RV, 2 Myo, ...' from the `labels` of the artifact's task that ran (its dataset is in the
+    metrics), "" when it names none: the main dataset's label names belong to the main dataset."""
+    ran = set(df["dataset"]) if len(df) and "dataset" in df else set()
+    for name in (spec.get("tasks") or {}).values():
+        task = exp.tasks.get(name) or {}
+        if task.get("labels") and task.get("dataset") in ran:
+            return ", ".join(f"{k} {v}" for k, v in enumerate(task["labels"], start=1))
+    return ""
+
+
 def _task_trajectory(exp: Experiment, spec: dict) -> dict | None:
     """The reference frames of the figure's task (the real one first), or None."""
     names = [v for v in (spec.get("tasks") or {}).values() if v in exp.tasks]
@@ -523,7 +534,7 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
             sec["html"] = f"{key}.html"
             ran = sorted(set(df["method"])) if len(df) else []
             sec["caption"] = (f"{len(ran)} of {len(u)} planned rows ran" if len(u) else "no rows planned") + \
-                (f"; labels: {labels}" if labels else "") + \
+                (f"; labels: {_task_labels(exp, spec, df) or labels}" if labels or _task_labels(exp, spec, df) else "") + \
                 ("" if ran else ". Nothing ran for this table: only the paper's numbers are shown")
             kind = "table"
         elif spec.get("sweep"):
