@@ -66,6 +66,8 @@ def validateParams() {
     if (num('lambda_reg') != null && !(finite(num('lambda_reg')) && num('lambda_reg') >= 0)) error "Parameter --lambda_reg: must be a finite number >= 0, got ${params.lambda_reg}"
     if (params.toy_subjects != null && params.toy_subjects < 3) error "Parameter --toy_subjects: must be an integer >= 3 (2 test, 1 train), got ${params.toy_subjects}"
     if (params.toy_size != null && !(params.toy_size >= 16 && params.toy_size <= 256)) error "Parameter --toy_size: must be an integer between 16 and 256, got ${params.toy_size}"
+    if (params.standin_subjects != null && params.standin_subjects < 3) error "Parameter --standin_subjects: must be an integer >= 3 (2 test, 1 train), got ${params.standin_subjects}"
+    if (params.standin_size != null && !(params.standin_size >= 16 && params.standin_size <= 256)) error "Parameter --standin_size: must be an integer between 16 and 256, got ${params.standin_size}"
     if (params.max_pairs != null && params.max_pairs < 1) error "Parameter --max_pairs: must be an integer >= 1, got ${params.max_pairs}"
     if (params.seed != null && !(params.seed >= 0 && params.seed < 4294967296L)) error "Parameter --seed: must be an integer in [0, 2^32), got ${params.seed}"
     if (!params.input) {   // the embedded toy data (diffreg.data.toy); a sheet's modalities: validateSamplesheet

@@ -25,7 +25,7 @@ workflow DIFFREG {
     weights     // user files by parameter name (official checkpoints, VGG/DINO weights, ...)
 
     main:
-    PREPARE_DATA(datasets, [params.toy_subjects, params.toy_size, params.toy_ndim, params.seed],
+    PREPARE_DATA(datasets, [params.toy_subjects, params.toy_size, params.toy_ndim, params.seed, params.standin_subjects, params.standin_size],
                  [reference: params.reference, reference_modality: params.reference_modality, label_names: params.label_names])
     subjects = PREPARE_DATA.out.subjects
 

@@ -140,3 +140,23 @@ def test_spacing_grid_covers_the_moving_image():
     tx = ants.create_ants_transform(transform_type="AffineTransform", dimension=2, translation=(3.0, -1.0))
     g = spacing_grid(ants, ref, mov, (2.0, 2.0), tx)  # fixed -> moving shifts by (3, -1): grid moves back
     np.testing.assert_allclose(g.origin, (0.5, 0.5))
+
+
+def test_resize_without_alignment_keeps_each_subjects_field_of_view(tmp_path):
+    """LDM-Morph's recipe (--transform none --resize 12 12 --shape 16 16) on a subject whose field of
+    view is larger than the reference's: its own grid is resized whole, then padded centred."""
+    lab = np.zeros((30, 24), np.uint8)
+    lab[2:8, 2:6], lab[22:28, 18:22] = 1, 2             # structures near opposite corners
+    img = (0.2 + 0.3 * lab).astype(np.float32)
+    aff = np.diag([0.5, 0.5, 1.0, 1.0])
+    i, g = _save(tmp_path / "s1_img.nii.gz", img, aff), _save(tmp_path / "s1_gt.nii.gz", lab, aff)
+    ref = _save(tmp_path / "ref.nii.gz", np.ones((10, 8), np.float32), aff)   # a smaller field of view
+    out = tmp_path / "out"
+    assert main(["preprocess", "--subject", "s1", "--images", i, "--labels", g, "--reference", ref,
+                 "--transform", "none", "--resize", "12", "12", "--shape", "16", "16", "--outdir", str(out)]) == 0
+    o = np.asarray(nib.load(out / "s1_gt.nii.gz").dataobj)
+    assert o.shape == (16, 16) and set(np.unique(o)) == {0, 1, 2}
+    # the 12 x 12 resized image sits centred: two rows/columns of padding on every side
+    assert not o[:2].any() and not o[-2:].any() and not o[:, :2].any() and not o[:, -2:].any()
+    run = json.loads((out / "run.json").read_text())
+    assert "not used" in run["reference"] and run["resize"] == [12, 12]

@@ -106,8 +106,11 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
         info["skullstrip"] = {"method": opt.skullstrip, "brain_voxels": int(mask.sum())}
 
     ref_arr = None
-    own_grid = bool(opt.spacing)  # the subject keeps its own field of view (crop around its centre of mass)
-    if opt.reference and not (opt.spacing and opt.transform == "none"):
+    # the subject keeps its own field of view (then resize or crop/pad around its anatomy) when it
+    # is resampled to a spacing, or resized without alignment (subjects whose images differ in size
+    # and spacing, e.g. CAMUS, ACDC): the reference's grid could cut its anatomy off
+    own_grid = bool(opt.spacing) or bool(opt.resize and opt.transform == "none")
+    if opt.reference and not (own_grid and opt.transform == "none"):
         src_paths = list(images)
         if mask is not None:  # ANTs reads files: hand it the stripped images
             import tempfile
@@ -131,7 +134,7 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
         if opt.transform != "none":
             raise InputError(f"--transform {opt.transform} needs --reference")
         if opt.reference:
-            info["reference"] = "not used (--transform none with --spacing: no alignment, own grid)"
+            info["reference"] = "not used (--transform none with --spacing or --resize: no alignment, own grid)"
         out_imgs = [a for a, _ in arrs]
         out_labs = [lab for lab, _ in labs]
         affine = arrs[0][1]
@@ -155,7 +158,9 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
         shape = tuple(int(s) for s in opt.shape)
         if len(shape) != out_imgs[0].ndim:
             raise InputError(f"--shape {list(shape)}: needs {out_imgs[0].ndim} values for a {out_imgs[0].ndim}D image")
-        if own_grid:
+        if own_grid and all(s >= n for s, n in zip(shape, out_imgs[0].shape)):
+            centre = tuple(n // 2 for n in out_imgs[0].shape)   # padding only: centred, nothing to lose
+        elif own_grid:
             centre = centre_of_mass(out_labs[0] if out_labs else None, out_imgs[0])
         else:
             centre = crop.foreground_centre(ref_arr if ref_arr is not None else out_imgs[0])

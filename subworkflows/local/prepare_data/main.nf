@@ -52,7 +52,7 @@ def standinDatasets(given, papers, which) {
 workflow PREPARE_DATA {
     take:
     datasets    // [[name, samplesheet or null (the embedded data), ndim]]
-    toy         // [n_subjects, size, ndim, seed] of the embedded data
+    toy         // [n_subjects, size, ndim, seed] of the embedded data, then [n_subjects, size] of the stand-ins (null: the same)
     settings    // [reference: file or null, reference_modality: name]
 
     main:
@@ -66,7 +66,8 @@ workflow PREPARE_DATA {
     ch_standin_qc = Channel.empty()
     if (made) {
         // the brain population keeps the --toy_* settings of its dimensionality; a stand-in, its tasks'
-        TOY_DATA(Channel.fromList(made.collect { [it[0], toy[0], toy[1], it[0] == 'toy' ? toy[2] : it[2], toy[3]] }))
+        TOY_DATA(Channel.fromList(made.collect { it[0] == 'toy' ? [it[0], toy[0], toy[1], toy[2], toy[3]]
+                                                                 : [it[0], toy[4] ?: toy[0], toy[5] ?: toy[1], it[2], toy[3]] }))
         ch_sheets = ch_sheets.mix(TOY_DATA.out.samplesheet)
         ch_names = ch_names.mix(TOY_DATA.out.label_names)
         ch_made_pairs = TOY_DATA.out.pairs
