@@ -96,7 +96,7 @@ workflow DIFFREG {
         subjects.flatMap { meta, files -> files }.mix(PREPARE_DATA.out.qc).collect(sort: true),
         main_names,
         ARTIFACTS.out.artifacts.collect(sort: true).ifEmpty([]),
-        Channel.value(provenanceFile())
+        Channel.value(provenanceFile(datasets))
     )
 
     emit:
@@ -126,7 +126,7 @@ def planArgs(main_dataset, given) {
 // what the report states about this run: code version, command line, profile, every parameter,
 // Nextflow version, and where the trace is (pipeline_info/). Written at launch beside the trace,
 // so `make report` finds it again; a new file each run, so REPORT runs again too.
-def provenanceFile() {
+def provenanceFile(datasets) {
     def git = { List args ->
         try { def p = (['git', '-C', "${projectDir}"] + args).execute(); def out = p.text.trim(); p.waitFor(); p.exitValue() == 0 ? out : null }
         catch (Exception e) { null } }
@@ -139,7 +139,11 @@ def provenanceFile() {
                 launch_dir: workflow.launchDir?.toString(), work_dir: workflow.workDir?.toString(),
                 container_engine: workflow.containerEngine, nextflow: nextflow.version?.toString(),
                 pipeline_info: info.toAbsolutePath().toString(),
-                params: params.collectEntries { k, v -> [k, v == null || v instanceof Number || v instanceof Boolean ? v : v.toString()] }]
+                params: params.collectEntries { k, v -> [k, v == null || v instanceof Number || v instanceof Boolean ? v : v.toString()] },
+                // what each user dataset's adapter left out (`diffreg dataset` writes skipped.csv beside the sheet)
+                skipped: datasets.findAll { it[1] }.collectEntries { d ->
+                    def f = file(d[1].toString()).parent.resolve('skipped.csv')
+                    [d[0], f.exists() ? f.splitCsv(header: true).collect { [it.item, it.reason] } : null] }]
     info.mkdirs()
     def out = info.resolve('provenance.json')
     out.text = groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(meta)) + '\n'

@@ -79,7 +79,9 @@ def synthetic_report(tmp_path_factory) -> Path:
     (info / "trace_2026-01-01_10-00-00.txt").write_text(TRACE)
     (info / "provenance.json").write_text(json.dumps({
         "command_line": "nextflow run main.nf -profile test --outdir results", "profile": "test",
-        "nextflow": "24.10.8", "params": {"outdir": "results", "seed": 0, "methods": "voxelmorph"}}))
+        "nextflow": "24.10.8", "params": {"outdir": "results", "seed": 0, "methods": "voxelmorph"},
+        "skipped": {"camus": [["patient0008", "no 2CH files"], ["patient0003_old", "not patientNNNN"]],
+                    "acdc": [], "mine": None}}))
     out = results / "report" / "index.html"
     assert main(["report", "--results", str(results), "--out", str(out)]) == 0
     return out
@@ -163,6 +165,10 @@ def test_synthetic_report_in_chromium(synthetic_report, tmp_path):
     assert "How claims are judged" in page and "Wilcoxon signed-rank" in page
     assert "nextflow run main.nf -profile test --outdir results" in page and "24.10.8" in page
     assert "TRAIN" in page and "62.0" in page      # realtime 1m 2s from the trace
+    # what the adapters left out, per dataset (skipped.csv beside each user samplesheet)
+    assert "<td>camus</td><td>2</td><td>patient0008: no 2CH files; patient0003_old: not patientNNNN</td>" in page
+    assert "<td>acdc</td><td>0</td><td>nothing skipped</td>" in page
+    assert "<td>mine</td><td>–</td><td>no skipped.csv beside the samplesheet</td>" in page
 
 
 @pytest.mark.skipif(not os.environ.get("DIFFREG_REPORT"), reason="DIFFREG_REPORT (a run's index.html) not given")

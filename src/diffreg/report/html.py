@@ -164,6 +164,7 @@ def provenance_context(inputs: ReportInputs, out_dir: Path) -> dict:
     summary = provenance.process_summary(trace) if trace is not None and len(trace) else None
     return {
         "run": run,
+        "skipped": provenance.skipped_rows(meta),
         "params": provenance.params_rows(meta),
         "packages": provenance.package_versions(),
         "tools": provenance.tool_versions(meta),

@@ -150,10 +150,23 @@ def process_summary(trace: pd.DataFrame) -> pd.DataFrame:
                          "max_wall_s": g["wall_s"].max(), "max_peak_rss_mb": g["rss"].max() / 2**20}).reset_index()
 
 
+def skipped_rows(meta: dict) -> list[dict]:
+    """Per user dataset: how many items its adapter skipped and why (skipped.csv beside the sheet),
+    or that the sheet has no skipped.csv (written by hand, or by another tool)."""
+    rows = []
+    for name, items in sorted((meta.get("skipped") or {}).items()):
+        if items is None:
+            rows.append({"dataset": name, "count": "–", "detail": "no skipped.csv beside the samplesheet"})
+        else:
+            rows.append({"dataset": name, "count": str(len(items)),
+                         "detail": "; ".join(f"{i}: {r}" for i, r in items) or "nothing skipped"})
+    return rows
+
+
 def params_rows(meta: dict) -> list[tuple[str, str]]:
     params = meta.get("params") or {}
     return [(str(k), json.dumps(v) if isinstance(v, (dict, list)) else str(v)) for k, v in sorted(params.items())]
 
 
-__all__ = ["git_state", "package_versions", "tool_versions", "machine", "read_meta", "newest", "read_trace",
+__all__ = ["git_state", "package_versions", "tool_versions", "machine", "read_meta", "newest", "read_trace", "skipped_rows",
            "process_summary", "params_rows", "seconds", "nbytes"]
