@@ -26,6 +26,9 @@ STAGE_KEYS = {"kind", "param", "ndim", "data", "profiles", "note"}
 FILE_KEYS = {"note"}
 TASK_KEYS = {"ndim", "dataset", "train", "test", "tests", "pairing", "pairs", "labels", "label_unions", "trajectory",
              "profiles", "note"}
+# how training pairs are drawn: two training subjects, one subject's two modalities (ED -> ES),
+# or every training subject onto one atlas (the first training subject by id)
+PAIRINGS = ("inter", "intra", "atlas")
 PAIRS_DIR = Path(__file__).resolve().parents[2] / "experiments" / "pairs"   # experiments/pairs/<dataset>.yaml
 PRESET_META = {"method", "status", "note"}          # the rest of a loss preset are method settings
 ARTIFACT_KEYS = {"kind", "title", "tasks", "test", "runs", "profiles", "columns", "rows", "claim", "metrics",
@@ -295,8 +298,8 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
             chk.modalities(mods, f"{key}.tests.{test}")
         if not (task.get("train") or task.get("test") or task.get("tests")):
             chk.fail(key, "needs train:, test: or tests: (the modalities)")
-        if task.get("pairing") is not None:
-            chk.name(task["pairing"], f"{key}.pairing", "pairing")
+        if task.get("pairing") is not None and task["pairing"] not in PAIRINGS:
+            chk.fail(f"{key}.pairing", f"'{task['pairing']}' (known: {', '.join(PAIRINGS)})")
         if task.get("labels") is not None and not isinstance(task["labels"], list):
             chk.fail(f"{key}.labels", "expected a list")
         for u, vals in chk.mapping(task.get("label_unions"), f"{key}.label_unions").items():

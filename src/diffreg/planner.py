@@ -24,7 +24,8 @@ STATUSES = ("run", "needs_weights", "not_implemented", "skipped")
 LEGACY_INPUT = "input"      # the user's --input samplesheet: stands in for every real task's dataset
 COLUMNS = {
     "stages.csv": ["stage", "kind", "ndim", "dataset", "data", "config"],
-    "trainings.csv": ["run", "method", "ndim", "dataset", "train_moving", "train_fixed", "config", "needs", "seed"],
+    "trainings.csv": ["run", "method", "ndim", "dataset", "train_moving", "train_fixed", "config", "needs", "seed",
+                      "atlas"],
     "registrations.csv": ["experiment", "label", "kind", "run", "method", "preset", "ndim", "dataset", "moving",
                           "fixed", "eval_config", "pairs"],
     "uses.csv": ["experiment", "artifact", "row", "label", "status", "note", "param", "value"],
@@ -273,7 +274,8 @@ class Planner:
         full.update(config)
         self.add_stages(exp, settings, target, needs)
         for k in range(self.seeds):    # replicate k trains with seed --seed + k (diffreg.replicates)
-            run = self.training(method, ndim, target.dataset, train, full, needs, k)
+            run = self.training(method, ndim, target.dataset, train, full, needs, k,
+                                atlas="first" if target.spec.get("pairing") == "atlas" else "")
             label = seed_label(method if exp.name == "main" else f"{run}@{target.task}.{target.test}", k)
             self.registration(exp, label, target, art, kind="learned", run=run, method=method)
             if k == 0:
@@ -299,17 +301,19 @@ class Planner:
         return use
 
     def training(self, method: str, ndim: int, dataset: str, train: dict, config: dict, needs: dict,
-                 seed: int = 0) -> str:
+                 seed: int = 0, atlas: str = "") -> str:
         key = {"method": method, "ndim": ndim, "dataset": dataset, "train_moving": train["moving"],
                "train_fixed": train["fixed"], "config": config}
         if seed:                       # replicate 0 keeps the name a one-seed run always had
             key["seed"] = seed
+        if atlas:                      # atlas-based training (task pairing: atlas)
+            key["atlas"] = atlas
         prefix = f"{ndim}d-{method}" + (f"-{config['loss']}" if isinstance(config.get("loss"), str) else "")
         run = f"{prefix}-{hash8(key)}"
         self.plan.trainings.setdefault(run, {
             "run": run, "method": method, "ndim": ndim, "dataset": dataset, "train_moving": train["moving"],
             "train_fixed": train["fixed"], "config": f"{run}.json", "needs": format_needs(needs),
-            "seed": seed, "_config": config})
+            "seed": seed, "atlas": atlas, "_config": config})
         return run
 
     def registration(self, exp: Experiment, label: str, target: Target, art: dict, kind: str, run: str = "",

@@ -195,6 +195,10 @@ TRAIN_CASES = [
      "{d}/sub-999_be.nii.gz: missing (subject sub-999, modality be)"),
     ("missing-modality", None, train("--moving-modality", "flair"), 2,
      "{d}/sub-001_flair.nii.gz: missing (subject sub-001, modality flair)"),
+    ("atlas-not-a-training-subject", None, train("--atlas-subject", "sub-002"), 2,
+     "--atlas-subject sub-002: not among the training subjects"),
+    ("atlas-alone", None, train("--atlas-subject", "first"), 2,
+     "atlas-based training needs at least 2 training subjects (the atlas and one more)"),
 ]
 
 

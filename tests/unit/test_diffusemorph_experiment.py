@@ -163,3 +163,13 @@ def test_test_pairs_follow_each_tasks_protocol(exp):
     assert by_task["acdc_3d"] == {"acdc/diffusemorph_ed_to_es"}
     assert by_task["brain_3d"] == {"toy/atlas_be"}
     assert by_task["faces_2d"] == {""}             # the stand-in's own pairs (neutral -> expression)
+
+
+def test_brain_rows_train_onto_the_atlas(exp):
+    """Table 3 is atlas-based: its trainings register every training subject onto the atlas
+    (`--atlas-subject first`, the subject make-pairs' atlas scheme picks); the cardiac ones do not."""
+    plan = Planner([exp], STANDINS, profile="test_full").build()
+    atlas = {r["run"]: r["atlas"] for r in plan.trainings.values()}
+    uses = {(u.artifact, u.row): u.label.split("@")[0] for u in plan.uses if u.status == "run"}
+    assert atlas[uses[("table3", "diffusemorph")]] == atlas[uses[("table3", "vm")]] == "first"
+    assert atlas[uses[("table2", "diffusemorph")]] == ""

@@ -447,3 +447,18 @@ def test_non_finite_gradient_stops_before_step():
     with pytest.raises(TrainingDiverged, match=r"diverged at iteration 1: non-finite gradient \(loss terms loss 0\)"):
         Trainer(cfg, torch.device("cpu"), "t").fit(nets, SqrtAtZero(), None)
     assert float(net.w.detach()) == 1.0  # no step taken
+
+
+def test_atlas_training_pairs_every_other_subject_with_the_atlas():
+    import numpy as np
+    from diffreg.errors import InputError
+    from diffreg.methods.training_set import TrainingSet
+    imgs = [np.full((4, 4), float(k), np.float32) for k in range(4)]
+    data = TrainingSet(["s2", "s0", "s3", "s1"], imgs, imgs)
+    data.use_atlas("first")                      # the first by id: s0, at index 1
+    assert data.atlas == 1
+    mov, fix = data.sample(np.random.default_rng(0), 64)
+    assert (fix == 1).all()
+    assert set(mov[:, 0, 0, 0].tolist()) == {0.0, 2.0, 3.0}   # every other subject, never the atlas
+    with pytest.raises(InputError, match="--atlas-subject s9: not among the training subjects"):
+        data.use_atlas("s9")

@@ -16,7 +16,7 @@ process TRAIN {
     def deps = [dep_keys, files].transpose().collect { k, f -> "--dep ${k}=${f}" }.join(' ')
     """
     diffreg train --method ${meta.method} --config ${config} --data-dir data --subjects ${subjects.join(',')} \\
-        --moving-modality ${meta.moving} --fixed-modality ${meta.fixed} ${deps} \\
+        --moving-modality ${meta.moving} --fixed-modality ${meta.fixed} ${meta.atlas ? '--atlas-subject ' + meta.atlas : ''} ${deps} \\
         --threads ${task.cpus} ${args} --out model
     """
 

@@ -23,6 +23,9 @@ def add_arguments(p) -> None:
     p.add_argument("--method", required=True, help=f"method name ({', '.join(METHODS.names())})")
     p.add_argument("--data-dir", required=True, help="folder with <subject>_<modality>.nii.gz images")
     p.add_argument("--subjects", required=True, help="comma-separated training subject ids")
+    p.add_argument("--atlas-subject", default=None, metavar="ID|first",
+                   help="atlas-based training: every step registers a training subject onto this one "
+                        "(first: the first by id, the atlas `make-pairs --scheme atlas` picks)")
     p.add_argument("--moving-modality", default="be", help="modality of moving images")
     p.add_argument("--fixed-modality", default="be", help="modality of fixed images")
     p.add_argument("--backbone", default=None, help="backbone name (method default if unset)")
@@ -93,6 +96,8 @@ def run(args) -> int:
         raise InputError("--subjects: no training subject given")
     config = run_config(args, METHODS.get(args.method))
     data = TrainingSet.from_dir(args.data_dir, subjects, args.moving_modality, args.fixed_modality)
+    if args.atlas_subject:
+        data.use_atlas(args.atlas_subject)
     manifest = RunManifest("train", vars(args), seed=args.seed, device=str(device))
     method = build_method(args.method, len(data.shape), config, device)
     print(f"[train {args.method}] {len(subjects)} subjects, shape {data.shape}, device {device}, "
@@ -102,7 +107,7 @@ def run(args) -> int:
         if args.checkpoint_every < 1:
             raise InputError(f"--checkpoint-every {args.checkpoint_every}: must be >= 1")
         files = sorted((p.name, p.stat().st_size) for p in Path(args.data_dir).iterdir() if p.is_file())
-        key = fingerprint(method=args.method, config=method.config, subjects=subjects, seed=args.seed,
+        key = fingerprint(method=args.method, config=method.config, subjects=subjects, seed=args.seed, atlas=data.atlas,
                           moving=args.moving_modality, fixed=args.fixed_modality, files=files)
         method.checkpoint = Checkpoint(Path(args.checkpoint_dir) / f"{args.method}-{key}.ckpt",
                                        args.checkpoint_every, key)

@@ -118,7 +118,8 @@ def make_pairs(df: pd.DataFrame, spec: PairSpec) -> pd.DataFrame:
                 train = df[df["split"] == "train"]
                 if train.empty:
                     raise InputError("atlas scheme: no --atlas-subject/--atlas-image and no train subject to use")
-                sid = str(train.iloc[0]["subject"])
+                # the first by id: the atlas TRAIN uses too (`diffreg train --atlas-subject first`)
+                sid = sorted(str(s) for s in train["subject"])[0]
             hit = df[df["subject"] == sid]
             if hit.empty:
                 raise InputError(f"--atlas-subject {sid}: not in the samplesheet")

@@ -18,6 +18,16 @@ class TrainingSet:
     subjects: list[str]
     moving: list[np.ndarray]
     fixed: list[np.ndarray]
+    atlas: int | None = None      # atlas-based training: every step registers a subject to this one
+
+    def use_atlas(self, subject: str) -> None:
+        """Fix the atlas: a training subject's id, or "first" (the first by id, as make-pairs picks it)."""
+        sid = sorted(self.subjects)[0] if subject == "first" else subject
+        if sid not in self.subjects:
+            raise InputError(f"--atlas-subject {subject}: not among the training subjects")
+        if len(self.subjects) < 2:
+            raise InputError("atlas-based training needs at least 2 training subjects (the atlas and one more)")
+        self.atlas = self.subjects.index(sid)
 
     @classmethod
     def from_dir(cls, data_dir: str | Path, subjects: list[str], moving_modality: str,
@@ -37,9 +47,15 @@ class TrainingSet:
         return self.moving[0].shape
 
     def sample(self, rng: np.random.Generator, batch_size: int, inter_subject: bool = True):
-        """A batch of (moving, fixed) tensors (B, 1, *S); inter-subject pairs when possible."""
+        """A batch of (moving, fixed) tensors (B, 1, *S); inter-subject pairs when possible, every
+        other subject onto the atlas when one is set."""
         n = len(self.subjects)
         mov, fix = [], []
+        if self.atlas is not None:
+            for _ in range(batch_size):
+                mov.append(int((self.atlas + rng.integers(1, n)) % n))
+                fix.append(self.atlas)
+            return self.images(mov, "moving"), self.images(fix, "fixed")
         for _ in range(batch_size):
             i = int(rng.integers(n))
             j = i

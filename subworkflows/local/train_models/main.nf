@@ -25,7 +25,7 @@ workflow TRAIN_MODELS {
 
     trainings = planRows(plan, 'trainings.csv').combine(plan).map { r, dir ->
         def meta = [run: r.run, method: r.method, ndim: r.ndim as int, dataset: r.dataset, moving: r.train_moving, fixed: r.train_fixed,
-                    seed_offset: (r.seed ?: '0') as int]
+                    seed_offset: (r.seed ?: '0') as int, atlas: r.atlas ?: '']
         [r.run, [meta, dir.resolve("configs/${r.config}")], parseNeeds(r.needs)]
     }
     TRAIN(
