@@ -14,8 +14,9 @@ the affine stem's lambda_det * determinant loss + lambda_ortho * orthogonality l
 Every term is summed over the batch, as the code does (tf.reduce_sum, tf.nn.l2_loss).
 
 Settings where paper, code and DiffuseReg differ (docs/methods.md, "VTN"):
-- n_cascades (a number or a name: "diffusereg", "paper", "code"): default "diffusereg" = 3, DiffuseReg's phi_0 network (affine stem + 3 cascades, the reason this
-  method is in the registry); the paper's headline model has 10; the code's train.py default is 1.
+- n_cascades, a number or a name: default "diffusereg" = 3, DiffuseReg's phi_0 network (affine
+  stem + 3 cascades, the reason this method is in the registry); "paper" = 10, the paper's
+  headline model; "code" = 1, the code's train.py default.
 - affine: the code always puts the affine stem first; `affine: false` drops it (ours).
 The code's sizes: channels 16, batch 4, Adam 1e-4; each deformable cascade's field is scaled by 20
 and by 1 / n_cascades. Warps clamp to the border (the code's transformer clamps indices). Images

@@ -1,0 +1,150 @@
+"""FSDiffReg (Qin & Li, MICCAI 2023): feature-wise and score-wise diffusion-guided unsupervised
+deformable registration, after its official code (xmed-lab/FSDiffReg), which is DiffuseMorph's
+code with two changes:
+
+- feature-wise guidance (nets.fsdiffreg): the field comes from a registration decoder inside the
+  diffusion U-Net that reads the diffusion decoder's features, fused by attention at every block,
+  instead of a separate deformation network on (moving, eps-hat);
+- score-wise guidance (the loss): DiffuseMorph's squared local NCC is weighted voxel-wise by
+  sigmoid(eps-hat)^gamma before the mean; eps-hat keeps its gradient through the weight, as in
+  the code (crossCorrelation3D's `flow` argument).
+
+    L = ||eps-hat - eps||^2 - lam mean(sigmoid(eps-hat)^gamma NCC^2(m o phi, f)) + lam lambda_phi Grad-l2(phi)
+    (eps-hat, phi) = G(concat(m, f, x_t), t),   x_t = sqrt(abar_t) f + sqrt(1 - abar_t) eps
+
+Registration: phi from G(concat(m, f, f), t = 0) (the code's p_sample_loop). No continuous
+trajectory (the field no longer takes a scaled eps-hat).
+
+Reused from DiffuseMorph (methods.diffusemorph): the noise schedule (linear 1e-6 .. 1e-2, T = 2000),
+q_sample, the training sampler (images to [-1, 1], padded to the U-Net's multiple, t uniform), the
+squared NCC (9^d box window, the warped moving in [0, 1] against (f + 1) / 2),
+the Grad-l2 regulariser and the warp ((moving + 1) / 2, zeros outside the image, as the code's 3D
+transformer).
+
+Defaults are the official code's (config/train_3D.json, model/model.py, diffusion.py): lam 20
+(hard-coded `* 20` on both terms), gamma 1, Adam 2e-4 with betas (0.5, 0.999), batch 1. The code is
+3D only; 2D uses DiffuseMorph's 2D U-Net size with the same settings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import spatial
+from ..errors import InputError
+from ..losses import build_regulariser
+from ..losses.similarity import LNCC
+from ..nets.fsdiffreg import OFFICIAL, FSDiffRegUNet
+from .base import METHODS, Method
+from .config import TrainerConfig
+from .diffusemorph import BETAS, NCC_WINDOW, NETWORKS as DM_NETWORKS, DiffuseMorph, DiffuseMorphObjective, \
+    make_scheduler
+from .objective import Objective
+from .pairs import pad_to_multiple
+from .result import RegistrationResult
+from .training_set import TrainingSet
+
+NETWORKS = {"official": {nd: dict(OFFICIAL[nd]) for nd in (2, 3)},
+            "small": {nd: dict(DM_NETWORKS["small"][nd][0]) for nd in (2, 3)}}
+
+
+@dataclass
+class FSDiffRegConfig(TrainerConfig):
+    REPORTED: ClassVar[tuple[str, ...]] = ("network", "lam", "gamma")
+    network: str = "official"
+    unet_kwargs: dict = field(default_factory=dict)     # merged over the network's U-Net settings
+    lam: float = 20.0               # the code: `* 20` on the similarity and the smoothness terms
+    lambda_phi: float = 1.0         # extra weight of the smoothness term (1: the code)
+    gamma: float = 1.0              # score-wise weight sigmoid(eps-hat)^gamma (config "gamma": 1)
+    betas: str = "official"         # Adam (0.5, 0.999) in model.py; "adam": (0.9, 0.999)
+    timesteps: int = 2000
+    beta_start: float = 1e-6
+    beta_end: float = 1e-2
+    lr: float = 2e-4                # config train.optimizer.lr
+    inter_subject: bool = True      # False: moving and fixed from one subject (cardiac ED -> ES)
+
+    def resolve(self, ndim: int, given: set[str]) -> None:
+        if ndim not in (2, 3):
+            raise InputError(f"fsdiffreg registers 2D or 3D images, got {ndim} spatial axes")
+        for key, known in (("network", NETWORKS), ("betas", BETAS)):
+            if getattr(self, key) not in known:
+                raise InputError(f"fsdiffreg: {key} = {getattr(self, key)!r}: one of {', '.join(known)}")
+        if not np.isfinite(self.gamma) or self.gamma < 0 or self.timesteps < 1:
+            raise InputError("fsdiffreg: gamma must be a finite number >= 0 and timesteps >= 1")
+
+    def adam_betas(self) -> tuple[float, float]:
+        return BETAS[self.betas]
+
+    def describe(self, key: str) -> str:
+        return str(getattr(self, key))
+
+
+class FSDiffRegObjective(DiffuseMorphObjective):
+    """DiffuseMorph's sampler and noising; FSDiffReg.loss_terms computes the terms."""
+
+
+@METHODS.register("fsdiffreg")
+class FSDiffReg(DiffuseMorph):
+    name = "fsdiffreg"
+    Config = FSDiffRegConfig
+    cfg: FSDiffRegConfig
+
+    def __init__(self, ndim: int, config, device: torch.device):
+        # not DiffuseMorph.__init__: FSDiffReg has no separate deformation network
+        Method.__init__(self, ndim, config, device)
+        c = self.cfg
+        try:
+            self.nets["unet"] = FSDiffRegUNet(ndim, **{**NETWORKS[c.network][ndim], **c.unet_kwargs}).to(device)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"fsdiffreg: unet_kwargs {c.unet_kwargs}: {exc}") from None
+        self.multiple = self.nets["unet"].multiple
+        self.ncc = LNCC("box", size=NCC_WINDOW, squared=True, border="zeros",
+                        eps=1e-5 / NCC_WINDOW ** (2 * ndim), eps_form="product").to(device)
+        self.smooth = build_regulariser("diffusion").to(device)
+        self.scheduler = make_scheduler(c)
+        self.abar = self.scheduler.alphas_cumprod.to(device)
+
+    def warp(self, m: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """(m + 1) / 2 warped with zeros outside (the code's Dense3DSpatialTransformer)."""
+        return spatial.warp((m + 1) / 2, flow, padding="zeros")
+
+    def loss_terms(self, nets, m: torch.Tensor, f: torch.Tensor, noise: torch.Tensor,
+                   t: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The official p_losses for images in [-1, 1]; `sim` and `smooth` carry their weights."""
+        c = self.cfg
+        eps_hat, flow = nets["unet"](torch.cat([m, f, self.q_sample(f, t, noise)], 1), t)
+        warped = self.warp(m, flow)
+        weight = torch.sigmoid(eps_hat) ** c.gamma               # score-wise guidance
+        sim = -c.lam * (self.ncc.cc_map(warped, (f + 1) / 2) * weight).mean()
+        smooth = c.lam * c.lambda_phi * self.smooth(flow)
+        pix = F.mse_loss(eps_hat, noise)
+        return {"loss": pix + sim + smooth, "pix": pix, "sim": sim, "smooth": smooth}
+
+    def objective(self, data: TrainingSet) -> Objective:
+        if any(n % self.multiple for n in data.shape):
+            print(f"[train fsdiffreg] images {'x'.join(map(str, data.shape))} padded to multiples of "
+                  f"{self.multiple}", flush=True)
+        return FSDiffRegObjective(self)
+
+    @torch.no_grad()
+    def field(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:
+        """phi of G(concat(m, f, f), t = 0) for images in [0, 1], voxels, on the input grid."""
+        self.nets.eval()
+        m, crop = pad_to_multiple(2 * moving.to(self.device) - 1, self.multiple)
+        f, _ = pad_to_multiple(2 * fixed.to(self.device) - 1, self.multiple)
+        t0 = torch.zeros(m.shape[0], dtype=torch.long, device=m.device)
+        return self.nets["unet"](torch.cat([m, f, f], 1), t0)[1][tuple(crop)]
+
+    def trajectory(self, moving, fixed, etas):
+        raise InputError("fsdiffreg has no continuous trajectory (its field does not take a scaled score)")
+
+    def generate(self, *args, **kwargs):
+        raise InputError("fsdiffreg does not generate images")
+
+    def register(self, moving: torch.Tensor, fixed: torch.Tensor,
+                 generator: torch.Generator | None = None) -> RegistrationResult:
+        return RegistrationResult(self.field(moving, fixed).cpu())
