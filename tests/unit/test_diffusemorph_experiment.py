@@ -15,7 +15,7 @@ YAML = Path(__file__).resolve().parents[2] / "experiments" / "diffusemorph.yaml"
 ARTIFACTS = ["table1", "table2", "table3", "table4", "fig5", "fig6", "fig7", "fig8", "fig9", "fig10"]
 STANDINS = {"toy": {2, 3}, "faces": {2}, "acdc": {3}}
 
-# The paper's tables as printed (shared/papers/diffusemorph.md), "mean (SD)" -> (mean, SD), a
+# The paper's tables as printed (the paper's PDF), "mean (SD)" -> (mean, SD), a
 # second transcription to hold the YAML against. Table 1's NMSE is printed x 10^-1 and Table 2's
 # x 10^-8: SCALE turns the printed numbers into the YAML's.
 PRINTED = {
