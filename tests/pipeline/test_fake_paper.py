@@ -104,7 +104,7 @@ def test_fake_paper_through_the_pipeline(tmp_path):
     paper.write_text(textwrap.dedent(PAPER))
     proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", "--papers", str(paper),
                         "--plugins", str(plugin), "--methods", "none", "--baselines", "none", "--max_pairs", "2",
-                        "--seeds", "2")
+                        "--seeds", "2", "--toy_subjects", "4", "--toy_size", "32")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
 
     plan = tmp_path / "results/pipeline_info/plan"
