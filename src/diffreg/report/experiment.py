@@ -533,8 +533,9 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
                 f'<p class="note">{html.escape(n)}</p>\n' for n in notes)
             sec["html"] = f"{key}.html"
             ran = sorted(set(df["method"])) if len(df) else []
+            names = _task_labels(exp, spec, df) or labels
             sec["caption"] = (f"{len(ran)} of {len(u)} planned rows ran" if len(u) else "no rows planned") + \
-                (f"; labels: {_task_labels(exp, spec, df) or labels}" if labels or _task_labels(exp, spec, df) else "") + \
+                (f"; labels: {names}" if names else "") + \
                 ("" if ran else ". Nothing ran for this table: only the paper's numbers are shown")
             kind = "table"
         elif spec.get("sweep"):
