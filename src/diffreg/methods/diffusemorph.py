@@ -136,6 +136,7 @@ class DiffuseMorphObjective(Objective):
 @METHODS.register("diffusemorph")
 class DiffuseMorph(Method):
     name = "diffusemorph"
+    OBJECTIVE = DiffuseMorphObjective       # the loss of one step (a subclass may bring its own)
     Config = DiffuseMorphConfig
     cfg: DiffuseMorphConfig
 
@@ -171,9 +172,9 @@ class DiffuseMorph(Method):
 
     def objective(self, data: TrainingSet) -> Objective:
         if any(n % self.multiple for n in data.shape):
-            print(f"[train diffusemorph] images {'x'.join(map(str, data.shape))} padded to multiples of "
+            print(f"[train {self.name}] images {'x'.join(map(str, data.shape))} padded to multiples of "
                   f"{self.multiple}", flush=True)
-        return DiffuseMorphObjective(self)
+        return self.OBJECTIVE(self)
 
     def fit(self, data, log_path=None) -> dict:
         summary = super().fit(data, log_path)

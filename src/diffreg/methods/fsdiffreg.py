@@ -43,10 +43,8 @@ from .base import METHODS, Method
 from .config import TrainerConfig
 from .diffusemorph import BETAS, NCC_WINDOW, NETWORKS as DM_NETWORKS, DiffuseMorph, DiffuseMorphObjective, \
     make_scheduler
-from .objective import Objective
 from .pairs import pad_to_multiple
 from .result import RegistrationResult
-from .training_set import TrainingSet
 
 NETWORKS = {"official": {nd: dict(OFFICIAL[nd]) for nd in (2, 3)},
             "small": {nd: dict(DM_NETWORKS["small"][nd][0]) for nd in (2, 3)}}
@@ -90,6 +88,7 @@ class FSDiffRegObjective(DiffuseMorphObjective):
 @METHODS.register("fsdiffreg")
 class FSDiffReg(DiffuseMorph):
     name = "fsdiffreg"
+    OBJECTIVE = FSDiffRegObjective
     Config = FSDiffRegConfig
     cfg: FSDiffRegConfig
 
@@ -123,12 +122,6 @@ class FSDiffReg(DiffuseMorph):
         smooth = c.lam * c.lambda_phi * self.smooth(flow)
         pix = F.mse_loss(eps_hat, noise)
         return {"loss": pix + sim + smooth, "pix": pix, "sim": sim, "smooth": smooth}
-
-    def objective(self, data: TrainingSet) -> Objective:
-        if any(n % self.multiple for n in data.shape):
-            print(f"[train fsdiffreg] images {'x'.join(map(str, data.shape))} padded to multiples of "
-                  f"{self.multiple}", flush=True)
-        return FSDiffRegObjective(self)
 
     @torch.no_grad()
     def field(self, moving: torch.Tensor, fixed: torch.Tensor) -> torch.Tensor:

@@ -104,13 +104,7 @@ class FSDiffRegUNet(SR3UNet):
         if any(n % self.multiple for n in x.shape[2:]):
             raise ValueError(f"FSDiffReg input {tuple(x.shape[2:])}: every side must be a multiple of {self.multiple}")
         size = x.shape[2:]
-        temb = self.time_mlp(t) if self.time_mlp is not None else None
-        skips = []
-        for layer in self.downs:
-            x = layer(x, temb) if isinstance(layer, ResnetBlocWithAttn) else layer(x)
-            skips.append(x)
-        for layer in self.mid:
-            x = layer(x, temb)
+        x, skips, temb = self.encode(x, t)           # the diffusion U-Net's own encoder
         x_diff, x_reg, fields = x, x, []
         for diff, reg, adapt in zip(self.ups_diff, self.ups_regis, self.ups_adapt):
             if isinstance(diff, ResnetBlocWithAttn):

@@ -182,9 +182,8 @@ class SR3UNet(nn.Module):
         """Spatial sizes must be multiples of this (one halving per level but the last)."""
         return 2 ** (self.levels - 1)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if any(n % self.multiple for n in x.shape[2:]):
-            raise ValueError(f"SR3UNet input {tuple(x.shape[2:])}: every side must be a multiple of {self.multiple}")
+    def encode(self, x: torch.Tensor, t: torch.Tensor):
+        """Encoder and middle blocks: (features, skips of every encoder layer, time embedding)."""
         temb = self.time_mlp(t) if self.time_mlp is not None else None
         skips = []
         for layer in self.downs:
@@ -192,6 +191,12 @@ class SR3UNet(nn.Module):
             skips.append(x)
         for layer in self.mid:
             x = layer(x, temb)
+        return x, skips, temb
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if any(n % self.multiple for n in x.shape[2:]):
+            raise ValueError(f"SR3UNet input {tuple(x.shape[2:])}: every side must be a multiple of {self.multiple}")
+        x, skips, temb = self.encode(x, t)
         for layer in self.ups:
             x = layer(torch.cat([x, skips.pop()], 1), temb) if isinstance(layer, ResnetBlocWithAttn) else layer(x)
         return self.final_conv(x)
