@@ -1,6 +1,7 @@
 """Adapters on the layouts users really have: CAMUS's 2023 NIfTI release with its split lists,
 stray folders, EchoNet videos without tracings (skipped.csv), and ACDC's pathology-stratified
-splits (its training patients come in blocks of 20 per pathology)."""
+splits (its training patients come in blocks of 20 per pathology) with the cine's intermediate
+frames (4D cine missing, ES before ED)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -75,10 +76,66 @@ def _acdc(root: Path, n_train=10):
         d = root / folder / f"patient{i:03d}"
         d.mkdir(parents=True)
         (d / "Info.cfg").write_text(f"ED: 1\nES: 5\nGroup: {group}\nNbFrame: 10\n")
+        frames = RNG.random((6, 6, 3, 10)).astype(np.float32)
+        nii(d / f"patient{i:03d}_4d.nii.gz", frames)
         for f in (1, 5):
-            nii(d / f"patient{i:03d}_frame{f:02d}.nii.gz", RNG.random((6, 6, 3)).astype(np.float32))
+            nii(d / f"patient{i:03d}_frame{f:02d}.nii.gz", frames[..., f - 1])
             nii(d / f"patient{i:03d}_frame{f:02d}_gt.nii.gz", lab)
     return {f"patient{i:03d}": g for _, i, g in ids}
+
+
+def _cine_patient(root: Path, pid: str, ed: int, es: int, n: int = 12, shape=(6, 6, 3)) -> Path:
+    """A testing/ patient whose cine frame f (1-based) has minimum 100 f (the frame is checkable)."""
+    d = root / "testing" / pid
+    d.mkdir(parents=True)
+    (d / "Info.cfg").write_text(f"ED: {ed}\nES: {es}\nGroup: NOR\nNbFrame: {n}\n")
+    ramp = (np.arange(np.prod(shape)).reshape(shape) % 5).astype(np.float32)
+    cine = np.stack([100.0 * f + ramp for f in range(1, n + 1)], axis=-1)
+    nii(d / f"{pid}_4d.nii.gz", cine)
+    lab = np.zeros(shape, np.uint8)
+    lab[1:3, 1:4, 1], lab[3:5, 1:4, 1] = 1, 3
+    for f in (ed, es):
+        nii(d / f"{pid}_frame{f:02d}.nii.gz", cine[..., f - 1])
+        nii(d / f"{pid}_frame{f:02d}_gt.nii.gz", lab)
+    return d
+
+
+def test_acdc_mid_frames_wrap_missing_cine_and_off(tmp_path, capsys):
+    root = tmp_path / "database"
+    _cine_patient(root, "patient101", ed=1, es=9)
+    # ES before ED: the cine is one cycle, so ED 10 -> ES 4 runs 10, 11, 12, 1, .. 4 (6 frames on)
+    _cine_patient(root, "patient102", ed=10, es=4)
+    (_cine_patient(root, "patient103", ed=1, es=9) / "patient103_4d.nii.gz").unlink()
+    (_cine_patient(root, "patient104", ed=1, es=9) / "Info.cfg").write_text("ED: 1\nES: 9\nNbFrame: 30\n")
+    out = tmp_path / "o" / "samplesheet.csv"
+    assert run(["acdc", "--root", root, "--out", out]) == 0
+    err = capsys.readouterr().err
+    df = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("subject")
+    assert list(df.index) == ["patient101", "patient102", "patient103", "patient104"]  # nobody dropped
+
+    def frame(sid, k):
+        return int(nib.load(df.at[sid, f"image_mid{k}"]).get_fdata().min()) // 100
+
+    # ED 1 -> ES 9: 8 frames, so exactly 2, 4, 6 frames on: the nominal times themselves
+    assert [frame("patient101", k) for k in (1, 2, 3)] == [3, 5, 7]
+    assert [float(df.at["patient101", f"time_mid{k}"]) for k in (1, 2, 3)] == [0.25, 0.5, 0.75]
+    # 6 frames on: 1.5 -> 2 (halves round up), 3, 4.5 -> 5: frames 12, 1, 3 at 2/6, 3/6, 5/6
+    assert [frame("patient102", k) for k in (1, 2, 3)] == [12, 1, 3]
+    assert [df.at["patient102", f"frame_mid{k}"] for k in (1, 2, 3)] == ["12", "1", "3"]
+    assert [float(df.at["patient102", f"time_mid{k}"]) for k in (1, 2, 3)] == [0.3333, 0.5, 0.8333]
+    # no cine, or one that disagrees with Info.cfg: ED and ES kept, no mid frames, noted and listed
+    for sid in ("patient103", "patient104"):
+        assert df.at[sid, "image_ed"] and df.at[sid, "image_mid1"] == df.at[sid, "time_mid1"] == ""
+    sk = skipped_csv(out).set_index("item")["reason"]
+    assert sk[str(root / "testing/patient103/patient103_4d.nii.gz")] == \
+        "missing; no intermediate frames (mid1..mid3) for patient103"
+    assert sk[str(root / "testing/patient104/patient104_4d.nii.gz")].startswith("12 frames, Info.cfg says NbFrame: 30")
+    assert len(sk) == 2 and "patient103_4d.nii.gz: missing; no intermediate frames" in err
+    assert "at most 0.083 off" in err  # patient102's 2/6 against 0.25
+    assert main(["validate", "--input", str(out)]) == 0
+    # --no-mid-frames: ED and ES only, nothing read from the cines
+    assert run(["acdc", "--root", root, "--out", out, "--no-mid-frames"]) == 0
+    assert not [c for c in pd.read_csv(out).columns if "mid" in c] and skipped_csv(out).empty
 
 
 def test_acdc_stray_folder_and_stratified_split(tmp_path, capsys):

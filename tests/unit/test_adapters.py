@@ -117,17 +117,23 @@ def test_oasis3_freesurfer_layout(tmp_path):
 
 # ---- ACDC ---------------------------------------------------------------------------------------
 
+def cine(shape=(8, 8, 4), n=12):
+    """A 4D cine whose frame f (1-based) is 100 f plus a small ramp: min = 100 f names the frame."""
+    ramp = (np.arange(np.prod(shape)).reshape(shape) % 7).astype(np.float32)
+    return np.stack([100.0 * f + ramp for f in range(1, n + 1)], axis=-1)
+
+
 def _acdc(root: Path):
     for folder, ids in (("training", (1, 2, 3)), ("testing", (101, 102))):
         for i in ids:
             d = root / folder / f"patient{i:03d}"
             ed, es = 1, 8 + i % 3
             d.mkdir(parents=True)
-            (d / "Info.cfg").write_text(f"ED: {ed}\nES: {es}\nGroup: NOR\nHeight: 170.0\nNbFrame: 30\nWeight: 70.0\n")
-            for f in (ed, es):
-                nii(d / f"patient{i:03d}_frame{f:02d}.nii.gz", RNG.random((8, 8, 4)).astype(np.float32))
+            (d / "Info.cfg").write_text(f"ED: {ed}\nES: {es}\nGroup: NOR\nHeight: 170.0\nNbFrame: 12\nWeight: 70.0\n")
+            frames = nii(d / f"patient{i:03d}_4d.nii.gz", cine())
+            for f in (ed, es):  # the release's ED / ES files are frames of its cine
+                nii(d / f"patient{i:03d}_frame{f:02d}.nii.gz", nib.load(frames).get_fdata()[..., f - 1])
                 nii(d / f"patient{i:03d}_frame{f:02d}_gt.nii.gz", labels3d((8, 8, 4), (1, 2, 3)))
-            nii(d / f"patient{i:03d}_4d.nii.gz", RNG.random((8, 8, 4, 3)).astype(np.float32))
 
 
 def test_acdc(tmp_path, capsys):
@@ -135,12 +141,21 @@ def test_acdc(tmp_path, capsys):
     _acdc(root)
     out = tmp_path / "o" / "samplesheet.csv"
     assert run(["acdc", "--root", root, "--out", out]) == 0  # DiffuseReg: training / testing folders
-    df = pd.read_csv(out)
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert df["split"].tolist() == ["train"] * 3 + ["test"] * 2
     row = df[df["subject"] == "patient101"].iloc[0]
     assert row["image_ed"].endswith("patient101_frame01.nii.gz")
     assert row["image_es"].endswith("patient101_frame10.nii.gz")  # ES from Info.cfg
     assert row["labels_es"].endswith("patient101_frame10_gt.nii.gz")
+    # the intermediate frames: ED 1 -> ES 10 is 9 frames, so 0.25 / 0.5 / 0.75 of the way are
+    # 2.25 / 4.5 / 6.75 frames on: frames 3, 6 (a half rounds up) and 8, at 2/9, 5/9 and 7/9
+    for k, frame, time in ((1, 3, 0.2222), (2, 6, 0.5556), (3, 8, 0.7778)):
+        assert row[f"image_mid{k}"].endswith(f"data/patient101/patient101_frame{frame:02d}.nii.gz")
+        assert nib.load(row[f"image_mid{k}"]).get_fdata().min() == 100 * frame  # that frame's values
+        assert row[f"labels_mid{k}"] == ""  # a cine has no labels between ED and ES
+        assert int(row[f"frame_mid{k}"]) == frame and float(row[f"time_mid{k}"]) == time
+    assert "nominal times 0.25, 0.5, 0.75" in capsys.readouterr().err
+    assert main(["validate", "--input", str(out)]) == 0  # test rows need no labels for mid1..mid3
     dm = pd.read_csv(out.parent / "pairs_diffusemorph_ed_to_es.csv")
     dr = pd.read_csv(out.parent / "pairs_diffusereg_es_to_ed.csv")
     assert len(dm) == len(dr) == 2

@@ -26,6 +26,8 @@ def add_arguments(p) -> None:
     p.add_argument("--atlas-labels", type=Path, default=None, help="oasis3: label map of --atlas-image")
     p.add_argument("--limit", type=int, default=None, help="echonet: use only the first N videos of FileList.csv")
     p.add_argument("--no-image-check", action="store_true", help="do not open every image while validating")
+    p.add_argument("--no-mid-frames", action="store_true",
+                   help="acdc: write ED and ES only, not the cine's intermediate frames (modalities mid1..mid3)")
     p.add_argument("--seed", type=int, default=0, help="seed of a split the adapter draws itself (acdc: stratified "
                    "by pathology group)")
 
@@ -41,7 +43,8 @@ def run(args) -> int:
     a = AdapterArgs(root=args.root, csv=args.csv, out=args.out, split_scheme=args.split_scheme, config=args.config,
                     options={"seg": args.seg, "view": args.view, "atlas_image": args.atlas_image,
                              "atlas_labels": args.atlas_labels, "limit": args.limit,
-                             "check_images": not args.no_image_check, "seed": args.seed})
+                             "check_images": not args.no_image_check, "seed": args.seed,
+                             "mid_frames": not args.no_mid_frames})
     written = registry.build(args.name, a)
     manifest.update(outputs=written)
     manifest.write(Path(args.out).parent / "run.json")

@@ -16,7 +16,9 @@ labels              yes*       integer label map on that grid, used for every mo
                                empty for train/val rows, required for test rows
 labels_<modality>   no         label map of one modality (overrides ``labels`` for it, e.g.
                                ``labels_ed`` / ``labels_es`` for cardiac frames); *``labels`` may
-                               be left out when every modality has its own column
+                               be left out when every modality has its own column. A column empty
+                               on every row: the modality has no label maps (reference images,
+                               e.g. ACDC's intermediate frames ``labels_mid1``), even on test rows
 prealigned          no         ``true``/``false``: already affinely aligned to the common space
 ==================  =========  ==============================================================
 
@@ -200,6 +202,9 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
 
     base = path.resolve().parent
     label_cols = [c for c in df.columns if c == "labels" or c.startswith(LABELS_PREFIX)]
+    # a labels_<modality> column empty on every row declares that modality unlabelled (reference
+    # images such as ACDC's intermediate cine frames): test rows need no label map for it
+    unlabelled = {c for c in label_cols if c != "labels" and not df[c].str.strip().ne("").any()}
     file_cols = [f"{IMAGE_PREFIX}{m}" for m in mods] + label_cols
     seen: dict[str, int] = {}
     out = df.copy()
@@ -234,7 +239,7 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
         if not present:
             probs.add(line, sid, "no image (every image_<modality> cell is empty)")
         # test subjects are evaluated: each of their images needs a label map
-        needed = {labels_column(df, m) for m in present} if split == "test" else set()
+        needed = {labels_column(df, m) for m in present} - unlabelled if split == "test" else set()
         infos: dict[str, _ImageInfo] = {}
         for col in file_cols:
             val = _cell(row, col)

@@ -7,7 +7,7 @@ name               layout read
 =================  ===========================================================================
 neurite-oasis      <root>/OASIS_OAS1_XXXX_MR1/aligned_{norm,orig,seg4,seg35}.nii.gz
 oasis3             <root>/<session>/{brain,aseg}.{nii.gz,mgz} (FreeSurfer outputs, maybe under mri/)
-acdc               <root>/{training,testing}/patientXXX/{Info.cfg, patientXXX_frameYY[_gt].nii.gz}
+acdc               <root>/{training,testing}/patientXXX/{Info.cfg, patientXXX_frameYY[_gt].nii.gz, _4d.nii.gz}
 camus              <root>/patientXXXX/patientXXXX_{2CH,4CH}_{ED,ES}[_gt].{nii.gz,mhd}
 echonet            <root>/{FileList.csv, VolumeTracings.csv, Videos/*.avi}
 adni               a CSV: subject, t1, pet and/or fa, aseg [, split]
