@@ -30,7 +30,9 @@ from diffreg.methods.training_set import TrainingSet  # noqa: E402
 EXTRA = {"dgir": {"loss": "lncc"}, "unigradicon": {"io_iterations": 0}}
 # rows that are a registered method with another network: name -> (method, settings)
 VARIANTS = {"vm-diff": ("voxelmorph", {"backbone": "vm-diff"}),
-            "transmorph": ("voxelmorph", {"backbone": "transmorph", "backbone_kwargs": {}})}
+            "transmorph": ("voxelmorph", {"backbone": "transmorph", "backbone_kwargs": {}}),
+            "uvit": ("voxelmorph", {"backbone": "uvit", "backbone_kwargs": {"size": "full"}}),
+            "swin_unet": ("voxelmorph", {"backbone": "swin_unet", "backbone_kwargs": {"size": "full"}})}
 
 
 def smooth_images(shape, n, seed=0):

@@ -16,14 +16,24 @@ ACDC "Dice" (its official code averages LV, Myo, LV+Myo, RV and all foreground).
 
 Images may carry colour: an image of shape (*S, 3) (or (*S, 1, 3) as a 2D NIfTI vector image) is
 warped channel by channel and scored on all channels (NMSE/MSE/PSNR over every value, SSIM the
-mean over channels), as DiffuseMorph scores its faces in RGB.
+mean over channels), as DiffuseMorph scores its faces in RGB. An evaluation config's
+``score_on: rgb`` scores the intensity metrics on each subject's colour version of the registered
+modality (``<subject>_<modality>.rgb.nii.gz``, carried from the samplesheet's ``rgb_<modality>``)
+instead of the grey image the network registered.
+
+Landmarks (config ``landmarks: true``): ``<subject>_landmarks.csv`` (samplesheet column
+``landmarks``) holds per landmark ``name`` and voxel coordinates ``x_<modality>``, ``y_<modality>``
+(``z_<modality>``) in array-axis order; ``landmark_mse`` is :func:`metrics.landmark_mse` of the
+field between the landmarks both subjects have, ``landmark_mse_before`` that of the identity, and
+``landmark_mse_continuous`` that of each trajectory field (label ``t=<time>``) and their mean.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -52,8 +62,13 @@ FIELD_KEYS = ("folding_percent", "sdlogj", "njd", "jsd", "strict_percent", "ndv_
 IMAGE_METRICS = ("mse", "psnr", "nmse", "ssim")
 # the moving image warped by each trajectory field against the true frame at that time
 TRAJECTORY_METRICS = ("psnr_continuous", "nmse_continuous")
+# squared landmark distance (voxels^2) of the field, of the identity, along the trajectory (Fig. 6)
+LANDMARK_METRICS = ("landmark_mse", "landmark_mse_before", "landmark_mse_continuous")
 RUN_METRICS = ("runtime_s", "threads")                              # from run.json
-METRIC_NAMES = LABEL_METRICS + FIELD_METRICS + IMAGE_METRICS + TRAJECTORY_METRICS + RUN_METRICS
+METRIC_NAMES = (LABEL_METRICS + FIELD_METRICS + IMAGE_METRICS + TRAJECTORY_METRICS + LANDMARK_METRICS
+                + RUN_METRICS)
+SCORE_ON = ("rgb",)   # versions of an image the intensity metrics can be scored on (config score_on)
+LANDMARK_AXES = ("x", "y", "z")   # landmark CSV coordinate prefixes, in array-axis order
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -87,20 +102,24 @@ class EvalConfig:
     label_unions: dict[str, list[int]] = field(default_factory=dict)   # name -> label values
     metrics: list[str] | None = None                                   # None: every metric
     trajectory: dict | None = None      # {references: [modality, ...], times: [t, ...]} (check_trajectory)
+    landmarks: bool = False             # score the subjects' landmark files (landmark_mse*)
+    score_on: str | None = None         # intensity metrics on this version of the images (SCORE_ON)
+
+    KEYS = ("experiment", "dataset", "label_unions", "metrics", "trajectory", "landmarks", "score_on")
 
     @classmethod
     def from_dict(cls, raw: dict, where: str = "evaluation config") -> "EvalConfig":
-        unknown = sorted(set(raw) - {"experiment", "dataset", "label_unions", "metrics", "trajectory"})
+        unknown = sorted(set(raw) - set(cls.KEYS))
         if unknown:
-            raise InputError(f"{where}: unknown key(s) {', '.join(unknown)} "
-                             "(known: experiment, dataset, label_unions, metrics, trajectory)")
+            raise InputError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(cls.KEYS)})")
         for key in ("experiment", "dataset"):
             if raw.get(key) is not None and not isinstance(raw[key], str):
                 raise InputError(f"{where}: {key} must be a string")
         traj = raw.get("trajectory")
         return cls(raw.get("experiment"), raw.get("dataset"),
                    check_unions(raw.get("label_unions") or {}, where), check_metrics(raw.get("metrics"), where),
-                   check_trajectory(traj, where) if traj is not None else None)
+                   check_trajectory(traj, where) if traj is not None else None,
+                   check_landmarks(raw.get("landmarks", False), where), check_score_on(raw.get("score_on"), where))
 
 
 def load_eval_config(path: str | os.PathLike | None) -> EvalConfig:
@@ -137,6 +156,19 @@ def check_trajectory(raw, where: str = "trajectory") -> dict:
             and all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1 for t in times)):
         raise InputError(f"{where}: trajectory times must be {len(refs)} numbers in (0, 1), one per reference")
     return {"references": list(refs), "times": [float(t) for t in times]}
+
+
+def check_landmarks(raw, where: str = "landmarks") -> bool:
+    if not isinstance(raw, bool):
+        raise InputError(f"{where}: landmarks must be true or false, got {raw!r}")
+    return raw
+
+
+def check_score_on(raw, where: str = "score_on") -> str | None:
+    """None (the registered grey images) or one of SCORE_ON."""
+    if raw is not None and raw not in SCORE_ON:
+        raise InputError(f"{where}: score_on must be one of {', '.join(SCORE_ON)} or absent, got {raw!r}")
+    return raw
 
 
 def check_metrics(wanted, where: str = "metrics") -> list[str] | None:
@@ -245,6 +277,11 @@ class ImageIndex:
         if scores.count(best) > 1:
             raise InputError(f"{base}: ambiguous, found in {', '.join(str(p.parent) for p in found)}")
         return found[scores.index(best)]
+
+
+    def find_optional(self, name: str) -> Path | None:
+        """As :meth:`find`, None when no file has that name (an optional file: landmarks, RGB)."""
+        return self.find(name) if Path(name).name in self._files else None
 
 
 def _distinct(paths: list[Path]) -> list[Path]:
@@ -417,12 +454,133 @@ def score_pair(data: PairData, names: dict[int, str], unions: dict[str, list[int
 TIME_TOLERANCE = 1e-6
 
 
-def fixed_subject(reg: Registration) -> str:
-    """The fixed subject's id: the common `<subject>_` prefix of its image and label file names."""
-    prefix = os.path.commonprefix([str(reg.run["fixed"]), str(reg.run.get("fixed_labels") or "")])
+def subject_of(reg: Registration, side: str = "fixed") -> str:
+    """The id of the `side` ("moving" or "fixed") subject: the common `<subject>_` prefix of its
+    image and label file names."""
+    image, labels = Path(str(reg.run[side])).name, Path(str(reg.run.get(f"{side}_labels") or "")).name
+    prefix = os.path.commonprefix([image, labels])
     if "_" not in prefix:
-        raise InputError(f"{reg.path}: cannot tell the fixed subject from {reg.run['fixed']} and its labels")
+        raise InputError(f"{reg.path}: cannot tell the {side} subject from {reg.run[side]} and its labels")
     return prefix[:prefix.rindex("_")]
+
+
+def fixed_subject(reg: Registration) -> str:
+    return subject_of(reg, "fixed")
+
+
+def modality_of(reg: Registration, side: str) -> str:
+    """The registered modality of one side: `<subject>_<modality>.nii.gz` -> modality."""
+    name = Path(str(reg.run[side])).name
+    stem = name[: -len(".nii.gz")] if name.endswith(".nii.gz") else Path(name).stem
+    return stem[len(subject_of(reg, side)) + 1:]
+
+
+# ----------------------------------------------------------------------------- colour versions
+
+def colour_name(subject: str, modality: str, version: str) -> str:
+    """File name of a subject's `version` (e.g. rgb) of one modality, as PREPROCESS carries it."""
+    return f"{subject}_{modality}.{version}.nii.gz"
+
+
+def _read_version(reg: Registration, side: str, images: ImageIndex, version: str,
+                  shape: tuple[int, ...]) -> np.ndarray | None:
+    """The `version` image of one side as (C, *S), None when the subject has none; an image on
+    another grid than the registered one is an error (the field would be applied to wrong voxels)."""
+    path = images.find_optional(colour_name(subject_of(reg, side), modality_of(reg, side), version))
+    if path is None:
+        return None
+    arr, affine = read_image(path)
+    colour = channels_first(arr, shape)
+    if colour is None:
+        raise InputError(f"{path}: shape {arr.shape} is not a colour image on the field's grid {shape} (+ 3 channels)")
+    grey_affine = nib.load(str(images.find(reg.run[side]))).affine
+    if not np.allclose(affine, grey_affine, atol=1e-4):
+        raise InputError(f"{path}: affine differs from the registered image {reg.run[side]}: not on its grid")
+    return colour
+
+
+def on_version(reg: Registration, data: PairData, images: ImageIndex, version: str | None) -> PairData:
+    """`data` with moving and fixed images replaced by their `version` (config score_on). A pair
+    where neither subject has one keeps its grey images, as a grey photograph's RGB version is its
+    grey image in each channel (the same NMSE and SSIM); only one of the two having it is an error."""
+    if version is None:
+        return data
+    shape = data.disp.shape[1:]
+    moving, fixed = (_read_version(reg, side, images, version, shape) for side in ("moving", "fixed"))
+    if moving is None and fixed is None:
+        print(f"note: {reg.path.name}: no {version} version of {reg.run['moving']} or {reg.run['fixed']}: "
+              "intensity metrics on the grey images", file=sys.stderr)
+        return data
+    if moving is None or fixed is None:
+        side = "moving" if moving is None else "fixed"
+        raise InputError(f"{colour_name(subject_of(reg, side), modality_of(reg, side), version)}: not found, "
+                         f"but the other image of {reg.path.name} has its {version} version")
+    return replace(data, moving=moving, fixed=fixed)
+
+
+# ----------------------------------------------------------------------------- landmarks
+
+def read_landmarks(path: Path, modality: str, ndim: int) -> pd.DataFrame | None:
+    """Landmarks of one modality from a landmark CSV as a (name -> coordinates) frame with columns
+    the first `ndim` of x, y, z; None when the file has no columns for that modality. Landmarks
+    with a missing coordinate (not found on that image) are left out."""
+    df = read_csv_text(path, "landmarks")
+    cols = [f"{a}_{modality}" for a in LANDMARK_AXES[:ndim]]
+    if "name" not in df.columns:
+        raise InputError(f"{path}: no 'name' column (landmark CSV: name, x_<modality>, y_<modality>, ...)")
+    if not set(cols) <= set(df.columns):
+        return None
+    if df["name"].duplicated().any():
+        raise InputError(f"{path}: landmark names are not unique")
+    raw = df[cols].apply(lambda c: c.str.strip())
+    values = raw.apply(pd.to_numeric, errors="coerce")
+    bad = values.isna() & ~raw.apply(lambda c: c.str.lower().isin(["", "nan"]))
+    if bad.to_numpy().any():
+        i = int(np.flatnonzero(bad.to_numpy().any(axis=1))[0])
+        raise InputError(f"{path}: row {i + 2}: coordinates {list(raw.iloc[i])} are not numbers")
+    values.index = df["name"].str.strip()
+    values.columns = list(LANDMARK_AXES[:ndim])
+    return values.dropna()
+
+
+def landmark_points(reg: Registration, images: ImageIndex, ndim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(fixed points, moving points), (N, D) voxels, of the landmarks both sides have (by name);
+    None when a subject has no landmark file, no columns for its modality, or no landmark in common."""
+    found = []
+    for side in ("fixed", "moving"):
+        path = images.find_optional(f"{subject_of(reg, side)}_landmarks.csv")
+        pts = read_landmarks(path, modality_of(reg, side), ndim) if path is not None else None
+        if pts is None:
+            return None
+        found.append(pts)
+    common = found[0].index.intersection(found[1].index)
+    if common.empty:
+        return None
+    return found[0].loc[common].to_numpy(np.float64), found[1].loc[common].to_numpy(np.float64)
+
+
+def score_landmarks(reg: Registration, data: PairData, images: ImageIndex, want) -> list[tuple[str, str, float]]:
+    """Landmark MSE (voxels^2) of the field, of the identity (before registration) and of each
+    trajectory field (Fig. 6: every intermediate deformation against the target's landmarks) with
+    their mean; NaN throughout when the subjects lack landmarks."""
+    nan = float("nan")
+    points = landmark_points(reg, images, data.disp.shape[0])
+    steps = [float(t) for t in (reg.run.get("trajectory_times") or [])]
+
+    def score(disp: np.ndarray) -> float:
+        return nan if points is None else metrics.landmark_mse(disp, *points)
+
+    rows: list[tuple[str, str, float]] = []
+    if want("landmark_mse"):
+        rows.append((WHOLE, "landmark_mse", score(data.disp)))
+    if want("landmark_mse_before"):
+        rows.append((WHOLE, "landmark_mse_before", score(np.zeros_like(data.disp))))
+    if want("landmark_mse_continuous") and steps:
+        along = [(f"t={t:g}", "landmark_mse_continuous",
+                  score(read_field(reg.path / f"disp_step{k}.nii.gz")[0]) if points is not None else nan)
+                 for k, t in enumerate(steps)]
+        rows += along + [(MEAN, "landmark_mse_continuous", _nanmean(v for _, _, v in along))]
+    return rows
 
 
 def score_trajectory(reg: Registration, data: PairData, images: ImageIndex, traj: dict,
@@ -453,15 +611,22 @@ def score_trajectory(reg: Registration, data: PairData, images: ImageIndex, traj
 def evaluate_registration(reg: Registration, images: ImageIndex, names: dict[int, str],
                           experiment: str, artifact: str, dataset: str | None,
                           unions: dict[str, list[int]] | None = None,
-                          wanted: Sequence[str] | None = None, trajectory: dict | None = None) -> pd.DataFrame:
-    """Long metrics table of one registration directory (see :func:`score_pair`, and
-    :func:`score_trajectory` when the evaluation config names the frames of a trajectory)."""
-    data = load_pair(reg, images)
-    rows = score_pair(data, names, unions, wanted)
+                          wanted: Sequence[str] | None = None, trajectory: dict | None = None,
+                          landmarks: bool = False, score_on: str | None = None) -> pd.DataFrame:
+    """Long metrics table of one registration directory (see :func:`score_pair`, with the images
+    of `score_on` (:func:`on_version`); :func:`score_trajectory` when the evaluation config names
+    the frames of a trajectory; :func:`score_landmarks` when it asks for landmarks)."""
     def want(metric: str) -> bool:
         return wanted is None or metric in wanted
+
+    data = load_pair(reg, images)
+    scored = on_version(reg, data, images, score_on) if any(want(m) for m in IMAGE_METRICS) else data
+    rows = score_pair(scored, names, unions, wanted)
+    # the trajectory's reference frames are the registered (grey) modality's
     if trajectory and any(want(m) for m in TRAJECTORY_METRICS):
         rows += score_trajectory(reg, data, images, trajectory, want)
+    if landmarks and any(want(m) for m in LANDMARK_METRICS):
+        rows += score_landmarks(reg, data, images, want)
     runtime = reg.registration_time()
     if runtime is not None and (wanted is None or "runtime_s" in wanted):
         rows.append((WHOLE, "runtime_s", float(runtime)))

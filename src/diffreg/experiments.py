@@ -25,7 +25,7 @@ PAPER_KEYS = {"name", "title", "code", "url"}
 STAGE_KEYS = {"kind", "param", "ndim", "data", "profiles", "note"}
 FILE_KEYS = {"note"}
 TASK_KEYS = {"ndim", "dataset", "train", "test", "tests", "pairing", "pairs", "labels", "label_unions", "trajectory",
-             "profiles", "note"}
+             "landmarks", "score_on", "profiles", "note"}
 # how training pairs are drawn: two training subjects, one subject's two modalities (ED -> ES),
 # or every training subject onto one atlas (the first training subject by id)
 PAIRINGS = ("inter", "intra", "atlas")
@@ -317,6 +317,14 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
                 check_trajectory(task["trajectory"], f"{key}.trajectory")
             except InputError as exc:
                 chk.fail(f"{key}.trajectory", str(exc).split(": ", 1)[-1])
+        # what the evaluation scores besides the registered images: landmark files, colour versions
+        from .evaluation import check_landmarks, check_score_on
+        for tkey, check in (("landmarks", check_landmarks), ("score_on", check_score_on)):
+            if task.get(tkey) is not None:
+                try:
+                    check(task[tkey], f"{key}.{tkey}")
+                except InputError as exc:
+                    chk.fail(f"{key}.{tkey}", str(exc).split(": ", 1)[-1])
     all_ndims = {int(t["ndim"]) for t in tasks.values()} or {2, 3}
 
     # loss presets

@@ -263,15 +263,17 @@ class Planner:
         from .methods import METHODS
         ndim = int(target.spec["ndim"])
         known = set(METHODS.get(method).settings(ndim))
-        # lowest first: the task's pairing, the profile's lengths, the task's own profile, then the
-        # preset and the row
+        # lowest first: the task's pairing, the experiment's profile, the preset and the row, then the
+        # task's own profile: a dataset's setting for this profile (its epochs; a short run's larger
+        # step where the rows carry the paper's rate) is the most specific, but never the swept one
         full = {}
         if target.spec.get("pairing") == "intra":
             full["inter_subject"] = False
         profile = ((exp.profiles.get(self.profile) or {}).get(f"{ndim}d") or {})
-        profile = {**profile, **((target.spec.get("profiles") or {}).get(self.profile) or {})}
         full.update({k: v for k, v in profile.items() if k in known})
         full.update(config)
+        task_profile = (target.spec.get("profiles") or {}).get(self.profile) or {}
+        full.update({k: v for k, v in task_profile.items() if k in known and k != param})
         self.add_stages(exp, settings, target, needs)
         for k in range(self.seeds):    # replicate k trains with seed --seed + k (diffreg.replicates)
             run = self.training(method, ndim, target.dataset, train, full, needs, k,
@@ -326,7 +328,8 @@ class Planner:
             "fixed": target.fixed,
             "pairs": f"{target.spec['dataset']}/{target.spec['pairs']}" if target.spec.get("pairs") else "",
             "_unions": dict(target.spec.get("label_unions") or {}),
-            "_trajectory": target.spec.get("trajectory")})
+            "_trajectory": target.spec.get("trajectory"),
+            "_landmarks": target.spec.get("landmarks"), "_score_on": target.spec.get("score_on")})
         self._metrics.setdefault(key, []).append(art.get("metrics"))
 
     def figure(self, exp: Experiment, art_name: str, art: dict) -> None:
@@ -398,6 +401,9 @@ class Planner:
                        "metrics": metrics}
             if reg.get("_trajectory"):
                 content["trajectory"] = reg["_trajectory"]
+            for k in ("landmarks", "score_on"):   # only when set: other configs keep their names
+                if reg.get(f"_{k}"):
+                    content[k] = reg[f"_{k}"]
             name = f"eval-{hash8(content)}.json"
             self.plan.evals[name] = content
             reg["eval_config"] = name

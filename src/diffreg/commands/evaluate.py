@@ -1,8 +1,10 @@
 """`diffreg evaluate`: score registration outputs into one long metrics CSV.
 
-`--config eval.json` ({experiment, dataset, label_unions, metrics}, written by the plan) declares
-what an experiment asks: its experiment and dataset columns (they take precedence over the flags),
-label unions scored beside the single labels, and the metrics to compute (null: all)."""
+`--config eval.json` ({experiment, dataset, label_unions, metrics, trajectory, landmarks, score_on},
+written by the plan) declares what an experiment asks: its experiment and dataset columns (they take
+precedence over the flags), label unions scored beside the single labels, the metrics to compute
+(null: all), the frames of a trajectory, whether to score the subjects' landmark files and which
+version of the images (rgb) the intensity metrics are scored on."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,7 +30,7 @@ def add_arguments(parser) -> None:
                         help='labels.json mapping label id to name, e.g. {"1": "CSF"}; default "label N"')
     parser.add_argument("--config", default=None, metavar="JSON",
                         help='evaluation config {"experiment", "dataset", "label_unions": {NAME: [values]}, '
-                             '"metrics": [names] or null}')
+                             '"metrics": [names] or null, "trajectory", "landmarks": bool, "score_on": "rgb"}')
     parser.add_argument("--experiment", default=None,
                         help="value of the experiment column, unless --config gives it (neither: 'default')")
     parser.add_argument("--artifact", default="main", help="value of the artifact column (the table or figure)")
@@ -48,13 +50,15 @@ def run(args) -> int:
     regs = find_registrations(args.registration)
     images = ImageIndex(args.images_dir)
     frames = [evaluate_registration(r, images, names, experiment, args.artifact, dataset,
-                                    config.label_unions, config.metrics, config.trajectory) for r in regs]
+                                    config.label_unions, config.metrics, config.trajectory,
+                                    config.landmarks, config.score_on) for r in regs]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
     out = Path(args.out)
     with atomic_path(out) as tmp:
         write_metrics(df, tmp)
     manifest.update(experiment=experiment, dataset=dataset, label_unions=config.label_unions,
-                    metrics=config.metrics, n_registrations=len(regs), n_rows=len(df))
+                    metrics=config.metrics, landmarks=config.landmarks,
+                    score_on=config.score_on, n_registrations=len(regs), n_rows=len(df))
     manifest.write(out.parent / "run.json")
     print(out)
     return 0

@@ -195,3 +195,21 @@ def corrmlp(ndim: int, **kwargs) -> nn.Module:
     from .corrmlp import CorrMLP
 
     return CorrMLP(ndim, **kwargs)
+
+
+@BACKBONES.register("uvit")
+def uvit(ndim: int, size: str = "small", **kwargs) -> nn.Module:
+    """U-ViT (Bao et al. 2023), nets.uvit: official parameter names; 2D and 3D (ours). ``size``:
+    "small" (CPU tests) or "full" (U-ViT-S); kwargs override. Takes an optional time t."""
+    from .uvit import UVIT_SIZES, UViT
+
+    return UViT(ndim, **{**UVIT_SIZES[size][ndim], "in_channels": 2, "out_channels": ndim, **kwargs})
+
+
+@BACKBONES.register("swin_unet")
+def swin_unet(ndim: int, size: str = "small", **kwargs) -> nn.Module:
+    """Swin-Unet (Cao et al. 2022), nets.swin_unet: official parameter names; 2D and 3D (ours).
+    ``size``: "small" (CPU tests) or "full" (the official Swin-T config); kwargs override."""
+    from .swin_unet import SWIN_UNET_SIZES, SwinUnet
+
+    return SwinUnet(ndim, **{**SWIN_UNET_SIZES[size][ndim], "in_channels": 2, "out_channels": ndim, **kwargs})

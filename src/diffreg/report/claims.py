@@ -28,7 +28,8 @@ from diffreg.report.stats import Verdict
 VALUE_COLUMNS = ["row", "pair", "metric", "value"]
 INITIAL = "initial"
 LOWER_IS_BETTER = {"pct_jac_nonpos", "sdlogj", "hd95_vox", "hd95_mm", "pct_nondiff", "ndv_pct", "njd", "jsd",
-                   "nmse", "mse", "nmse_continuous", "landmark_mse", "runtime_s", "register_time_s", "error_px"}
+                   "nmse", "mse", "nmse_continuous", "landmark_mse", "landmark_mse_before",
+                   "landmark_mse_continuous", "runtime_s", "register_time_s", "error_px"}
 MEAN_LABELS = ("mean", "all")
 
 

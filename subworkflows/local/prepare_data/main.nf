@@ -14,17 +14,22 @@ include { EXTRACT_SLICES } from '../../../modules/local/extract_slices'
 // first, since PREPROCESS aligns the subject with it. Label maps come from `labels` (shared by the
 // subject's images) or `labels_<modality>` (one per frame, as in cardiac data). Outputs are renamed
 // <subject>_<modality>.nii.gz, <subject>_labels.nii.gz and <subject>_<modality>_labels.nii.gz.
+// Files only evaluation reads (meta.extras names them, in order; PREPROCESS copies them): `landmarks`
+// -> <subject>_landmarks.csv, `rgb_<modality>` -> <subject>_<modality>.rgb.nii.gz (not ending in
+// _<modality>.nii.gz, so that pick() never takes them for the grey image).
 def parseRow(row, base, dataset, ndim, reference_modality) {
     def resolve = { p -> p.startsWith('/') ? file(p) : base.resolve(p) }
     def cols = row.findAll { k, v -> k.startsWith('image_') && v }
         .sort { kv -> kv.key == "image_${reference_modality}" ? 0 : 1 }
     def labels = row.findAll { k, v -> (k == 'labels' || k.startsWith('labels_')) && v }
+    def extras = row.findAll { k, v -> v && (k == 'landmarks' || (k.startsWith('rgb_') && row.get('image_' + (k - 'rgb_')))) }
     // split and prealigned as `diffreg validate` reads them (docs/samplesheet.md): case and spaces ignored
     def meta = [dataset: dataset, ndim: ndim, id: row.subject, split: (row.split ?: '').trim().toLowerCase(),
                 modalities: cols.keySet().collect { it - 'image_' },
                 label_names: labels.keySet().collect { it == 'labels' ? 'labels' : "${it - 'labels_'}_labels" },
-                prealigned: (row.prealigned ?: 'false').trim().toLowerCase() in ['true', '1', 'yes']]
-    return [meta, cols.values().collect { resolve(it) }, labels.values().collect { resolve(it) }]
+                prealigned: (row.prealigned ?: 'false').trim().toLowerCase() in ['true', '1', 'yes'],
+                extras: extras.keySet().collect { it == 'landmarks' ? 'landmarks.csv' : "${it - 'rgb_'}.rgb.nii.gz".toString() }]
+    return [meta, cols.values().collect { resolve(it) }, labels.values().collect { resolve(it) }, extras.values().collect { resolve(it) }]
 }
 
 // [[name, null, ndim, 'standin']] for each dataset that a task of `papers` (experiment YAMLs) names,
@@ -78,17 +83,17 @@ workflow PREPARE_DATA {
 
     // The affine reference of each dataset: the user's, or its first training subject's image of reference_modality.
     ch_reference = ch_subjects
-        .filter { meta, images, labels -> meta.split == 'train' }
-        .map { meta, images, labels -> [meta.dataset, meta.id, images[0]] }
+        .filter { meta, images, labels, extras -> meta.split == 'train' }
+        .map { meta, images, labels, extras -> [meta.dataset, meta.id, images[0]] }
         .groupTuple()
         .map { dataset, ids, images ->
             def ref = settings.reference ? file(settings.reference, checkIfExists: true) : [ids, images].transpose().sort { it[0] }[0][1]
             [dataset, ref]
         }
     PREPROCESS(
-        ch_subjects.map { meta, images, labels -> [meta.dataset, meta, images, labels] }
+        ch_subjects.map { meta, images, labels, extras -> [meta.dataset, meta, images, labels, extras] }
             .combine(ch_reference, by: 0)
-            .map { dataset, meta, images, labels, ref -> [meta, images, labels, ref] }
+            .map { dataset, meta, images, labels, extras, ref -> [meta, images, labels, ref, extras] }
     )
     def standin = made.findAll { it[0] != 'toy' }.collect { it[0] }   // their pairs come with them
     MAKE_PAIRS(ch_sheets.filter { name, sheet, ndim -> !(name in standin) }.map { name, sheet, ndim -> [name, sheet] })

@@ -37,12 +37,14 @@ workflow REGISTER_EVALUATE {
     evaluations = rows.combine(plan).map { r, dir -> [r.label, r.experiment, dir.resolve("configs/${r.eval_config}")] }
     EVALUATE(
         registrations.map { meta, reg, m, f, ml, fl -> [[meta.dataset, meta.ndim, meta.fixed_subject], meta, reg, m, f, ml, fl] }
-            .combine(files_by_key, by: 0)     // the fixed subject's other frames (trajectory references)
-            .map { key, meta, reg, m, f, ml, fl, ffiles -> [meta.label, meta, reg, m, f, ml, fl, ffiles] }
+            .combine(files_by_key, by: 0)     // the fixed subject's other frames (trajectory references), landmarks, RGB
+            .map { key, meta, reg, m, f, ml, fl, ffiles -> [[meta.dataset, meta.ndim, meta.moving_subject], meta, reg, m, f, ml, fl, ffiles] }
+            .combine(files_by_key, by: 0)     // the moving subject's landmarks and RGB version
+            .map { key, meta, reg, m, f, ml, fl, ffiles, mfiles -> [meta.label, meta, reg, m, f, ml, fl, ffiles, mfiles] }
             .combine(evaluations, by: 0)
-            .map { label, meta, reg, m, f, ml, fl, ffiles, experiment, config -> [meta.dataset, meta + [experiment: experiment], reg, m, f, ml, fl, config, ffiles] }
+            .map { label, meta, reg, m, f, ml, fl, ffiles, mfiles, experiment, config -> [meta.dataset, meta + [experiment: experiment], reg, m, f, ml, fl, config, ffiles, mfiles] }
             .combine(label_names, by: 0)
-            .map { dataset, meta, reg, m, f, ml, fl, config, ffiles, names -> [meta, reg, m, f, ml, fl, config, names, ffiles] }
+            .map { dataset, meta, reg, m, f, ml, fl, config, ffiles, mfiles, names -> [meta, reg, m, f, ml, fl, config, names, ffiles, mfiles] }
     )
 
     emit:
