@@ -32,8 +32,10 @@ PAIRINGS = ("inter", "intra", "atlas")
 PAIRS_DIR = Path(__file__).resolve().parents[2] / "experiments" / "pairs"   # experiments/pairs/<dataset>.yaml
 PRESET_META = {"method", "status", "note"}          # the rest of a loss preset are method settings
 ARTIFACT_KEYS = {"kind", "title", "tasks", "test", "runs", "profiles", "columns", "rows", "claim", "metrics",
-                 "sweep", "values", "paper", "from", "function", "settings", "measures", "pair", "show", "note"}
-QUALITATIVE_VIEWS = ("registration", "trajectory", "generated")   # `show` of a figure `from` a table
+                 "sweep", "values", "paper", "from", "function", "settings", "measures", "pair", "show", "plot",
+                 "note"}
+QUALITATIVE_VIEWS = ("registration", "trajectory", "generated")
+TABLE_PLOTS = ("per_label",)   # `plot` of a table: box plots of the claim's metric per label and row   # `show` of a figure `from` a table
 # row keys that are not method settings: `loss` names a preset, `train` the training modalities
 ROW_META = {"name", "loss", "method", "baseline", "preset", "train", "status", "note"}
 CLASSICAL_KEYS = {"name", "baseline", "preset", "status", "note"}
@@ -419,6 +421,8 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
             if figures is not None and hasattr(figure_mod, "check_config"):
                 for k, v in settings.items():
                     figure_mod.check_config(fn, {k: v}, where=f"{where}: {key}.settings.{k}")
+        if art.get("plot") is not None and (art.get("kind") != "table" or art["plot"] not in TABLE_PLOTS):
+            chk.fail(f"{key}.plot", f"'{art['plot']}': a table's plot is one of {', '.join(TABLE_PLOTS)}")
         if art.get("metrics") is not None and (not isinstance(art["metrics"], list)
                                                or not all(isinstance(m, str) for m in art["metrics"])):
             chk.fail(f"{key}.metrics", "expected a list of metric names")

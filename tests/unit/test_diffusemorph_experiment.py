@@ -13,7 +13,7 @@ from diffreg.planner import Planner
 
 YAML = Path(__file__).resolve().parents[2] / "experiments" / "diffusemorph.yaml"
 ARTIFACTS = ["table1", "table2", "table3", "table4", "fig5", "fig6", "fig7", "fig8", "fig9", "fig10"]
-STANDINS = {"toy": {2, 3}, "faces": {2}, "acdc": {3}}
+STANDINS = {"toy": {2, 3}, "faces": {2}, "acdc": {3}, "oasis": {3}}
 
 # The paper's tables as printed (the paper's PDF), "mean (SD)" -> (mean, SD), a
 # second transcription to hold the YAML against. Table 1's NMSE is printed x 10^-1 and Table 2's
@@ -127,7 +127,7 @@ def test_every_artifact_runs_on_the_standins(exp, profile, tmp_path):
     assert statuses <= ({"run", "skipped"} if profile == "test" else {"run", "not_implemented"})
     # the same through the command line, with the plan files written
     out = tmp_path / "plan"
-    assert main(["plan", "--papers", str(YAML), "--ndims", "toy=2,3", "--ndims", "faces=2", "--ndims", "acdc=3",
+    assert main(["plan", "--papers", str(YAML), "--ndims", "toy=2,3", "--ndims", "faces=2", "--ndims", "acdc=3", "--ndims", "oasis=3",
                  "--profile", profile, "--out", str(out)]) == 0
     assert (out / "trainings.csv").read_text().count("\n") - 1 == len(plan.trainings)
     assert json.loads((out / "run.json").read_text())
@@ -138,7 +138,22 @@ def test_without_the_standins_faces_and_cardiac_say_why(exp):
     notes = {u.artifact: u.note for u in plan.uses if u.status == "skipped" and "needs dataset" in u.note}
     # the note names the real dataset (the engine's wording; the stand-in `faces` would serve too)
     assert notes["table1"] == "needs dataset rafd" and notes["table2"] == "needs dataset acdc"
-    assert any(u.artifact == "table3" and u.status == "run" for u in plan.uses)
+    assert notes["table3"] == "needs dataset oasis3"
+
+
+def test_a_tasks_profile_wins_over_the_rows_but_not_the_sweep(exp):
+    """test_full gives the brain rows lr 1e-3 over their paper rate 1e-4 (150 steps learn nothing
+    at 1e-4); `full` keeps the rows' 1e-4, and the lambda sweep keeps each swept value."""
+    def configs(profile):
+        plan = Planner([exp], STANDINS, profile=profile).build()
+        return {(u.artifact, u.row): plan.trainings[u.label.split("@")[0]]["_config"]
+                for u in plan.uses if u.status == "run" and u.label and "@brain_3d" in u.label
+                and u.label.split("@")[0] in plan.trainings}
+    short, full = configs("test_full"), configs("full")
+    assert short[("table3", "diffusemorph")]["lr"] == 1e-3 and full[("table3", "diffusemorph")]["lr"] == 1e-4
+    assert short[("table3", "vm")]["lr"] == 1e-3 and full[("table3", "vm")]["lr"] == 1e-4
+    assert {short[("table4", f"lam_{v}")]["lam"] for v in (2, 5, 10)} == {2, 5, 10}
+    assert all(short[("table4", f"lam_{v}")]["lr"] == 1e-3 for v in (2, 5, 10))
 
 
 def test_a_tasks_own_profile_sets_its_length(exp):
@@ -161,7 +176,7 @@ def test_test_pairs_follow_each_tasks_protocol(exp):
     for reg in plan.registrations.values():
         by_task.setdefault(reg["label"].split("@")[1].split(".")[0], set()).add(reg["pairs"])
     assert by_task["acdc_3d"] == {"acdc/diffusemorph_ed_to_es"}
-    assert by_task["brain_3d"] == {"toy/atlas_be"}
+    assert by_task["brain_3d"] == {"oasis/atlas_be"}
     assert by_task["faces_2d"] == {""}             # the stand-in's own pairs (neutral -> expression)
 
 
@@ -173,3 +188,24 @@ def test_brain_rows_train_onto_the_atlas(exp):
     uses = {(u.artifact, u.row): u.label.split("@")[0] for u in plan.uses if u.status == "run"}
     assert atlas[uses[("table3", "diffusemorph")]] == atlas[uses[("table3", "vm")]] == "first"
     assert atlas[uses[("table2", "diffusemorph")]] == ""
+
+
+def test_per_label_box_plot_draws_each_row_and_label():
+    """Fig. 10's view: per-label values of two rows and the initial values, one box each."""
+    from diffreg.report.figures.per_label import dice_per_label_boxplot, per_label_values
+    import pandas as pd
+    rows = []
+    for pair in ("a", "b", "c"):
+        for label in ("1", "2"):
+            for method, v in (("vm", 0.6), ("diffusemorph", 0.7)):
+                rows.append({"dataset": "oasis", "pair": pair, "method": method, "metric": "dice", "label": label, "value": v})
+                rows.append({"dataset": "oasis", "pair": pair, "method": method, "metric": "dice_before", "label": label, "value": 0.5})
+        rows.append({"dataset": "oasis", "pair": pair, "method": "vm", "metric": "dice", "label": "mean", "value": 0.6})
+    df = pd.DataFrame(rows)
+    vals = per_label_values(df)
+    # 'mean' left out; the initial values once per pair and label (not once per row)
+    assert sorted(vals["label"].unique()) == ["1", "2"] and (vals["method"] == "initial").sum() == 6
+    assert vals.groupby("method")["value"].mean().to_dict() == pytest.approx({"diffusemorph": 0.7, "initial": 0.5, "vm": 0.6})
+    png = dice_per_label_boxplot(df, "t", {"1": "cortex", "2": "WM"}, ["vm", "diffusemorph"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert dice_per_label_boxplot(df[df["label"] == "mean"], "t") is None

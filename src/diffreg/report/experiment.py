@@ -378,15 +378,20 @@ def trajectory_rows(rows: list, regs: list, traj: dict | None, images) -> tuple[
     return out, note
 
 
-def _task_labels(exp: Experiment, spec: dict, df: pd.DataFrame) -> str:
-    """'1 RV, 2 Myo, ...' from the `labels` of the artifact's task that ran (its dataset is in the
-    metrics), "" when it names none: the main dataset's label names belong to the main dataset."""
+def _task_label_names(exp: Experiment, spec: dict, df: pd.DataFrame) -> dict[str, str]:
+    """{'1': 'RV', ...} from the `labels` of the artifact's task that ran (its dataset is in the
+    metrics), {} when it names none: the main dataset's label names belong to the main dataset."""
     ran = set(df["dataset"]) if len(df) and "dataset" in df else set()
     for name in (spec.get("tasks") or {}).values():
         task = exp.tasks.get(name) or {}
         if task.get("labels") and task.get("dataset") in ran:
-            return ", ".join(f"{k} {v}" for k, v in enumerate(task["labels"], start=1))
-    return ""
+            return {str(k): v for k, v in enumerate(task["labels"], start=1)}
+    return {}
+
+
+def _task_labels(exp: Experiment, spec: dict, df: pd.DataFrame) -> str:
+    """'1 RV, 2 Myo, ...' (see _task_label_names)."""
+    return ", ".join(f"{k} {v}" for k, v in _task_label_names(exp, spec, df).items())
 
 
 def _task_trajectory(exp: Experiment, spec: dict) -> dict | None:
@@ -532,6 +537,13 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
             files[f"{key}.html"] = tables.to_html(shown) + "".join(
                 f'<p class="note">{html.escape(n)}</p>\n' for n in notes)
             sec["html"] = f"{key}.html"
+            if spec.get("plot") == "per_label":   # the paper's box plots per structure (Fig. 10)
+                from diffreg.report.figures.per_label import dice_per_label_boxplot
+                png = dice_per_label_boxplot(df, spec.get("title", key), _task_label_names(exp, spec, df),
+                                             _row_order(spec, u, {}), (spec.get("claim") or {}).get("check", {}).get("metric", "dice"))
+                if png is not None:
+                    files[f"{key}.png"] = png
+                    sec["png"] = f"{key}.png"
             ran = sorted(set(df["method"])) if len(df) else []
             names = _task_labels(exp, spec, df) or labels
             sec["caption"] = (f"{len(ran)} of {len(u)} planned rows ran" if len(u) else "no rows planned") + \
