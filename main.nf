@@ -119,7 +119,8 @@ def splitList(value) { value ? value.toString().tokenize(',').collect { it.trim(
 
 // --papers: names of experiments/<name>.yaml, paths to YAML files, or all
 def paperFiles() {
-    def known = file("${projectDir}/experiments/*.yaml").collect { it.baseName }.sort()
+    // every experiments/*.yaml is a paper but baselines.yaml (the learning baselines' shared presets)
+    def known = file("${projectDir}/experiments/*.yaml").collect { it.baseName }.findAll { it != 'baselines' }.sort()
     def names = splitList(params.papers)
     if (names == ['all']) names = known
     return names.collect { p ->

@@ -30,6 +30,7 @@ TASK_KEYS = {"ndim", "dataset", "train", "test", "tests", "pairing", "pairs", "l
 # or every training subject onto one atlas (the first training subject by id)
 PAIRINGS = ("inter", "intra", "atlas")
 PAIRS_DIR = Path(__file__).resolve().parents[2] / "experiments" / "pairs"   # experiments/pairs/<dataset>.yaml
+BASELINES_YAML = PAIRS_DIR.parent / "baselines.yaml"   # loss presets of the learning baselines
 PRESET_META = {"method", "status", "note"}          # the rest of a loss preset are method settings
 ARTIFACT_KEYS = {"kind", "title", "tasks", "test", "runs", "profiles", "columns", "rows", "claim", "metrics",
                  "sweep", "values", "paper", "from", "function", "settings", "measures", "pair", "show", "plot",
@@ -123,15 +124,15 @@ def find_experiments(names: list[str], root: Path = EXPERIMENTS_DIR) -> list[Pat
             if name == "none":
                 continue
             if name == "all":
-                out += sorted(root.glob("*.yaml"))
+                out += paper_yamls(root)
             elif name.endswith((".yaml", ".yml")) or "/" in name:
                 if not Path(name).is_file():
                     raise InputError(f"--papers {name}: file not found")
                 out.append(Path(name))
             else:
                 p = root / f"{name}.yaml"
-                if not p.is_file():
-                    known = ", ".join(sorted(q.stem for q in root.glob("*.yaml"))) or "none"
+                if not p.is_file() or p not in paper_yamls(root):
+                    known = ", ".join(q.stem for q in paper_yamls(root)) or "none"
                     raise InputError(f"--papers {name}: no {p} (known: {known})")
                 out.append(p)
     seen: dict[str, Path] = {}
@@ -346,6 +347,8 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
             chk.fail(key, "no method (give method: here or at the top level)")
         _settings_check(chk, m, all_ndims, settings, key)
         used_methods.add(m)
+    # the learning baselines every paper may name (experiments/baselines.yaml); the paper's own win
+    losses = {**shared_losses(), **losses}
 
     artifacts = chk.mapping(doc.get("artifacts"), "artifacts")
     if not artifacts:
@@ -459,6 +462,22 @@ def _artifact_tasks(chk: _Check, art: dict, key: str, tasks: dict) -> set[int]:
                 not (tasks[tname].get("test") or tasks[tname].get("train")):
             chk.fail(f"{key}.test", f"task {tname} has several test sets: name one")
     return ndims or {2, 3}
+
+
+def paper_yamls(root: Path) -> list[Path]:
+    """The papers' YAMLs in `root`: every *.yaml but the shared baseline presets."""
+    return sorted(p for p in root.glob("*.yaml") if p.name != BASELINES_YAML.name)
+
+
+def shared_losses(path: Path = BASELINES_YAML) -> dict[str, dict]:
+    """The `losses` of experiments/baselines.yaml: presets a paper's rows name without declaring them."""
+    import yaml
+    if not path.is_file():
+        return {}
+    doc = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(doc.get("losses"), dict):
+        raise InputError(f"{path}: expected a mapping `losses:` of loss presets")
+    return doc["losses"]
 
 
 def _check_row(chk: _Check, row: dict, key: str, ndims: set[int], method: str | None, losses: dict,
