@@ -252,6 +252,9 @@ class ImageIndex:
                 if f.is_file():
                     self._files.setdefault(f.name, []).append(f)
 
+    def has(self, name: str) -> bool:
+        return bool(self._files.get(Path(name).name))
+
     def find(self, name: str, hint: str | None = None) -> Path:
         """Path of the file called ``Path(name).name``; ``hint`` (the path as run.json gave it)
         breaks ties between equal names in different subfolders by the longest common tail."""
@@ -587,14 +590,17 @@ def score_trajectory(reg: Registration, data: PairData, images: ImageIndex, traj
                      want) -> list[tuple[str, str, float]]:
     """PSNR and NMSE of the moving image warped by the trajectory field at each reference time
     against the fixed subject's frame at that time (label "t=<time>"), and their mean. A time the
-    registration has no field for scores NaN (e.g. VM-diff's squaring stages are at 2^-v only)."""
+    registration has no field for scores NaN (e.g. VM-diff's squaring stages are at 2^-v only), and
+    so does a frame the fixed subject lacks (an ACDC patient whose cine could not be read)."""
     times = [float(t) for t in (reg.run.get("trajectory_times") or [])]
     subject = fixed_subject(reg)
     rows: list[tuple[str, str, float]] = []
     for ref, t in zip(traj["references"], traj["times"]):
         k = next((i for i, ti in enumerate(times) if abs(ti - t) <= TIME_TOLERANCE), None)
         values = {"psnr_continuous": float("nan"), "nmse_continuous": float("nan")}
-        if k is not None:
+        if k is not None and not images.has(f"{subject}_{ref}.nii.gz"):
+            print(f"diffreg evaluate: {subject} has no frame {ref}: its t={t:g} scores NaN", file=sys.stderr)
+        elif k is not None:
             disp, _ = read_field(reg.path / f"disp_step{k}.nii.gz")
             frame, _ = read_image(images.find(f"{subject}_{ref}.nii.gz"))
             if frame.shape != data.fixed.shape:

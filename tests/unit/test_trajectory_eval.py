@@ -22,8 +22,9 @@ def _blob(shift: float, shape=(24, 24)) -> np.ndarray:
 
 def test_trajectory_frames_are_scored_at_their_times(tmp_path):
     """Frames move a blob by 0, 2, 4 voxels (t = 0, 0.5, 1). A trajectory whose field at t = 0.5
-    is the true half motion scores PSNR inf-like and NMSE 0 there; a zero field at t = 0.25 (no
-    frame) is not scored; the frame at t = 0.75 without a field is NaN."""
+    is the true half motion scores PSNR inf-like and NMSE 0 there; the field at t = 0.25 whose frame
+    the subject lacks (a cine that could not be read) is NaN, and so is the frame at t = 0.75
+    without a field."""
     img, reg = tmp_path / "img", tmp_path / "reg" / "m__p"
     img.mkdir(), reg.mkdir(parents=True)
     aff = np.eye(4)
@@ -46,7 +47,7 @@ def test_trajectory_frames_are_scored_at_their_times(tmp_path):
     (reg / "run.json").write_text(json.dumps(run))
     cfg = tmp_path / "eval.json"
     cfg.write_text(json.dumps({"metrics": ["psnr_continuous", "nmse_continuous"],
-                               "trajectory": {"references": ["f05", "f075"], "times": [0.5, 0.75]}}))
+                               "trajectory": {"references": ["f025", "f05", "f075"], "times": [0.25, 0.5, 0.75]}}))
     out = tmp_path / "metrics.csv"
     assert main(["evaluate", "--registration", str(reg), "--images-dir", str(img), "--config", str(cfg),
                  "--out", str(out)]) == 0
@@ -56,6 +57,7 @@ def test_trajectory_frames_are_scored_at_their_times(tmp_path):
     assert df[("t=0.5", "nmse_continuous")] == pytest.approx(expected_nmse, rel=1e-5, abs=1e-12)
     assert df[("t=0.5", "nmse_continuous")] < 1e-3            # the true half motion (up to the border)
     assert np.isnan(df[("t=0.75", "nmse_continuous")]) and np.isnan(df[("t=0.75", "psnr_continuous")])
+    assert np.isnan(df[("t=0.25", "nmse_continuous")]) and np.isnan(df[("t=0.25", "psnr_continuous")])
     assert df[("mean", "nmse_continuous")] == pytest.approx(df[("t=0.5", "nmse_continuous")])
     assert df[("mean", "psnr_continuous")] > 30
 
