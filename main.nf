@@ -168,7 +168,7 @@ def datasetList() {
     // --label_names names the labels of the one dataset of --input (PREPARE_DATA uses it only then)
     def names = splitList(params.datasets) ? null : params.label_names
     def list = params.input ? [[params.dataset ?: 'input', params.input.toString(), validateSamplesheet(params.input.toString(), names, true)]]
-                            : [['toy', null, params.toy_ndim as int]]
+                            : (toyNeeded() ? [['toy', null, params.toy_ndim as int]] : [])
     splitList(params.datasets).each { item ->
         def (name, sheet) = item.tokenize('=')
         if (!name || !sheet) error "Parameter --datasets: expected NAME=samplesheet.csv, got '${item}'"
@@ -177,7 +177,35 @@ def datasetList() {
         if (!file(sheet).exists()) error "Parameter --datasets: file not found: ${sheet}"
         list << [name, sheet, validateSamplesheet(sheet)]
     }
+    def named = datasetArgs()
+    def unknown = named.keySet().findAll { n -> !list.any { it[0] == n } }
+    if (unknown) error "Parameter --dataset_args: no dataset ${unknown.join(', ')} (given: ${list.collect { it[0] }.join(', ')})"
     return list + standinDatasets(list, paperFiles(), params.standins)   // the papers' datasets nobody gave
+}
+
+// the embedded brain population (no --input): for the main path (--methods, --baselines), a paper task
+// on dataset `toy`, or a launch with nothing else to run; not for papers whose tasks all have stand-ins
+def toyNeeded() {
+    def papers = paperFiles()
+    if (splitList(params.methods) || splitList(params.baselines) || !papers) return true
+    return papers.any { p ->
+        def doc = new org.yaml.snakeyaml.Yaml().load(file(p).text)
+        doc instanceof Map && doc.tasks instanceof Map && doc.tasks.values().any { it instanceof Map && it.dataset?.toString() == 'toy' }
+    }
+}
+
+// --dataset_args 'acdc=--spacing 1.5 1.5 3.15 --shape 128 128 32;camus=--resize 112 112 --shape 128 128':
+// each dataset's own `diffreg preprocess` flags (its paper's recipe, docs/datasets.md), after --preprocess_args
+def datasetArgs() {
+    def out = [:]
+    (params.dataset_args ?: '').toString().tokenize(';').collect { it.trim() }.findAll { it }.each { item ->
+        def at = item.indexOf('=')
+        def name = at > 0 ? item.substring(0, at).trim() : ''
+        if (!(name ==~ /[a-z0-9_-]+/)) error "Parameter --dataset_args: expected NAME=flags;NAME=flags, got '${item}'"
+        if (out.containsKey(name)) error "Parameter --dataset_args: dataset '${name}' given twice"
+        out[name] = item.substring(at + 1).trim()
+    }
+    return out
 }
 
 // pipeline_info/runs.tsv: a row per launch that ended (done, failed or refused), naming its trace file. A
