@@ -26,7 +26,8 @@ workflow DIFFREG {
 
     main:
     PREPARE_DATA(datasets, [params.toy_subjects, params.toy_size, params.toy_ndim, params.seed, params.standin_subjects, params.standin_size],
-                 [reference: params.reference, reference_modality: params.reference_modality, label_names: params.label_names])
+                 [reference: params.reference, reference_modality: params.reference_modality, label_names: params.label_names,
+                  moving_modality: params.moving_modality])
     subjects = PREPARE_DATA.out.subjects
 
     // one example image, the modalities and the dimensionalities of each dataset: what the plan can run on
@@ -75,12 +76,17 @@ workflow DIFFREG {
     // each paper's tables and figures (sorted inputs: -resume finds the task again)
     registrations = REGISTER_EVALUATE.out.registrations
     main_names = PREPARE_DATA.out.label_names.filter { it[0] == datasets[0][0] }.map { it[1] }.first()
+    // every preprocessed file with its dataset, in one sorted order: ARTIFACTS stages file k in images/k/
+    // and names its dataset on line k of a manifest (two datasets may hold subjects of the same name)
+    staged_images = subjects.flatMap { meta, files -> files.collect { f -> [meta.dataset, f] } }
+        .toSortedList { a, b -> (a[0] <=> b[0]) ?: (a[1].name <=> b[1].name) ?: (a[1].toString() <=> b[1].toString()) }
+        .map { pairs -> [pairs.collect { it[0] }, pairs.collect { it[1] }] }
     ARTIFACTS(
         Channel.fromList(papers.collect { [it.baseName, it] }),
         plan,
         REGISTER_EVALUATE.out.metrics.collect(sort: true).ifEmpty([]),
         registrations.map { it[1] }.collect(sort: true).ifEmpty([]),
-        subjects.flatMap { meta, files -> files }.collect(sort: true),
+        staged_images,
         FIGURE.out.figure.map { it[1] }.collect(sort: true).ifEmpty([]),
         main_names
     )

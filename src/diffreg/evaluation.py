@@ -240,17 +240,33 @@ def find_registrations(paths: Iterable[str | os.PathLike]) -> list[Registration]
 
 
 class ImageIndex:
-    """Finds preprocessed images by file name anywhere below one or more folders."""
+    """Finds preprocessed images by file name anywhere below one or more folders. `datasets` names
+    the dataset of a root's subfolders ({"1": "oasis", ...}: the pipeline stages each file in a
+    numbered folder), so that :meth:`only` can tell two datasets' subjects of the same name apart."""
 
-    def __init__(self, roots: Sequence[str | os.PathLike]):
+    def __init__(self, roots: Sequence[str | os.PathLike], datasets: dict[str, str] | None = None):
         self.roots = [Path(r) for r in roots]
         self._files: dict[str, list[Path]] = {}
+        self._dataset: dict[Path, str] = {}
         for root in self.roots:
             if not root.is_dir():
                 raise InputError(f"{root}: images directory not found")
             for f in sorted(root.rglob("*")):
                 if f.is_file():
                     self._files.setdefault(f.name, []).append(f)
+                    top = f.relative_to(root).parts[0]
+                    if datasets and top in datasets:
+                        self._dataset[f] = datasets[top]
+
+    def only(self, dataset: str | None) -> "ImageIndex":
+        """The files of `dataset` (and those of no known dataset); itself without a dataset."""
+        if not dataset or not self._dataset:
+            return self
+        view = object.__new__(ImageIndex)
+        view.roots, view._dataset = self.roots, self._dataset
+        view._files = {n: [f for f in fs if self._dataset.get(f, dataset) == dataset]
+                       for n, fs in self._files.items()}
+        return view
 
     def has(self, name: str) -> bool:
         return bool(self._files.get(Path(name).name))
@@ -285,6 +301,20 @@ class ImageIndex:
     def find_optional(self, name: str) -> Path | None:
         """As :meth:`find`, None when no file has that name (an optional file: landmarks, RGB)."""
         return self.find(name) if Path(name).name in self._files else None
+
+
+def read_image_datasets(path: str | os.PathLike | None) -> dict[str, str]:
+    """The staging manifest of `--images-datasets`: lines `<folder>\t<dataset>`."""
+    if not path:
+        return {}
+    out = {}
+    for n, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if line.strip():
+            parts = line.split("\t")
+            if len(parts) != 2 or not all(p.strip() for p in parts):
+                raise InputError(f"{path}:{n}: expected '<folder><TAB><dataset>', got {line!r}")
+            out[parts[0].strip()] = parts[1].strip()
+    return out
 
 
 def _distinct(paths: list[Path]) -> list[Path]:

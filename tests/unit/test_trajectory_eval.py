@@ -110,3 +110,23 @@ def test_trajectory_figure_rows_warp_by_each_step_and_add_the_true_frames(tmp_pa
     assert [r.method for r in out] == ["ours"] and "s1_f09.nii.gz: not found" in note
     assert trajectory_figure(out, "t").startswith(b"\x89PNG")
     assert generated_figure([("ours", _blob(0), _blob(4), _blob(3), _blob(4))], "g").startswith(b"\x89PNG")
+
+
+def test_image_index_tells_two_datasets_subjects_of_one_name_apart(tmp_path):
+    """Two datasets both hold sub-009_be.nii.gz (the pipeline stages each file in a numbered
+    folder): a lookup is ambiguous until scoped to one dataset by the staging manifest."""
+    from diffreg.evaluation import ImageIndex, read_image_datasets
+    for k, value in (("1", 1.0), ("2", 2.0)):
+        (tmp_path / "images" / k).mkdir(parents=True)
+        write_image(tmp_path / "images" / k / "sub-009_be.nii.gz", np.full((4, 4), value, np.float32), np.eye(4))
+    manifest = tmp_path / "images_datasets.tsv"
+    manifest.write_text("1\ttoy\n2\toasis\n")
+    index = ImageIndex([tmp_path / "images"], read_image_datasets(manifest))
+    with pytest.raises(InputError, match="ambiguous"):
+        index.find("sub-009_be.nii.gz")
+    assert index.only("oasis").find("sub-009_be.nii.gz").parent.name == "2"
+    assert index.only("toy").find("sub-009_be.nii.gz").parent.name == "1"
+    assert index.only(None) is index
+    manifest.write_text("1 toy\n")
+    with pytest.raises(InputError, match="expected"):
+        read_image_datasets(manifest)

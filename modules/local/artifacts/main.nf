@@ -8,7 +8,7 @@ process ARTIFACTS {
     path plan
     path metrics, stageAs: 'metrics/*'
     path registrations, stageAs: 'registrations/*'
-    path images, stageAs: 'images/?/*'
+    tuple val(image_datasets), path(images, stageAs: 'images/?/*')
     path figures, stageAs: 'figures/*'
     path label_names
 
@@ -17,9 +17,11 @@ process ARTIFACTS {
 
     script:
     def names = label_names.name != 'NO_FILE' ? "--label-names ${label_names}" : ''
+    def manifest = image_datasets.withIndex().collect { d, i -> "${i + 1}\t${d}" }.join('\n')
     """
+    printf '${manifest}\n' > images_datasets.tsv
     diffreg experiment-artifacts --experiment ${experiment} --name ${name} --uses ${plan}/uses.csv \\
-        --metrics metrics/* --registrations registrations/* --images-dir images \\
+        --metrics metrics/* --registrations registrations/* --images-dir images --images-datasets images_datasets.tsv \\
         \$(ls -d figures/* >/dev/null 2>&1 && echo --figures figures/*) --figures-csv ${plan}/figures.csv \\
         ${names} --out ${name}
     """

@@ -23,6 +23,9 @@ def add_arguments(parser) -> None:
                         help="registration output directories or folders of them (qualitative figures)")
     parser.add_argument("--images-dir", nargs="+", default=[], metavar="DIR",
                         help="folder(s) with the images and label maps the registrations name")
+    parser.add_argument("--images-datasets", default=None, metavar="TSV",
+                        help="lines '<subfolder of an images dir>\t<dataset>': which dataset each staged "
+                             "image belongs to (two datasets may hold a subject of the same name)")
     parser.add_argument("--figures", nargs="+", default=[], metavar="DIR",
                         help="output folders of `diffreg figure`, each named by its figure id")
     parser.add_argument("--figures-csv", default=None, metavar="CSV",
@@ -41,6 +44,7 @@ def run(args) -> int:
     inp = Inputs(experiment=Path(args.experiment), uses=Path(args.uses), name=args.name,
                  metrics=[Path(p) for p in args.metrics], registrations=[Path(p) for p in args.registrations],
                  images=[Path(p) for p in args.images_dir], figures=[Path(p) for p in args.figures],
+                 images_datasets=Path(args.images_datasets) if args.images_datasets else None,
                  figures_csv=Path(args.figures_csv) if args.figures_csv else None,
                  label_names=load_label_names(args.label_names))
     out = Path(args.out)

@@ -324,9 +324,15 @@ def qualitative_rows(spec: dict, uses_all: pd.DataFrame, key: str, regs: list, i
                        & (df_all["label"] == "mean")]
             dice = float(d["value"].mean()) if len(d) else None
             label = x["row"] if len(own) or group is None else f"{x['row']} ({group})"
-            rows.append(QualitativeRow(label, load_pair(reg, images), dice))
+            rows.append(QualitativeRow(label, load_pair(reg, images.only(dataset_of(df_all, x["label"]))), dice))
             used.append(reg)
     return rows, pairs, used
+
+
+def dataset_of(metrics: pd.DataFrame, label: str) -> str | None:
+    """The dataset a registration set ran on, from its metrics (None when it has none)."""
+    d = metrics.loc[metrics["method"] == label, "dataset"] if "dataset" in metrics else []
+    return str(d.iloc[0]) if len(d) else None
 
 
 def qualitative_view(show: str, rows: list, regs: list, title: str, exp: Experiment, spec: dict,
@@ -432,6 +438,7 @@ class Inputs:
     figures: list[Path] = field(default_factory=list)    # computed figures' folders, named by figure id
     figures_csv: Path | None = None     # the plan's figures.csv
     label_names: dict[int, str] = field(default_factory=dict)
+    images_datasets: Path | None = None  # which dataset each images subfolder holds (ImageIndex)
 
 
 def read_figures_csv(path: Path | None) -> pd.DataFrame:
@@ -499,7 +506,7 @@ def _notes(uses: pd.DataFrame) -> list[str]:
 
 def build(inp: Inputs, out: str | os.PathLike) -> dict:
     """Write every artifact's files, claims.json and index.json into ``out``; return the index."""
-    from diffreg.evaluation import ImageIndex, find_registrations, read_metrics
+    from diffreg.evaluation import ImageIndex, find_registrations, read_image_datasets, read_metrics
     out = Path(out)
     exp = load_experiment(inp.experiment)
     name = inp.name or exp.key
@@ -515,7 +522,7 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
     if len(metrics) and (metrics["experiment"] == name).any():
         metrics = metrics[metrics["experiment"] == name].reset_index(drop=True)
     regs = find_registrations(inp.registrations) if inp.registrations else []
-    images = ImageIndex(inp.images) if inp.images else None
+    images = ImageIndex(inp.images, read_image_datasets(inp.images_datasets)) if inp.images else None
     labels = ", ".join(f"{k} {v}" for k, v in sorted(inp.label_names.items()) if k != 0)
     run_settings = training_settings(Path(inp.uses).parent)
 
@@ -594,7 +601,8 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
             png, what = None, ""
             if rows:
                 title = f"{spec.get('title', key)}\npair {'; '.join(pairs)}"
-                png, what = qualitative_view(show, rows, used, title, exp, spec, images)
+                png, what = qualitative_view(show, rows, used, title, exp, spec,
+                                             images.only(dataset_of(metrics, used[0].method)))
             if png is not None:
                 files[f"{key}.png"] = png
                 sec["png"] = f"{key}.png"

@@ -58,7 +58,7 @@ workflow PREPARE_DATA {
     take:
     datasets    // [[name, samplesheet or null (the embedded data), ndim]]
     toy         // [n_subjects, size, ndim, seed] of the embedded data, then [n_subjects, size] of the stand-ins (null: the same)
-    settings    // [reference: file or null, reference_modality: name]
+    settings    // [reference: file or null, reference_modality: name, label_names, moving_modality: the main path's]
 
     main:
     def user = datasets.findAll { it[1] }
@@ -96,7 +96,11 @@ workflow PREPARE_DATA {
             .map { dataset, meta, images, labels, extras, ref -> [meta, images, labels, ref, extras] }
     )
     def standin = made.findAll { it[0] != 'toy' }.collect { it[0] }   // their pairs come with them
-    MAKE_PAIRS(ch_sheets.filter { name, sheet, ndim -> !(name in standin) }.map { name, sheet, ndim -> [name, sheet] })
+    // a dataset without the main path's modality (e.g. acdc's ed/es beside toy's be) gets no own
+    // pairs: its tasks name their paper's pairs (TASK_PAIRS); make-pairs would stop on it
+    def moving = "image_${settings.moving_modality ?: 'be'}".toString()
+    MAKE_PAIRS(ch_sheets.filter { name, sheet, ndim -> !(name in standin) && moving in sheet.readLines()[0].tokenize(',')*.trim() }
+        .map { name, sheet, ndim -> [name, sheet] })
 
     // embedded 3D volumes also feed the 2D tasks, through one slice per subject named <subject>_2d_<modality>
     EXTRACT_SLICES(PREPROCESS.out.subject.filter { meta, files -> meta.dataset == 'toy' && meta.ndim == 3 })

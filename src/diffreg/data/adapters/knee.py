@@ -50,8 +50,9 @@ def build(args: AdapterArgs) -> dict:
         for col in ("image", "labels"):
             if r[col] and not resolve(r[col]).exists():
                 raise InputError(f"{args.csv}: {sid}: {col} file not found: {resolve(r[col])}")
+        # labels in their own folder: images/<x>.png and masks/<x>.png would both become <x>.nii.gz
         row = {"subject": sid, "split": split[sid], "image_dxa": "", "image_xray": "",
-               "labels": to_nifti(resolve(r["labels"]), args.workdir / sid, label=True) if r["labels"] else ""}
+               "labels": to_nifti(resolve(r["labels"]), args.workdir / sid / "labels", label=True) if r["labels"] else ""}
         row[f"image_{r['modality']}"] = to_nifti(resolve(r["image"]), args.workdir / sid)
         rows.append(row)
     out = write_outputs(pd.DataFrame(rows), args, conf, LABELS)
