@@ -60,13 +60,15 @@ LABEL_METRICS = ("dice", "dice_before", "hd95_vox", "hd95_mm",     # per label, 
 FIELD_METRICS = ("pct_jac_nonpos", "sdlogj", "njd", "jsd", "pct_nondiff", "ndv_pct")
 FIELD_KEYS = ("folding_percent", "sdlogj", "njd", "jsd", "strict_percent", "ndv_percent")  # in summary_jacobian
 IMAGE_METRICS = ("mse", "psnr", "nmse", "ssim")
+# the same of the moving image as given (the tables' "initial" row, as the papers print one)
+IMAGE_BEFORE_METRICS = tuple(f"{m}_before" for m in IMAGE_METRICS)
 # the moving image warped by each trajectory field against the true frame at that time
 TRAJECTORY_METRICS = ("psnr_continuous", "nmse_continuous")
 # squared landmark distance (voxels^2) of the field, of the identity, along the trajectory (Fig. 6)
 LANDMARK_METRICS = ("landmark_mse", "landmark_mse_before", "landmark_mse_continuous")
 RUN_METRICS = ("runtime_s", "threads")                              # from run.json
-METRIC_NAMES = (LABEL_METRICS + FIELD_METRICS + IMAGE_METRICS + TRAJECTORY_METRICS + LANDMARK_METRICS
-                + RUN_METRICS)
+METRIC_NAMES = (LABEL_METRICS + FIELD_METRICS + IMAGE_METRICS + IMAGE_BEFORE_METRICS + TRAJECTORY_METRICS
+                + LANDMARK_METRICS + RUN_METRICS)
 SCORE_ON = ("rgb",)   # versions of an image the intensity metrics can be scored on (config score_on)
 LANDMARK_AXES = ("x", "y", "z")   # landmark CSV coordinate prefixes, in array-axis order
 
@@ -470,18 +472,23 @@ def score_pair(data: PairData, names: dict[int, str], unions: dict[str, list[int
         jac = metrics.summary_jacobian(data.disp)   # every Jacobian statistic in one pass
         rows += [(WHOLE, m, jac[k]) for m, k in zip(FIELD_METRICS, FIELD_KEYS) if want(m)]
     if any(want(m) for m in IMAGE_METRICS):
-        warped = data.warped()
-        fixed = data.fixed.astype(np.float64)
-        shape = data.disp.shape[1:]
-        channel = None if fixed.shape == shape else 0      # colour: (C, *S)
-        image = {"mse": lambda: float(np.mean((warped.astype(np.float64) - fixed) ** 2)),
-                 "psnr": lambda: metrics.psnr(warped, fixed), "nmse": lambda: metrics.nmse(warped, fixed)}
-        # SSIM needs one whole window inside the image
-        if min(shape) >= SSIM_WINDOW[len(shape)]:
-            image["ssim"] = lambda: metrics.ssim(warped, fixed, win_size=SSIM_WINDOW[len(shape)],
-                                                 channel_axis=channel)
-        rows += [(WHOLE, m, fn()) for m, fn in image.items() if want(m)]
+        rows += _image_rows(data.warped(), data, "", want)
+    if any(want(m) for m in IMAGE_BEFORE_METRICS):
+        rows += _image_rows(data.moving, data, "_before", want)
     return [(lab, met, float(val)) for lab, met, val in rows]
+
+
+def _image_rows(moved: np.ndarray, data: PairData, suffix: str, want) -> list[tuple[str, str, float]]:
+    """MSE, PSNR, NMSE and SSIM of `moved` against the fixed image, named `<metric><suffix>`."""
+    fixed = data.fixed.astype(np.float64)
+    shape = data.disp.shape[1:]
+    channel = None if fixed.shape == shape else 0      # colour: (C, *S)
+    image = {"mse": lambda: float(np.mean((moved.astype(np.float64) - fixed) ** 2)),
+             "psnr": lambda: metrics.psnr(moved, fixed), "nmse": lambda: metrics.nmse(moved, fixed)}
+    # SSIM needs one whole window inside the image
+    if min(shape) >= SSIM_WINDOW[len(shape)]:
+        image["ssim"] = lambda: metrics.ssim(moved, fixed, win_size=SSIM_WINDOW[len(shape)], channel_axis=channel)
+    return [(WHOLE, m + suffix, fn()) for m, fn in image.items() if want(m + suffix)]
 
 
 TIME_TOLERANCE = 1e-6

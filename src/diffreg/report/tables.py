@@ -34,7 +34,8 @@ GROUP = ["experiment", "artifact", "dataset"]
 INITIAL = "initial"
 MEAN_LABELS = ("all", "mean")
 PER_LABEL = ("dice",)                 # metrics also shown per label
-HIDDEN = ("dice_before", "threads")   # shown otherwise (initial row, threads column)
+HIDDEN = ("threads",)                 # shown otherwise (threads column); every <metric>_before: the initial row
+BEFORE = "_before"
 DEFAULT_COLUMNS = ("dice", "pct_jac_nonpos", "sdlogj", "runtime_s")   # the headline table; table.csv has all
 ORDER = ["dice", "dice_structures", "hd95_vox", "hd95_mm", "pct_jac_nonpos", "sdlogj", "pct_nondiff", "ndv_pct", "njd", "jsd",
          "ssim", "psnr", "nmse", "mse", "psnr_continuous", "nmse_continuous", "landmark_mse", "landmark_mse_continuous", "runtime_s"]
@@ -44,12 +45,11 @@ NAMES = {
     "ssim": "SSIM", "psnr": "PSNR (dB)", "nmse": "NMSE", "mse": "MSE", "runtime_s": "Runtime (s)",
     "dice_structures": "Dice (structures)", "psnr_continuous": "PSNR cont. (dB)", "nmse_continuous": "NMSE cont.",
     "landmark_mse": "Landmark MSE", "landmark_mse_continuous": "Landmark MSE cont.",
-    "landmark_mse_before": "Landmark MSE before",
 }
 
 
 def column_key(metric: str, label: str) -> str | None:
-    if metric in HIDDEN:
+    if metric in HIDDEN or metric.endswith(BEFORE):
         return None
     if label in MEAN_LABELS:
         return metric
@@ -85,9 +85,14 @@ def _per_pair(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _initial(df: pd.DataFrame) -> pd.DataFrame:
-    """Dice before registration, once per pair (every method's row carries the same value)."""
-    before = df[df["metric"] == "dice_before"].drop_duplicates(subset=GROUP + ["pair", "label"])
-    return before.assign(method=INITIAL, metric="dice")
+    """Every `<metric>_before` (Dice, NMSE, SSIM, landmark error ... of the images as given) as
+    `<metric>` of row "initial", once per pair (every method's row carries the same value)."""
+    before = df[df["metric"].str.endswith(BEFORE)].drop_duplicates(subset=GROUP + ["pair", "metric", "label"])
+    return before.assign(method=INITIAL, metric=before["metric"].str.slice(0, -len(BEFORE)))
+
+
+def _after(df: pd.DataFrame) -> pd.DataFrame:
+    return df[~df["metric"].str.endswith(BEFORE)]
 
 
 def with_seeds(df: pd.DataFrame) -> pd.DataFrame:
@@ -102,7 +107,7 @@ def with_seeds(df: pd.DataFrame) -> pd.DataFrame:
 def _seed_spread(df: pd.DataFrame, keys: list[str], index: pd.Index) -> pd.DataFrame:
     """Per (group, method): the number of seeds and, per key, the SD over seeds of the per-seed
     means over pairs (NaN with one seed)."""
-    d = df[df["metric"] != "dice_before"]
+    d = _after(df)
     d = d.assign(key=[column_key(m, lab) for m, lab in zip(d["metric"], d["label"])]).dropna(subset=["key"])
     per_seed = d.pivot_table(index=GROUP + ["method", "seed", "pair"], columns="key", values="value",
                              aggfunc="mean", sort=False).groupby(level=GROUP + ["method", "seed"], sort=False).mean()
@@ -120,7 +125,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     pairs, of the values averaged over seeds), n_seeds, <key>_sd_seeds (over the per-seed means
     over pairs), threads."""
     df = with_seeds(df)
-    wide = _per_pair(pd.concat([_initial(df), df[df["metric"] != "dice_before"]], ignore_index=True))
+    wide = _per_pair(pd.concat([_initial(df), _after(df)], ignore_index=True))
     keys = _ordered_keys(list(wide.columns))
     grouped = wide.groupby(level=GROUP + ["method"], sort=False)
     mean = grouped.mean()
