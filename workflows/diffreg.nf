@@ -52,7 +52,7 @@ workflow DIFFREG {
     TASK_PAIRS(
         planRows(plan, 'registrations.csv').filter { it.pairs }.map { [it.dataset, it.pairs] }.unique()
             .combine(PREPARE_DATA.out.sheets, by: 0)
-            .map { dataset, pairs, sheet -> [dataset, pairs, sheet, file("${projectDir}/experiments/pairs/${pairs.tokenize('/')[0]}.yaml", checkIfExists: true)] }
+            .map { dataset, pairs, sheet -> [dataset, pairs, sheet, file("${projectDir}/experiments/pairs/${pairs.tokenize('/')[0].replace('-', '_')}.yaml", checkIfExists: true)] }
     )
     all_pairs = PREPARE_DATA.out.pairs.map { dataset, csv -> [dataset, '', csv] }.mix(TASK_PAIRS.out.csv)
     REGISTER_EVALUATE(plan, TRAIN_MODELS.out.models, subjects, all_pairs, PREPARE_DATA.out.label_names)

@@ -234,15 +234,21 @@ def _deps_check(chk: _Check, settings: dict, key: str, stages: dict, params: set
 
 def _check_pairs(chk: "_Check", key: str, dataset: str, name) -> None:
     import yaml
-    path = PAIRS_DIR / f"{dataset}.yaml"
+    path = pairs_file(dataset)
     if not isinstance(name, str):
         chk.fail(key, "expected the name of a pairing")
     elif not path.is_file():
-        chk.fail(key, f"no pairing file experiments/pairs/{dataset}.yaml for dataset {dataset}")
+        chk.fail(key, f"no pairing file experiments/pairs/{path.name} for dataset {dataset}")
     else:
         known = (yaml.safe_load(path.read_text()) or {}).get("pairings") or {}
         if name not in known:
-            chk.fail(key, f"no pairing '{name}' in experiments/pairs/{dataset}.yaml (known: {', '.join(known)})")
+            chk.fail(key, f"no pairing '{name}' in experiments/pairs/{path.name} (known: {', '.join(known)})")
+
+
+def pairs_file(dataset: str) -> Path:
+    """experiments/pairs/<dataset>.yaml, '-' written '_' (dataset neurite-oasis: neurite_oasis.yaml),
+    as the dataset adapters name it."""
+    return PAIRS_DIR / f"{dataset.replace('-', '_')}.yaml"
 
 
 def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Experiment:

@@ -188,3 +188,9 @@ def test_task_profiles_and_show_are_checked(tmp_path):
     doc = tiny()
     doc["artifacts"]["q"] = {"kind": "figure", "from": "tab", "runs": ["a"], "show": "movie"}
     assert "artifacts.q.show: 'movie' (known: registration, trajectory, generated)" in error(tmp_path, doc)
+
+
+def test_a_dashed_dataset_finds_its_pairing_file():
+    """Dataset neurite-oasis (the adapter's name) keeps its pairings in neurite_oasis.yaml."""
+    from diffreg.experiments import pairs_file
+    assert pairs_file("neurite-oasis").name == "neurite_oasis.yaml" and pairs_file("neurite-oasis").is_file()

@@ -75,6 +75,10 @@ def test_copies_keep_the_public_formats(copies):
         ed, es = (np.asarray(nib.load(p).dataobj).sum() for p in (r.labels_ed, r.labels_es))
         assert ed > es > 20
     assert sorted(copies["camus"][0].path.glob("database_split/*.txt"))
+    # ADNI: FreeSurfer aseg values that the adapter merges back into the stand-in's groups
+    aseg = np.asarray(nib.load(copies["adni"][0].path / "sub-001" / "aseg.nii.gz").dataobj)
+    merged = np.asarray(nib.load(pd.read_csv(copies["adni"][1])["labels"][0]).dataobj)
+    assert set(np.unique(aseg)) == {0, 2, 3, 4} and ((aseg == 2) == (merged == 1)).all()
 
 
 def test_tracings_rebuild_the_mask():

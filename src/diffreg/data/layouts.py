@@ -95,6 +95,8 @@ def _small_config(dataset: str, dst: Path, scheme: dict) -> Path:
 SEG4 = {1: 4, 2: 1, 3: 3}
 # -> FreeSurfer aseg values (4 lateral ventricle, 3 cortex, 2 white matter; left hemisphere's)
 ASEG = {1: 4, 2: 3, 3: 2}
+# adni stand-in groups 1 white matter, 2 cortex, 3 ventricles -> the same aseg values
+ADNI_ASEG = {1: 2, 2: 3, 3: 4}
 
 
 def neurite_oasis(root: Path, n: int, size: int, seed: int, scratch: Path) -> Layout:
@@ -205,8 +207,8 @@ def adni(root: Path, n: int, size: int, seed: int, scratch: Path) -> Layout:
         d.mkdir(parents=True, exist_ok=True)
         for m in ("t1", "pet", "fa"):
             shutil.copy(getattr(r, f"image_{m}"), d / f"{m}.nii.gz")
-        # the stand-in's groups 1 WM, 2 cortex, 3 ventricles back to FreeSurfer's aseg values
-        _remap(r.labels, ASEG, d / "aseg.nii.gz")
+        # back to FreeSurfer's values: the adapter's merge gives the stand-in's groups again
+        _remap(r.labels, ADNI_ASEG, d / "aseg.nii.gz")
         rows.append({"subject": r.subject, "t1": f"{r.subject}/t1.nii.gz", "pet": f"{r.subject}/pet.nii.gz",
                      "fa": f"{r.subject}/fa.nii.gz", "aseg": f"{r.subject}/aseg.nii.gz",
                      "split": "train" if r.split == "val" else r.split})
