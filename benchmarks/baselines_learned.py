@@ -22,17 +22,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from diffreg.errors import InputError  # noqa: E402
+from diffreg.experiments import shared_losses  # noqa: E402
 from diffreg.features.base import NeedsWeights  # noqa: E402
 from diffreg.methods import METHODS, build_method  # noqa: E402
 from diffreg.methods.training_set import TrainingSet  # noqa: E402
 
 # settings that make a method runnable here without user files
 EXTRA = {"dgir": {"loss": "lncc"}, "unigradicon": {"io_iterations": 0}}
-# rows that are a registered method with another network: name -> (method, settings)
-VARIANTS = {"vm-diff": ("voxelmorph", {"backbone": "vm-diff"}),
-            "transmorph": ("voxelmorph", {"backbone": "transmorph", "backbone_kwargs": {}}),
-            "uvit": ("voxelmorph", {"backbone": "uvit", "backbone_kwargs": {"size": "full"}}),
-            "swin_unet": ("voxelmorph", {"backbone": "swin_unet", "backbone_kwargs": {"size": "full"}})}
+# rows that are a registered method with another network: the presets of experiments/baselines.yaml
+VARIANTS = {n: (p["method"], {k: v for k, v in p.items() if k not in ("method", "status", "note")})
+            for n, p in shared_losses().items() if p.get("backbone")}
+for _name in ("uvit", "swin_unet"):   # their papers' sizes (U-ViT-S, Swin-T), not the small CPU defaults
+    VARIANTS[_name][1]["backbone_kwargs"] = {"size": "full"}
 
 
 def smooth_images(shape, n, seed=0):
@@ -83,7 +84,8 @@ def main(argv=None):
     ap.add_argument("--sizes", nargs="+", default=["128x128", "64x64x64"])
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--methods", default=None,
-                    help="comma-separated (default: every registered method, and VM-diff and TransMorph)")
+                    help="comma-separated (default: every registered method and every network preset of "
+                         "experiments/baselines.yaml)")
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
     if args.threads:

@@ -22,6 +22,9 @@ from .result import RegistrationResult
 from .training_set import TrainingSet
 
 
+VM_BACKBONES = ("voxelmorph", "vm-diff")   # the networks that take VoxelMorph's `variant`
+
+
 @dataclass
 class PairwiseConfig(TrainerConfig):
     """VoxelMorph's NCC setting: squared local cc in a 9^d box window, λ=1 with Grad-l2."""
@@ -44,6 +47,9 @@ class PairwiseConfig(TrainerConfig):
         # the default window settings belong to the default similarity only
         if "similarity" in given and "similarity_kwargs" not in given:
             self.similarity_kwargs = {}
+        # the default widths (vm2) belong to the VoxelMorph networks only
+        if "backbone" in given and "backbone_kwargs" not in given and self.backbone not in VM_BACKBONES:
+            self.backbone_kwargs = {}
         if self.trajectory not in ("none", "scaled", "squaring"):
             raise InputError(f"voxelmorph: trajectory = {self.trajectory!r}: one of none, scaled, squaring")
 
