@@ -462,3 +462,21 @@ def test_atlas_training_pairs_every_other_subject_with_the_atlas():
     assert set(mov[:, 0, 0, 0].tolist()) == {0.0, 2.0, 3.0}   # every other subject, never the atlas
     with pytest.raises(InputError, match="--atlas-subject s9: not among the training subjects"):
         data.use_atlas("s9")
+
+
+def test_training_set_pairs_two_single_modality_pools(tmp_path, capsys):
+    """Knee rows hold one image each: 3 subjects with DXA only, 2 with X-ray only. Each pseudo-pair
+    takes a DXA of the first pool and an X-ray of the second (the shorter cycled), and a step's
+    moving images are DXAs, its fixed images X-rays."""
+    import numpy as np
+    from diffreg.io import write_image
+    from diffreg.methods.training_set import TrainingSet
+    for k, (sid, mod) in enumerate([("a1", "dxa"), ("a2", "dxa"), ("a3", "dxa"), ("b1", "xray"), ("b2", "xray")]):
+        write_image(tmp_path / f"{sid}_{mod}.nii.gz", np.full((8, 8), float(k) + (0 if mod == "dxa" else 10),
+                                                              np.float32), np.eye(4))
+    data = TrainingSet.from_dir(tmp_path, ["a1", "a2", "a3", "b1", "b2"], "dxa", "xray")
+    assert data.subjects == ["a1+b1", "a2+b2", "a3+b1"]
+    assert [float(m[0, 0]) for m in data.moving] == [0, 1, 2] and [float(f[0, 0]) for f in data.fixed] == [13, 14, 13]
+    mov, fix = data.sample(np.random.default_rng(0), 8)
+    assert (mov < 10).all() and (fix >= 10).all()
+    assert "paired in turn" in capsys.readouterr().err

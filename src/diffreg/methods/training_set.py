@@ -1,6 +1,7 @@
 """The training images every learned method samples its steps from."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -32,11 +33,27 @@ class TrainingSet:
     @classmethod
     def from_dir(cls, data_dir: str | Path, subjects: list[str], moving_modality: str,
                  fixed_modality: str) -> "TrainingSet":
+        """Every subject's moving and fixed image; where no subject has both (e.g. knee DXA of some
+        patients, X-rays of others: one image per samplesheet row), the two pools paired in turn
+        (the shorter one cycled), so that each step draws a moving image of one pool and a fixed
+        image of the other."""
         data_dir = Path(data_dir)
+        has = {m: [s for s in subjects if (data_dir / f"{s}_{m}.nii.gz").exists()]
+               for m in (moving_modality, fixed_modality)}
+        pairs = [(s, s) for s in subjects]
+        if moving_modality != fixed_modality and not set(has[moving_modality]) & set(has[fixed_modality]):
+            a, b = has[moving_modality], has[fixed_modality]
+            if a and b:
+                n = max(len(a), len(b))
+                pairs = [(a[k % len(a)], b[k % len(b)]) for k in range(n)]
+                print(f"diffreg train: no training subject has both {moving_modality} and {fixed_modality}: "
+                      f"{len(a)} {moving_modality} and {len(b)} {fixed_modality} images paired in turn",
+                      file=sys.stderr)
         mov, fix = [], []
-        for s in subjects:
-            mov.append(read_image(_find(data_dir, s, moving_modality))[0])
-            fix.append(read_image(_find(data_dir, s, fixed_modality))[0])
+        for sm, sf in pairs:
+            mov.append(read_image(_find(data_dir, sm, moving_modality))[0])
+            fix.append(read_image(_find(data_dir, sf, fixed_modality))[0])
+        subjects = [sm if sm == sf else f"{sm}+{sf}" for sm, sf in pairs]
         shapes = {a.shape for a in mov + fix}
         if len(shapes) != 1:
             raise InputError(f"{data_dir}: training images differ in shape {sorted(shapes)}; preprocess to one shape")
