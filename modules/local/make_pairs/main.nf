@@ -1,4 +1,10 @@
 // Forms one dataset's evaluation pairs from its samplesheet with a scheme from experiments/pairs/.
+// The stub runs the real command too (a CSV of the samplesheet's subjects, seconds, no image read),
+// so that a stub run registers, evaluates and tabulates the pairs a real run would.
+def makePairs(samplesheet, args) {
+    "diffreg make-pairs --input ${samplesheet} --no-image-check ${args} --out pairs.csv"
+}
+
 process MAKE_PAIRS {
     tag "${dataset}"
     label 'process_single'
@@ -10,14 +16,8 @@ process MAKE_PAIRS {
     tuple val(dataset), path('pairs.csv'), emit: csv
 
     script:
-    def args = task.ext.args ?: ''
-    """
-    diffreg make-pairs --input ${samplesheet} --no-image-check ${args} --out pairs.csv
-    """
+    makePairs(samplesheet, task.ext.args ?: '')
 
     stub:
-    """
-    echo 'pair_id,moving_subject,fixed_subject' > pairs.csv
-    echo 'sub-003_to_sub-004,sub-003,sub-004' >> pairs.csv
-    """
+    makePairs(samplesheet, task.ext.args ?: '')
 }

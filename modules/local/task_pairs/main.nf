@@ -1,5 +1,10 @@
 // The test pairs of a paper's protocol for one dataset: a pairing of experiments/pairs/<dataset>.yaml
 // (a task's `pairs`), made from the dataset's samplesheet; `pairs` is '<pairing file>/<pairing>'.
+// The stub runs the real command too (seconds, no image read): a stub run uses the protocol's pairs.
+def taskPairs(samplesheet, pairs, args) {
+    "diffreg make-pairs --input ${samplesheet} --no-image-check --config pairing.yaml --pairing ${pairs.tokenize('/')[-1]} ${args} --out pairs.csv"
+}
+
 process TASK_PAIRS {
     tag "${dataset} ${pairs}"
     label 'process_single'
@@ -11,13 +16,8 @@ process TASK_PAIRS {
     tuple val(dataset), val(pairs), path('pairs.csv'), emit: csv
 
     script:
-    def args = task.ext.args ?: ''
-    """
-    diffreg make-pairs --input ${samplesheet} --no-image-check --config pairing.yaml --pairing ${pairs.tokenize('/')[-1]} ${args} --out pairs.csv
-    """
+    taskPairs(samplesheet, pairs, task.ext.args ?: '')
 
     stub:
-    """
-    echo 'pair_id,moving_subject,fixed_subject' > pairs.csv
-    """
+    taskPairs(samplesheet, pairs, task.ext.args ?: '')
 }
