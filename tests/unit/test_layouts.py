@@ -3,6 +3,8 @@ adapter (`diffreg dataset`) with the expected subjects, labels and skipped items
 `diffreg validate`."""
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -99,3 +101,63 @@ def test_refuses_a_used_folder_and_too_few_subjects(tmp_path):
         write_layout("acdc", tmp_path / "y", n_subjects=2)
     assert main(["toy-layout", "--dataset", "camus", "--outdir", str(tmp_path / "c")]) == 0
     assert (tmp_path / "c" / "database_nifti" / "patient0003" / "patient0003_2CH_ES_gt.nii.gz").exists()
+
+
+# docs/datasets.md "Preparing them as the papers did": each row's flags, as written there, on one
+# subject of the matching copy (the reference: another subject's first image, as the pipeline
+# always hands PREPROCESS one)
+RECIPE_ROWS = {"DGIR, Neurite-OASIS": ["neurite-oasis"], "DiffuseMorph, OASIS-3": ["oasis3"],
+               "DiffuseMorph, ACDC": ["acdc"], "DiffuseReg, ACDC": ["acdc"], "LDM-Morph, ACDC": ["acdc"],
+               "LDM-Morph, CAMUS / EchoNet": ["camus", "echonet"], "M2M-Reg, ADNI PET": ["adni"],
+               "M2M-Reg, ADNI FA": ["adni"], "DGIR, knee": ["knee"]}
+
+
+def docs_recipes() -> list[tuple[str, str, list[str]]]:
+    """(row, layout, flags) of the recipes table; the ADNI FA row is 'the same, plus' its
+    SynthStrip flags, and the pons flags are left out (the stand-in has no brainstem)."""
+    import re
+    import shlex
+    text = (Path(__file__).resolve().parents[2] / "docs" / "datasets.md").read_text()
+    table = text[text.index("| paper / data | preprocessing |"):].split("\n\n")[0]
+    flags = {}
+    for line in table.splitlines()[2:]:
+        row, cell = [c.strip() for c in line.strip("|").split("|", 1)]
+        flags[row] = shlex.split(re.findall(r"`([^`]*)`", cell)[0].replace("<a random DXA>", "@DXA@"))
+    flags["M2M-Reg, ADNI FA"] = flags["M2M-Reg, ADNI PET"] + flags["M2M-Reg, ADNI FA"]
+    assert set(flags) == set(RECIPE_ROWS), "a recipe row of docs/datasets.md has no test here"
+    return [(row, name, flags[row]) for row, names in RECIPE_ROWS.items() for name in names]
+
+
+@pytest.mark.parametrize("row,name,flags", docs_recipes(), ids=lambda v: v if isinstance(v, str) else None)
+def test_each_docs_recipe_runs_as_written(copies, tmp_path, monkeypatch, row, name, flags):
+    if "mri_synthstrip" in " ".join(flags):   # a stand-in for SynthStrip on PATH: a threshold mask
+        tool = tmp_path / "bin" / "mri_synthstrip"
+        tool.parent.mkdir()
+        tool.write_text(f"#!{sys.executable}\nimport sys, nibabel as nib, numpy as np\n"
+                        "a = sys.argv[sys.argv.index('-i') + 1]; m = sys.argv[sys.argv.index('-m') + 1]\n"
+                        "img = nib.load(a); d = np.asarray(img.dataobj)\n"
+                        "nib.save(nib.Nifti1Image((d > d.mean()).astype(np.uint8), img.affine), m)\n")
+        tool.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{tool.parent}:{os.environ['PATH']}")
+    _, sheet = copies[name]
+    df = pd.read_csv(sheet, dtype=str, keep_default_na=False)
+    mods = [c[6:] for c in df.columns if c.startswith("image_")]
+    subject = df[df["split"] == "train"].iloc[0]
+    images = [(m, subject[f"image_{m}"]) for m in mods if subject[f"image_{m}"]]
+    labels = [(c, subject[c]) for c in df.columns if c.startswith("labels") and subject[c]]
+    other = df[df["subject"] != subject["subject"]].iloc[0]
+    ref = next(other[f"image_{m}"] for m in mods if other[f"image_{m}"])
+    flags = [ref if f == "@DXA@" else f for f in flags]
+    names = [f"{subject['subject']}_{m}.nii.gz" for m, _ in images] + \
+            [f"{subject['subject']}_{c}.nii.gz" for c, _ in labels]
+    argv = ["preprocess", "--subject", subject["subject"], "--images", *[p for _, p in images],
+            "--labels", *[p for _, p in labels], "--outdir", str(tmp_path), "--names", *names, *flags]
+    if "--reference" not in flags:
+        argv += ["--reference", ref]
+    assert main(argv) == 0, row
+    out = nib.load(tmp_path / names[0]).shape
+    want = flags[flags.index("--shape") + 1:][:3] if "--shape" in flags else \
+        flags[flags.index("--resize") + 1:][:2] if "--resize" in flags else None
+    if want is not None:
+        want = [int(v) for v in want if v.isdigit()]
+        assert list(out[:len(want)]) == want, (row, out)

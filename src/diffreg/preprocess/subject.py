@@ -145,6 +145,13 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
             affine = resample.to_spacing(arrs[0][0], arrs[0][1], opt.spacing, 0)[1]
             info["spacing"] = list(map(float, opt.spacing))
 
+    # a slice given 2D sizes (LDM-Morph's ACDC: mid-slice, resize 112^2, pad 128^2) is taken first;
+    # the labels are then checked on that slice (the slice itself is the user's choice of anatomy)
+    expected_labels = [lab for lab, _ in labs]
+    if opt.extract_slice and _sizes_for_slice(opt, out_imgs[0].ndim):
+        out_imgs, out_labs, ref_arr, affine = _take_slice(opt, out_imgs, out_labs, ref_arr, affine, info)
+        expected_labels = [lab.copy() for lab in out_labs]
+
     if opt.resize:
         new_aff = resample.to_shape(out_imgs[0], affine, opt.resize, 0)[1]
         out_imgs = [resample.to_shape(a, affine, opt.resize, 1)[0] for a in out_imgs]
@@ -173,18 +180,10 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
         info["crop_start"] = list(start)
         info["shape"] = list(shape)
 
-    check_labels([lab for lab, _ in labs], out_labs, list(labels), opt.subject)
+    check_labels(expected_labels, out_labs, list(labels), opt.subject)
 
-    if opt.extract_slice:
-        axis, where = slices.parse_slice(opt.extract_slice)
-        k = slices.slice_index(out_imgs[0].shape, axis, where, out_labs[0] if out_labs else None)
-        new_aff = slices.extract(out_imgs[0], affine, axis, k)[1]
-        out_imgs = [slices.extract(a, affine, axis, k)[0] for a in out_imgs]
-        out_labs = [slices.extract(lab, affine, axis, k)[0] for lab in out_labs]
-        if ref_arr is not None:
-            ref_arr = slices.extract(ref_arr, affine, axis, k)[0]
-        affine = new_aff
-        info["slice"] = {"axis": axis, "index": k}
+    if opt.extract_slice and "slice" not in info:
+        out_imgs, out_labs, ref_arr, affine = _take_slice(opt, out_imgs, out_labs, ref_arr, affine, info)
 
     ranges = []
     for i, a in enumerate(out_imgs):
@@ -198,3 +197,23 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
             out_imgs[i] = intensity.normalise(a, opt.intensity, *opt.percentiles)
     info["input_ranges"] = ranges
     return Result(out_imgs, out_labs, affine, before, ref_arr, mask, info)
+
+
+def _sizes_for_slice(opt: Options, ndim: int) -> bool:
+    """--resize / --shape written for the slice (one value fewer than the volume has axes)."""
+    sizes = [v for v in (opt.resize, opt.shape) if v]
+    return bool(sizes) and all(len(v) == ndim - 1 for v in sizes)
+
+
+def _take_slice(opt, out_imgs, out_labs, ref_arr, affine, info):
+    """The --extract-slice slice of every image, label map and the reference, and its affine."""
+    from . import slices
+    axis, where = slices.parse_slice(opt.extract_slice)
+    k = slices.slice_index(out_imgs[0].shape, axis, where, out_labs[0] if out_labs else None)
+    new_aff = slices.extract(out_imgs[0], affine, axis, k)[1]
+    out_imgs = [slices.extract(a, affine, axis, k)[0] for a in out_imgs]
+    out_labs = [slices.extract(lab, affine, axis, k)[0] for lab in out_labs]
+    if ref_arr is not None:
+        ref_arr = slices.extract(ref_arr, affine, axis, k)[0]
+    info["slice"] = {"axis": axis, "index": k}
+    return out_imgs, out_labs, ref_arr, new_aff
