@@ -130,3 +130,14 @@ def test_image_index_tells_two_datasets_subjects_of_one_name_apart(tmp_path):
     manifest.write_text("1 toy\n")
     with pytest.raises(InputError, match="expected"):
         read_image_datasets(manifest)
+
+
+def test_trajectory_columns_merge_equal_times_written_differently():
+    """5/6 as k/6 (VM) and as numpy's linspace (ours) differ in the last bits: one column."""
+    from diffreg.report.figures.trajectory import TrajectoryRow, columns
+    img = np.zeros((4, 4), np.float32)
+    vm = TrajectoryRow("vm", img, img, {k / 6: img for k in range(1, 6)})
+    ours = TrajectoryRow("ours", img, img, {float(t): img for t in np.linspace(0, 1, 7)[1:-1]})
+    assert len({*vm.frames, *ours.frames}) == 6        # the two 5/6 differ in the last bit
+    times, frames = columns([vm, ours])
+    assert len(times) == 5 and all(len(f) == 5 for f in frames)

@@ -23,14 +23,24 @@ class TrajectoryRow:
     frames: dict[float, np.ndarray] = field(default_factory=dict)   # time -> image at that time
 
 
+TIME_DIGITS = 6   # trajectory times equal to this many decimals share a column
+
+
 def _time_text(t: float) -> str:
     return f"t = {t:.3g}"
+
+
+def columns(rows: list[TrajectoryRow]) -> tuple[list[float], list[dict[float, np.ndarray]]]:
+    """The figure's times and each row's frames by them: one column per time, so 5/6 written as
+    k/6 by one method and by linspace by another is one column."""
+    frames = [{round(float(t), TIME_DIGITS): img for t, img in r.frames.items()} for r in rows]
+    return sorted({t for f in frames for t in f}), frames
 
 
 def trajectory_figure(rows: list[TrajectoryRow], title: str) -> bytes:
     """Rows = methods (and the true frames); columns = moving, every time any row has, fixed. A
     time a row has no image for (VM-diff's stages are at 2^-v) stays blank."""
-    times = sorted({t for r in rows for t in r.frames})
+    times, frames = columns(rows)
     cols = ["moving"] + [_time_text(t) for t in times] + ["fixed"]
     fig, axes = plt.subplots(len(rows), len(cols), figsize=(PANEL_IN * len(cols) + 0.6, PANEL_IN * len(rows) + 0.5),
                              squeeze=False, layout="constrained")
@@ -38,7 +48,7 @@ def trajectory_figure(rows: list[TrajectoryRow], title: str) -> bytes:
     gray = dict(cmap="gray", vmin=0.0, vmax=vmax)
     for i, row in enumerate(rows):
         ax = axes[i]
-        panels = [row.moving] + [row.frames.get(t) for t in times] + [row.fixed]
+        panels = [row.moving] + [frames[i].get(t) for t in times] + [row.fixed]
         for a, img in zip(ax, panels):
             if img is not None:
                 _show(a, mid_slice(img), **gray)
