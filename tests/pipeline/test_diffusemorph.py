@@ -43,6 +43,8 @@ def test_diffusemorph_cardiac_task_end_to_end(tmp_path):
     # the faces task: Table 1's rows ran on neutral -> expression pairs, Figs. 6 and 7 have their views
     table1 = pd.read_csv(out / "table1.csv").set_index("method")
     assert table1.loc["diffusemorph", "n"] > 0 and np.isfinite(table1.loc["diffusemorph", "nmse_mean"])
+    # the initial row: NMSE / SSIM of the images as given, beside the paper's initial row
+    assert np.isfinite(table1.loc["initial", "nmse_mean"]) and 0 < table1.loc["initial", "ssim_mean"] < 1
     assert (out / "fig6.png").is_file() and (out / "fig7.png").is_file()
     # landmarks and RGB versions reach the evaluation: every faces registration has a finite landmark
     # MSE of its field, of the identity and along its trajectory (Fig. 6's claim is judged on it)
