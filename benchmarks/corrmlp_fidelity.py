@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from random_weights import unit_gain  # noqa: E402  (benchmarks/)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -41,15 +42,9 @@ def seeded(shape, seed):
 
 
 def randomise(module: nn.Module, seed: int) -> None:
-    """Uniform weights of unit gain (matrices) and in [-0.5, 0.5) (vectors), in parameter order;
-    the flow heads (``reg_head``) x 0.1, so that fields are a few voxels, as in registration
+    """The flow heads (``reg_head``) x 0.1, so that fields are a few voxels, as in registration
     (tests/unit/test_corrmlp.py regenerates the fixture's weights with the same rule)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            r = torch.rand(p.shape, generator=g) * 2 - 1
-            r = r * math.sqrt(3 * p.shape[0] / p.numel()) if p.ndim > 1 else r / 2
-            p.copy_(r * 0.1 if "reg_head" in name else r)
+    unit_gain(module, seed, scaled=("reg_head",), scale=0.1)
 
 
 def load_official(root: Path, extra: list[Path]):

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import types
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from random_weights import unit_gain  # noqa: E402  (benchmarks/)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -41,15 +42,6 @@ SYNAPSE = dict(img_size=224, patch_size=4, in_chans=3, num_classes=9, embed_dim=
 SMALL = dict(img_size=64, patch_size=4, in_chans=2, num_classes=2, embed_dim=4, depths=[2, 2, 2, 2],
              num_heads=[1, 1, 2, 2], window_size=4, mlp_ratio=4.0, qkv_bias=True, drop_path_rate=0.0)
 SEEDS = (11, 1)                                                     # weights, images
-
-
-def randomise(module: nn.Module, seed: int) -> None:
-    """Uniform weights of unit gain (matrices) and in [-0.5, 0.5) (vectors), in parameter order."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            r = torch.rand(p.shape, generator=g) * 2 - 1
-            p.copy_(r * math.sqrt(3 * p.shape[0] / p.numel()) if p.ndim > 1 else r / 2)
 
 
 def load_official(root: Path, extra: list[Path]):
@@ -85,7 +77,7 @@ def compare(official_cls, cfg: dict, report: dict, key: str):
     names_ours = [(k, tuple(v.shape)) for k, v in our_state.items()]
     params = {k for k, _ in official.named_parameters()}
     buffers_equal = all(torch.equal(off_state[k], our_state[k]) for k in off_state if k not in params)
-    randomise(official, SEEDS[0])
+    unit_gain(official, SEEDS[0])
     ours.load_state_dict(official.state_dict(), strict=True)
     s = cfg["img_size"]
     x = torch.rand((2, cfg["in_chans"], s, s), generator=torch.Generator().manual_seed(SEEDS[1]))

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from random_weights import unit_gain  # noqa: E402  (benchmarks/)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -39,15 +40,6 @@ SEEDS = (11, 1)                                                     # weights, i
 TIMESTEPS = [17.0, 250.5]
 
 
-def randomise(module: nn.Module, seed: int) -> None:
-    """Uniform weights of unit gain (matrices) and in [-0.5, 0.5) (vectors), in parameter order."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            r = torch.rand(p.shape, generator=g) * 2 - 1
-            p.copy_(r * math.sqrt(3 * p.shape[0] / p.numel()) if p.ndim > 1 else r / 2)
-
-
 def ours_for(cfg: dict) -> UViT:
     kw = {k: v for k, v in cfg.items() if k != "in_chans"}
     return UViT(2, in_channels=cfg["in_chans"], out_channels=cfg["in_chans"], head_std=None, **kw)
@@ -58,7 +50,7 @@ def compare(official_cls, cfg: dict, report: dict, key: str):
     ours = ours_for(cfg).eval()
     names_off = [(k, tuple(v.shape)) for k, v in official.state_dict().items()]
     names_ours = [(k, tuple(v.shape)) for k, v in ours.state_dict().items()]
-    randomise(official, SEEDS[0])
+    unit_gain(official, SEEDS[0])
     ours.load_state_dict(official.state_dict(), strict=True)
     s = cfg["img_size"]
     x = torch.rand((2, cfg["in_chans"], s, s), generator=torch.Generator().manual_seed(SEEDS[1]))

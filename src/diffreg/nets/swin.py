@@ -48,6 +48,30 @@ def window_reverse(win: torch.Tensor, w: Sequence[int], s: Sequence[int], b: int
     return x.permute(*perm).reshape(b, *s, -1)
 
 
+def relative_position_index(window: Sequence[int]) -> torch.Tensor:
+    """(N, N) index into the (prod(2w - 1), heads) bias table, the official row-major layout (Swin,
+    TransMatch, Swin-Unet), for any number of axes."""
+    coords = torch.stack(torch.meshgrid(*[torch.arange(k) for k in window], indexing="ij")).flatten(1)
+    rel = coords[:, :, None] - coords[:, None, :]  # (D, N, N)
+    index = torch.zeros(rel.shape[1:], dtype=torch.long)
+    for d, k in enumerate(window):
+        index += (rel[d] + k - 1) * math.prod(2 * kk - 1 for kk in window[d + 1:])
+    return index
+
+
+def init_transformer(module: nn.Module) -> None:
+    """The official ViT / Swin initialisation: linears truncated normal (std 0.02) with zero bias,
+    LayerNorms unit weight and zero bias."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside a window, with a learned relative position bias."""
 
@@ -60,13 +84,7 @@ class WindowAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.bias_table = nn.Parameter(torch.zeros(math.prod(2 * k - 1 for k in window), heads))
         nn.init.trunc_normal_(self.bias_table, std=0.02)
-        coords = torch.stack(torch.meshgrid(*[torch.arange(k) for k in window], indexing="ij")).flatten(1)
-        rel = coords[:, :, None] - coords[:, None, :]  # (D, N, N)
-        index = torch.zeros(rel.shape[1:], dtype=torch.long)
-        for d, k in enumerate(window):
-            stride = math.prod(2 * kk - 1 for kk in window[d + 1:])
-            index += (rel[d] + k - 1) * stride
-        self.register_buffer("bias_index", index, persistent=False)
+        self.register_buffer("bias_index", relative_position_index(window), persistent=False)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         bw, n, c = x.shape

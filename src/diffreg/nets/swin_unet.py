@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .adm import timestep_embedding
-from .swin import SwinBlock, _pad_to, window_partition, window_reverse
+from .swin import SwinBlock, _pad_to, init_transformer, relative_position_index, window_partition, window_reverse
 from .uvit import Mlp
 
 # size -> ndim -> settings. "full" 2D: the official configs/swin_tiny_patch4_window7_224_lite.yaml
@@ -56,16 +56,6 @@ SWIN_UNET_SIZES = {
 
 
 shifted_window_mask = SwinBlock._mask   # (nW, N, N) additive mask: regions of the rolled map, padding
-
-
-def relative_position_index(window: Sequence[int]) -> torch.Tensor:
-    """(N, N) index into the (prod(2w - 1), heads) bias table: the official's, for any D."""
-    coords = torch.stack(torch.meshgrid(*[torch.arange(k) for k in window], indexing="ij")).flatten(1)
-    rel = coords[:, :, None] - coords[:, None, :]
-    index = torch.zeros(rel.shape[1:], dtype=torch.long)
-    for d, k in enumerate(window):
-        index += (rel[d] + k - 1) * math.prod(2 * kk - 1 for kk in window[d + 1:])
-    return index
 
 
 class WindowAttention(nn.Module):
@@ -272,14 +262,7 @@ class SwinUnet(nn.Module):
         """The official initialisation (truncated normal 0.02 linears, unit LayerNorms); the time
         MLP's last layer at zero (a new network starts as the unconditioned one); the output conv
         ~N(0, head_std) when head_std is set."""
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_transformer(self)
         if self.time_embed is not None:
             nn.init.zeros_(self.time_embed[-1].weight)
         if head_std is not None:

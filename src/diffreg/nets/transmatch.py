@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .swin import window_partition, window_reverse
+from .swin import relative_position_index, window_partition, window_reverse
 
 FIXED_STREAMS = ("fixed_lwsa", "moving_lwsa")
 WINDOW_MERGES = ("swin", "official")
@@ -91,16 +91,6 @@ class Mlp(nn.Module):
 
     def forward(self, x):
         return self.fc2(self.act(self.fc1(x)))
-
-
-def relative_position_index(window: Sequence[int]) -> torch.Tensor:
-    """(N, N) index into the (prod(2w - 1), heads) bias table, the official row-major layout."""
-    coords = torch.stack(torch.meshgrid(*[torch.arange(k) for k in window], indexing="ij")).flatten(1)
-    rel = coords[:, :, None] - coords[:, None, :]
-    index = torch.zeros(rel.shape[1:], dtype=torch.long)
-    for d, k in enumerate(window):
-        index += (rel[d] + k - 1) * math.prod(2 * kk - 1 for kk in window[d + 1:])
-    return index
 
 
 class WindowAttention(nn.Module):

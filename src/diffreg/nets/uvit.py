@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .adm import timestep_embedding      # the official's: [cos | sin], zero-padded to odd dims
+from .swin import init_transformer
 
 # size -> ndim -> settings. "full": U-ViT-S (the paper's CIFAR-10 / ImageNet 64 width, 13 blocks:
 # the "13-layer UViT" of DiffuseReg's fusion ablation); patches of 4 (2D) / 8 (3D) keep the token
@@ -157,14 +158,7 @@ class UViT(nn.Module):
         """The official initialisation (truncated normal 0.02 for linears and the positional
         embedding); then the last layer ~N(0, head_std), bias 0, when head_std is set."""
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_transformer(self)
         if head_std is not None:
             last = self.final_layer if isinstance(self.final_layer, nn.Conv2d | nn.Conv3d) else self.decoder_pred
             nn.init.normal_(last.weight, 0.0, head_std)
