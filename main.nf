@@ -78,6 +78,7 @@ def validateParams() {
     checkRegistered('methods', 'methods', 'METHODS')
     checkRegistered('baselines', 'baselines', 'BASELINES')
     paperFiles()   // stops on an unknown paper
+    checkArtifacts()
     specs.each { name, spec ->
         if (spec.format == 'file-path' && params[name] && !file(params[name]).exists()) error "Parameter --${name}: file not found: ${params[name]}"
     }
@@ -118,6 +119,21 @@ def checkRegistered(String param, String folder, String registry) {
 def splitList(value) { value ? value.toString().tokenize(',').collect { it.trim() }.findAll { it && it != 'none' } : [] }
 
 // --papers: names of experiments/<name>.yaml, paths to YAML files, or all
+// --artifacts: each selector names a paper run, one of its artifacts (PAPER:ARTIFACT) or an artifact
+// some paper run has; checked here, before any task (diffreg plan applies it)
+def checkArtifacts() {
+    def sels = splitList(params.artifacts).findAll { it != 'all' }
+    if (!sels) return
+    def arts = paperFiles().collectEntries { f ->
+        def doc = new org.yaml.snakeyaml.Yaml().load(f.text)
+        [(f.baseName): (doc instanceof Map && doc.artifacts instanceof Map ? doc.artifacts.keySet() as List : [])] }
+    sels.each { sel ->
+        def (paper, art) = sel.contains(':') ? sel.tokenize(':') : [null, sel]
+        def ok = paper ? (arts[paper] != null && art in arts[paper]) : (sel in arts.keySet() || arts.values().any { sel in it })
+        if (!ok) error "Parameter --artifacts: '${sel}' is no paper run nor an artifact of one (papers: ${arts.keySet().join(', ') ?: 'none'}; give PAPER, PAPER:ARTIFACT or ARTIFACT)"
+    }
+}
+
 def paperFiles() {
     // every experiments/*.yaml is a paper but baselines.yaml (the learning baselines' shared presets)
     def known = file("${projectDir}/experiments/*.yaml").collect { it.baseName }.findAll { it != 'baselines' }.sort()

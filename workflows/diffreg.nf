@@ -12,6 +12,7 @@ include { TRAIN_MODELS      } from '../subworkflows/local/train_models'
 include { REGISTER_EVALUATE } from '../subworkflows/local/register_evaluate'
 include { PLAN              } from '../modules/local/plan'
 include { TASK_PAIRS        } from '../modules/local/task_pairs'
+include { datasets2d        } from '../subworkflows/local/prepare_data'
 include { FIGURE            } from '../modules/local/figure'
 include { ARTIFACTS         } from '../modules/local/artifacts'
 include { TABULATE          } from '../modules/local/tabulate'
@@ -27,7 +28,7 @@ workflow DIFFREG {
     main:
     PREPARE_DATA(datasets, [params.toy_subjects, params.toy_size, params.toy_ndim, params.seed, params.standin_subjects, params.standin_size],
                  [reference: params.reference, reference_modality: params.reference_modality, label_names: params.label_names,
-                  moving_modality: params.moving_modality])
+                  moving_modality: params.moving_modality, sliced: datasets2d(papers)])
     subjects = PREPARE_DATA.out.subjects
 
     // one example image, the modalities and the dimensionalities of each dataset: what the plan can run on
@@ -118,6 +119,7 @@ def planArgs(main_dataset, given) {
         params.containsKey("${b}_preset".toString()) ? "${b}=${params["${b}_preset".toString()]}" : b }
     def args = ["--profile ${params.experiment_profile}"]
     if (params.seeds > 1) args << "--seeds ${params.seeds}"
+    if (splitList(params.artifacts).findAll { it != 'all' }) args << "--artifacts ${splitList(params.artifacts).join(',')}"
     if (given) args << "--given ${given.sort().join(',')}"
     if (splitList(params.methods)) args << "--main-methods ${splitList(params.methods).join(',')}"
     if (baselines) args << "--main-baselines ${baselines.join(',')}"

@@ -24,7 +24,7 @@ TOP_KEYS = {"paper", "method", "stages", "files", "profiles", "tasks", "losses",
 PAPER_KEYS = {"name", "title", "code", "url"}
 STAGE_KEYS = {"kind", "param", "ndim", "data", "profiles", "note"}
 FILE_KEYS = {"note"}
-TASK_KEYS = {"ndim", "dataset", "train", "test", "tests", "pairing", "pairs", "labels", "label_unions", "trajectory",
+TASK_KEYS = {"ndim", "dataset", "train_dataset", "train", "test", "tests", "pairing", "pairs", "labels", "label_unions", "trajectory",
              "landmarks", "score_on", "profiles", "note"}
 # how training pairs are drawn: two training subjects, one subject's two modalities (ED -> ES),
 # or every training subject onto one atlas (the first training subject by id)
@@ -143,17 +143,25 @@ def find_experiments(names: list[str], root: Path = EXPERIMENTS_DIR) -> list[Pat
     return list(seen.values())
 
 
-def known_datasets(root: Path = EXPERIMENTS_DIR) -> set[str]:
-    """Dataset names the pair files declare, plus the embedded `toy`."""
+def _pair_docs(root: Path) -> list[tuple[Path, dict]]:
     import yaml
-    names = {"toy"}
+    out = []
     for p in sorted((root / "pairs").glob("*.yaml")):
         try:
             doc = yaml.safe_load(p.read_text())
         except yaml.YAMLError:
             continue
         if isinstance(doc, dict) and doc.get("dataset"):
-            names.add(str(doc["dataset"]))
+            out.append((p, doc))
+    return out
+
+
+def known_datasets(root: Path = EXPERIMENTS_DIR) -> set[str]:
+    """Dataset names the pair files declare (with their `aliases`), plus the embedded `toy`."""
+    names = {"toy"}
+    for _, doc in _pair_docs(root):
+        names.add(str(doc["dataset"]))
+        names.update(str(a) for a in doc.get("aliases") or [])
     return names
 
 
@@ -247,8 +255,14 @@ def _check_pairs(chk: "_Check", key: str, dataset: str, name) -> None:
 
 def pairs_file(dataset: str) -> Path:
     """experiments/pairs/<dataset>.yaml, '-' written '_' (dataset neurite-oasis: neurite_oasis.yaml),
-    as the dataset adapters name it."""
-    return PAIRS_DIR / f"{dataset.replace('-', '_')}.yaml"
+    as the dataset adapters name it; else the file that lists `dataset` under `aliases` (one
+    adapter, several samplesheets: CAMUS's views camus-2ch / camus-4ch use camus.yaml)."""
+    path = PAIRS_DIR / f"{dataset.replace('-', '_')}.yaml"
+    if not path.is_file():
+        for p, doc in _pair_docs(PAIRS_DIR.parent):
+            if dataset in [str(a) for a in doc.get("aliases") or []]:
+                return p
+    return path
 
 
 def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Experiment:
@@ -300,6 +314,8 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
         if "dataset" not in task:
             chk.fail(f"{key}.dataset", f"missing (e.g. {', '.join(sorted(known_datasets()))})")
         chk.name(task["dataset"], f"{key}.dataset", "dataset")
+        if task.get("train_dataset") is not None:   # trained on another dataset than the test pairs'
+            chk.name(task["train_dataset"], f"{key}.train_dataset", "dataset")
         for side in ("train", "test"):
             if task.get(side) is not None:
                 chk.modalities(task[side], f"{key}.{side}")

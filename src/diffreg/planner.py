@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .deps import format_needs, is_dependency
 from .errors import InputError
-from .experiments import PRESET_META, PROFILES, ROW_META, Experiment, parse_experiment, stage_uses_data
+from .experiments import PRESET_META, PROFILES, ROW_META, Experiment, pairs_file, parse_experiment, stage_uses_data
 from .replicates import MAX_SEEDS, SEED_MARK, seed_label
 
 STATUSES = ("run", "needs_weights", "not_implemented", "skipped")
@@ -75,6 +75,11 @@ class Target:
     test: str
     moving: str
     fixed: str
+    train_dataset: str = ""    # the dataset the rows train on, when not `dataset` (task key train_dataset)
+
+    @property
+    def trains_on(self) -> str:
+        return self.train_dataset or self.dataset
 
 
 def _value(v) -> str:
@@ -134,7 +139,7 @@ def main_experiment(methods: list[str], baselines: list[str], settings: dict, da
 class Planner:
     def __init__(self, experiments: list[Experiment], datasets: dict[str, set[int]],
                  modalities: dict[str, set[str] | None] | None = None, given: set[str] | None = None,
-                 profile: str = "full", seeds: int = 1):
+                 profile: str = "full", seeds: int = 1, artifacts: list[str] | None = None):
         if profile not in PROFILES:
             raise InputError(f"profile '{profile}' (known: {', '.join(PROFILES)})")
         if not 1 <= int(seeds) <= MAX_SEEDS:
@@ -148,10 +153,17 @@ class Planner:
         self.modalities = {k: (set(v) if v is not None else None) for k, v in (modalities or {}).items()}
         self.given = set(given or ())
         self.profile = profile
+        self.selected = select_artifacts(experiments, artifacts)
         self.plan = Plan()
         self._metrics: dict[tuple, list] = {}     # (experiment, label) -> metrics of the artifacts using it
 
     # ------------------------------------------------------------------ choices
+
+    def unselected(self, exp: Experiment, name: str) -> str:
+        """Why an artifact is not planned under --artifacts ("" when it is)."""
+        if self.selected is None or exp.name == "main" or (exp.name, name) in self.selected:
+            return ""
+        return "not selected (--artifacts)"
 
     def target(self, exp: Experiment, art: dict) -> tuple[Target | None, str]:
         """The artifact's task: the real one when its dataset is here (or `input` stands in for
@@ -169,21 +181,27 @@ class Planner:
             return None, f"needs dataset {exp.tasks[real or toy]['dataset']}"
         name, dataset = choice
         spec = exp.tasks[name]
+        # trained on another dataset than the test pairs' (LDM-Morph Table 2: ECHO -> CAMUS)
+        train_dataset = spec.get("train_dataset") or ""
+        if train_dataset and train_dataset not in self.datasets:
+            return None, f"needs dataset {train_dataset} (the training data of task {name})"
         test = art.get("test")
         if test:
             mods = spec["tests"][test]
         else:
             test, mods = "test", spec.get("test") or spec.get("train")
-        return Target(name, spec, dataset, test, mods["moving"], mods["fixed"]), ""
+        return Target(name, spec, dataset, test, mods["moving"], mods["fixed"], train_dataset), ""
 
-    def unavailable(self, target: Target, modalities: set[str]) -> str:
-        """Why the data cannot serve the target ("" when they can)."""
+    def unavailable(self, target: Target, modalities: set[str], dataset: str = "") -> str:
+        """Why the data (`dataset`, default the test pairs') cannot serve the target ("" when they can)."""
+        dataset = dataset or target.dataset
+        of = f" of {dataset}" if dataset != target.dataset else ""
         ndim = int(target.spec["ndim"])
-        if ndim not in self.datasets[target.dataset]:
-            return f"needs {ndim}D data for task {target.task}"
-        have = self.modalities.get(target.dataset)
+        if ndim not in self.datasets[dataset]:
+            return f"needs {ndim}D data{of} for task {target.task}"
+        have = self.modalities.get(dataset)
         missing = sorted(modalities - have) if have is not None else []
-        return f"needs modality {', '.join(missing)} for task {target.task}" if missing else ""
+        return f"needs modality {', '.join(missing)}{of} for task {target.task}" if missing else ""
 
     def resolve(self, exp: Experiment, settings: dict, target: Target,
                 train: dict | None = None) -> tuple[dict, dict, list[str]]:
@@ -213,7 +231,7 @@ class Planner:
         key = {"kind": st["kind"], "config": config}
         if stage_uses_data(st):   # trained on the run's data: one per dataset, dimensionality and modalities
             train = train or {"moving": target.moving, "fixed": target.fixed}
-            key.update(dataset=target.dataset, ndim=int(st.get("ndim") or target.spec["ndim"]),
+            key.update(dataset=target.trains_on, ndim=int(st.get("ndim") or target.spec["ndim"]),
                        moving=train["moving"], fixed=train["fixed"])
         return f"{name}-{hash8(key)}"
 
@@ -227,7 +245,7 @@ class Planner:
             data = stage_uses_data(st)
             ndim = st.get("ndim") or (target.spec["ndim"] if data else "")
             self.plan.stages.setdefault(sid, {
-                "stage": sid, "kind": st["kind"], "ndim": ndim, "dataset": target.dataset if data else "",
+                "stage": sid, "kind": st["kind"], "ndim": ndim, "dataset": target.trains_on if data else "",
                 "data": "yes" if data else "no", "config": f"{sid}.json",
                 "_config": dict((st.get("profiles") or {}).get(self.profile) or {})})
 
@@ -256,7 +274,8 @@ class Planner:
             use.status = status
             use.note = row.get("note") or preset.get("note") or f"method '{method}' is not part of diffreg yet"
             return use
-        why = self.unavailable(target, {train["moving"], train["fixed"], target.moving, target.fixed})
+        why = (self.unavailable(target, {train["moving"], train["fixed"]}, target.trains_on)
+               or self.unavailable(target, {target.moving, target.fixed}))
         if why:
             use.status, use.note = "skipped", why
             return use
@@ -276,7 +295,7 @@ class Planner:
         full.update({k: v for k, v in task_profile.items() if k in known and k != param})
         self.add_stages(exp, settings, target, needs)
         for k in range(self.seeds):    # replicate k trains with seed --seed + k (diffreg.replicates)
-            run = self.training(method, ndim, target.dataset, train, full, needs, k,
+            run = self.training(method, ndim, target.trains_on, train, full, needs, k,
                                 atlas="first" if target.spec.get("pairing") == "atlas" else "")
             label = seed_label(method if exp.name == "main" else f"{run}@{target.task}.{target.test}", k)
             self.registration(exp, label, target, art, kind="learned", run=run, method=method)
@@ -324,18 +343,19 @@ class Planner:
         self.plan.registrations.setdefault(key, {
             "experiment": exp.name, "label": label, "kind": kind, "run": run, "method": method, "preset": preset,
             "ndim": int(target.spec["ndim"]), "dataset": target.dataset, "moving": target.moving,
-            # <pairing file>/<pairing> (experiments/pairs/<task dataset>.yaml), "" = the dataset's own pairs
+            # <pairing file>/<pairing> (experiments/pairs/<file>.yaml of the task's dataset, aliases
+            # resolved), "" = the dataset's own pairs
             "fixed": target.fixed,
-            "pairs": f"{target.spec['dataset']}/{target.spec['pairs']}" if target.spec.get("pairs") else "",
+            "pairs": f"{pairs_file(target.spec['dataset']).stem}/{target.spec['pairs']}" if target.spec.get("pairs") else "",
             "_unions": dict(target.spec.get("label_unions") or {}),
             "_trajectory": target.spec.get("trajectory"),
             "_landmarks": target.spec.get("landmarks"), "_score_on": target.spec.get("score_on")})
         self._metrics.setdefault(key, []).append(art.get("metrics"))
 
-    def figure(self, exp: Experiment, art_name: str, art: dict) -> None:
+    def figure(self, exp: Experiment, art_name: str, art: dict, unselected: str = "") -> None:
         use = Use(exp.name, art_name, art_name)
         self.plan.uses.append(use)
-        target, why = self.target(exp, art)
+        target, why = (None, unselected) if unselected else self.target(exp, art)
         if target is None:
             use.status, use.note = "skipped", why
             return
@@ -364,8 +384,9 @@ class Planner:
         for exp in self.experiments:
             self.plan.experiments.append({"experiment": exp.name, "yaml": str(exp.path) if exp.path else ""})
             for name, art in exp.artifacts.items():
+                unselected = self.unselected(exp, name)
                 if art.get("from") is None and art.get("runs"):
-                    target, why = self.target(exp, art)
+                    target, why = (None, unselected) if unselected else self.target(exp, art)
                     chosen = (art.get("profiles") or {}).get(self.profile)
                     for row in art["runs"]:
                         if chosen is None or self.profile == "full" or row["name"] in chosen:
@@ -374,19 +395,23 @@ class Planner:
                             self.plan.uses.append(Use(exp.name, name, row["name"], status="skipped",
                                                       note=f"not in the {self.profile} profile"))
                 elif art.get("sweep"):
-                    target, why = self.target(exp, art)
+                    target, why = (None, unselected) if unselected else self.target(exp, art)
                     sweep = art["sweep"]
                     for v in (art.get("values") or {}).get(self.profile) or []:
                         row = {**(sweep.get("fixed") or {}), sweep["param"]: v}
                         self.row(exp, name, art, row, target, why, f"{sweep['param']}_{v}", sweep["param"], v)
                 elif art.get("function"):
-                    self.figure(exp, name, art)
+                    self.figure(exp, name, art, unselected)
             # qualitative figures reuse the rows of the tables they come from
             for name, art in exp.artifacts.items():
                 if art.get("from") is None:
                     continue
                 sources = art["from"] if isinstance(art["from"], list) else [art["from"]]
                 wanted = art.get("runs") or []
+                unselected = self.unselected(exp, name)
+                if unselected:
+                    self.plan.uses += [Use(exp.name, name, r, status="skipped", note=unselected) for r in wanted or [name]]
+                    continue
                 for src in sources:
                     # from several tables (e.g. two kinds of test pair): the row says which
                     suffix = f" ({exp.artifacts[src].get('test') or src})" if len(sources) > 1 else ""
@@ -408,6 +433,37 @@ class Planner:
             self.plan.evals[name] = content
             reg["eval_config"] = name
         return self.plan
+
+
+def select_artifacts(experiments: list[Experiment], selectors: list[str] | None) -> set[tuple[str, str]] | None:
+    """--artifacts: PAPER (all of it), PAPER:ARTIFACT or ARTIFACT (in every paper that has it) ->
+    the (paper, artifact) pairs to plan; None (all) without selectors. A qualitative figure brings
+    the tables it is drawn from."""
+    selectors = [x.strip() for x in selectors or [] if x.strip() and x.strip() != "all"]
+    if not selectors:
+        return None
+    papers = {e.name: e for e in experiments if e.name != "main"}
+    chosen: set[tuple[str, str]] = set()
+    for sel in selectors:
+        paper, sep, art = sel.partition(":")
+        if sep:
+            if paper not in papers or art not in papers[paper].artifacts:
+                known = ", ".join(f"{paper}:{a}" for a in papers[paper].artifacts) if paper in papers else \
+                    ", ".join(papers) or "none"
+                raise InputError(f"--artifacts {sel}: not an artifact of the papers run (known: {known})")
+            hits = {(paper, art)}
+        elif sel in papers:
+            hits = {(sel, a) for a in papers[sel].artifacts}
+        else:
+            hits = {(e, sel) for e, x in papers.items() if sel in x.artifacts}
+            if not hits:
+                raise InputError(f"--artifacts {sel}: no paper run has it (papers: {', '.join(papers) or 'none'}; "
+                                 f"give PAPER, PAPER:ARTIFACT or ARTIFACT)")
+        chosen |= hits
+    for paper, art in list(chosen):
+        src = papers[paper].artifacts[art].get("from")
+        chosen |= {(paper, s) for s in ([src] if isinstance(src, str) else src or [])}
+    return chosen
 
 
 def write_plan(plan: Plan, out: str | Path) -> None:

@@ -39,7 +39,7 @@ CASES = [
     ("unknown-baseline", ["--baselines", "syn,foo"],
      "Parameter --baselines: unknown baseline(s) foo (known: fireants, lddmm, niftyreg, syn)"),
     ("unknown-paper", ["--papers", "nope"],
-     "Parameter --papers: no experiments/nope.yaml (known: dgir, diffusemorph, or a path to a YAML file)"),
+     "Parameter --papers: no experiments/nope.yaml (known: dgir, diffusemorph, diffusereg, ldm_morph, m2m_reg, or a path to a YAML file)"),
     ("toy-moving-modality", ["--moving_modality", "flair"],
      "Parameter --moving_modality: 'flair' is no modality of the embedded toy data (modalities: nbe, be, t2)"),
     ("sheet-moving-modality", _sheet_without_flair,

@@ -296,3 +296,72 @@ def test_extract_slices_cuts_every_file_of_a_subject_at_one_index(tmp_path):
     assert out.affine[2, 3] == pytest.approx(12.0)   # the slice's position: 4 x 3 mm
     lab2d = np.asarray(nib.load(str(tmp_path / "out" / "sub-1_2d_labels.nii.gz")).dataobj)
     assert lab2d.shape == (4, 5) and (lab2d == 2).all()
+
+
+def test_train_dataset_trains_on_one_dataset_and_tests_on_another(tmp_path):
+    """LDM-Morph Table 2: trained on ECHO, tested on CAMUS. The training is the ECHO task's own
+    (shared), the registration's pairs come from CAMUS, under the view's alias of camus.yaml."""
+    doc = tiny()
+    doc["tasks"] = {
+        "echo": {"ndim": 2, "dataset": "echonet", "pairing": "intra", "pairs": "ldm_morph_ed_to_es",
+                 "train": {"moving": "ed", "fixed": "es"}},
+        "cross": {"ndim": 2, "dataset": "camus-2ch", "train_dataset": "echonet", "pairing": "intra",
+                  "pairs": "ldm_morph_ed_to_es", "train": {"moving": "ed", "fixed": "es"}}}
+    doc["artifacts"] = {
+        "t1": {"kind": "table", "tasks": {"real": "echo"}, "runs": [{"name": "a", "loss": "l"}]},
+        "t2": {"kind": "table", "tasks": {"real": "cross"}, "runs": [{"name": "a", "loss": "l"}]}}
+    exp = load_experiment(write(tmp_path, doc))
+    plan = Planner([exp], {"echonet": {2}, "camus-2ch": {2}}, profile="test").build()
+    u = {u.artifact: u for u in plan.uses}
+    assert u["t1"].status == u["t2"].status == "run"
+    assert run_of(u["t1"].label) == run_of(u["t2"].label)       # one training, on ECHO
+    assert [t["dataset"] for t in plan.trainings.values()] == ["echonet"]
+    cross = plan.registrations[("tiny", u["t2"].label)]
+    assert cross["dataset"] == "camus-2ch" and cross["pairs"] == "camus/ldm_morph_ed_to_es"
+    # without the training dataset the row says which dataset it needs
+    plan = Planner([exp], {"camus-2ch": {2}}, profile="test").build()
+    u = {u.artifact: u for u in plan.uses}
+    assert u["t2"].status == "skipped" and u["t2"].note == "needs dataset echonet (the training data of task cross)"
+    # the training dataset lacks a modality: named with its dataset
+    plan = Planner([exp], {"echonet": {2}, "camus-2ch": {2}}, {"echonet": {"ed"}, "camus-2ch": {"ed", "es"}},
+                   profile="test").build()
+    u = {u.artifact: u for u in plan.uses}
+    assert u["t2"].note == "needs modality es of echonet for task cross"
+
+
+def test_dataset_aliases_find_their_pairing_file():
+    from diffreg.experiments import known_datasets, pairs_file
+    assert {"camus", "camus-2ch", "camus-4ch"} <= known_datasets()
+    assert pairs_file("camus-4ch").name == "camus.yaml" and pairs_file("neurite-oasis").name == "neurite_oasis.yaml"
+    assert pairs_file("nope").name == "nope.yaml"      # not found: the name the error message gives
+
+
+def test_artifacts_selection_plans_only_the_chosen_tables():
+    exp = load_experiment(DGIR)
+    plan = Planner([exp], TOY, profile="test", artifacts=["dgir:table1"]).build()
+    u = uses_of(plan)
+    assert {a for (a, _), x in u.items() if x.status != "skipped"} == {"table1"}
+    assert u[("table2_be_nbe", "dgir_tr_be_nbe")].note == "not selected (--artifacts)"
+    assert {r["ndim"] for r in plan.trainings.values()} == {2}
+    # a qualitative figure brings its tables; a bare artifact name, every paper that has it
+    plan = Planner([exp], TOY, profile="test", artifacts=["fig6"]).build()
+    u = uses_of(plan)
+    assert {a for (a, _), x in u.items() if x.status == "run"} == {"fig6", "table2_be_nbe", "table2_be_be"}
+    assert Planner([exp], TOY, profile="test", artifacts=["dgir"]).build().uses == dgir_plan("test").uses
+    for bad, msg in ((["dgir:nope"], "not an artifact of the papers run"), (["nope"], "no paper run has it"),
+                     (["x:table1"], "not an artifact of the papers run \\(known: dgir\\)")):
+        with pytest.raises(InputError, match=msg):
+            Planner([exp], TOY, profile="test", artifacts=bad)
+
+
+def test_sliced_3d_dataset_feeds_2d_tasks(tmp_path):
+    img = tmp_path / "v.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), np.float32), np.eye(4)), str(img))
+    from diffreg.commands.plan import add_arguments, datasets_of
+    import argparse
+    ap = argparse.ArgumentParser()
+    add_arguments(ap)
+    args = ap.parse_args(["--dataset", "acdc", str(img), "ed,es", "--dataset", "adni", str(img), "t1",
+                          "--sliced", "acdc", "--out", str(tmp_path / "p")])
+    ndims, _, _ = datasets_of(args)
+    assert ndims == {"acdc": {2, 3}, "adni": {3}}

@@ -15,9 +15,11 @@ process PLAN {
     def images = examples instanceof List ? examples : [examples]
     def datasets = [names, images, modalities].transpose()
         .collect { n, img, mods -> "--dataset ${n} ${img} '${mods.join(',') ?: '-'}'" }.join(' ')
+    // 3D datasets that also gave 2D slices (PREPARE_DATA: toy, and those a 2D task names)
+    def sliced = [names, ndims].transpose().findAll { n, d -> d.size() > 1 }.collect { it[0] }
     def yamls = papers instanceof List ? papers : (papers ? [papers] : [])
     """
-    diffreg plan ${yamls ? '--papers ' + yamls.join(' ') : ''} ${datasets} ${args} --out plan
+    diffreg plan ${yamls ? '--papers ' + yamls.join(' ') : ''} ${datasets} ${sliced ? '--sliced ' + sliced.join(',') : ''} ${args} --out plan
     """
 
     stub:

@@ -20,6 +20,9 @@ def add_arguments(p) -> None:
     p.add_argument("--dataset", nargs=3, action="append", default=[], metavar=("NAME", "IMAGE", "MODALITIES"),
                    help="an available dataset: its name, one preprocessed image (its dimensionality; the 3D "
                         "volumes of 'toy' also feed the 2D tasks) and its modalities, comma-separated ('-': unknown)")
+    p.add_argument("--sliced", default="", metavar="NAME,...",
+                   help="3D datasets (--dataset) that also feed 2D tasks through one slice per subject, "
+                        "as the pipeline cuts them for a paper's 2D task on 3D data (toy always)")
     p.add_argument("--ndims", action="append", default=[], metavar="NAME=2,3",
                    help="an available dataset by its dimensionalities, modalities unknown (instead of --dataset)")
     p.add_argument("--given", default="", help="comma-separated parameters whose files the user gave "
@@ -35,6 +38,9 @@ def add_arguments(p) -> None:
     p.add_argument("--main-fixed", default=None, help="fixed modality of the main path (default: as --main-moving)")
     p.add_argument("--main-pairing", default="inter", choices=("inter", "intra"),
                    help="intra: moving and fixed from one subject (config inter_subject: false)")
+    p.add_argument("--artifacts", default="", metavar="SEL,...",
+                   help="plan only these tables and figures: PAPER, PAPER:ARTIFACT or ARTIFACT, comma-separated "
+                        "(default all; the others are listed as 'not selected')")
     p.add_argument("--seeds", type=int, default=1,
                    help="train every learned row this many times, with seeds --seed + 0 .. N-1 (default 1)")
     p.add_argument("--out", required=True, type=Path, help="output folder (the plan)")
@@ -50,8 +56,10 @@ def datasets_of(args) -> tuple[dict[str, set[int]], dict[str, set[str] | None], 
         if name in ndims:
             raise InputError(f"--dataset {name}: given twice")
         nd = read_image(image)[0].ndim
-        # the embedded volumes feed the 2D tasks through slices; real 3D data are not a 2D data set
-        ndims[name] = {2, 3} if name == "toy" and nd == 3 else {nd}
+        # the embedded volumes feed the 2D tasks through slices, and so do the 3D datasets the pipeline
+        # slices for a 2D task (--sliced); other 3D data are not a 2D data set
+        sliced = name == "toy" or name in args.sliced.split(",")
+        ndims[name] = {2, 3} if sliced and nd == 3 else {nd}
         mods[name] = None if modalities.strip() in ("", "-") else {m for m in modalities.split(",") if m}
         order.append(name)
     for item in args.ndims:
@@ -111,7 +119,8 @@ def run(args) -> int:
     if main is not None:
         experiments.insert(0, main)
     given = {g for g in args.given.split(",") if g}
-    plan = Planner(experiments, ndims, mods, given, args.profile, args.seeds).build()
+    plan = Planner(experiments, ndims, mods, given, args.profile, args.seeds,
+                   artifacts=args.artifacts.split(",")).build()
     write_plan(plan, args.out)
     RunManifest(NAME, vars(args)).write(args.out / "run.json")
     data = ", ".join(f"{n} ({'/'.join(f'{d}D' for d in sorted(ndims[n]))})" for n in order) or "none"

@@ -46,7 +46,9 @@ def standinDatasets(given, papers, which) {
         def doc = new org.yaml.snakeyaml.Yaml().load(file(p).text)
         def tasks = doc instanceof Map && doc.tasks instanceof Map ? doc.tasks : [:]
         tasks.each { name, t ->
-            if (t instanceof Map && t.dataset) wanted[t.dataset.toString()] = ((wanted[t.dataset.toString()] ?: []) + [(t.ndim ?: 3) as int])
+            if (!(t instanceof Map)) return
+            [t.dataset, t.train_dataset].findAll { it }.each { d ->   // the test pairs' and the training's
+                wanted[d.toString()] = (wanted[d.toString()] ?: []) + [(t.ndim ?: 3) as int] }
         }
     }
     def listed = choice == 'auto' ? null : choice.tokenize(',').collect { it.trim() }
@@ -54,11 +56,24 @@ def standinDatasets(given, papers, which) {
         .collect { name, nds -> [name, null, nds.max(), 'standin'] }
 }
 
+// Names of the datasets a 2D task of `papers` names: a 3D one of them also gives one slice per
+// subject (EXTRACT_SLICES), as `toy` always does (LDM-Morph's 2D ACDC beside the 3D ACDC of
+// DiffuseMorph and DiffuseReg).
+def datasets2d(papers) {
+    return (papers ?: []).collectMany { p ->
+        def doc = new org.yaml.snakeyaml.Yaml().load(file(p).text)
+        def tasks = doc instanceof Map && doc.tasks instanceof Map ? doc.tasks.values() : []
+        tasks.findAll { it instanceof Map && it.dataset && (it.ndim ?: 3) as int == 2 }
+            .collectMany { [it.dataset.toString()] + (it.train_dataset ? [it.train_dataset.toString()] : []) }
+    }.unique()
+}
+
 workflow PREPARE_DATA {
     take:
     datasets    // [[name, samplesheet or null (the embedded data), ndim]]
     toy         // [n_subjects, size, ndim, seed] of the embedded data, then [n_subjects, size] of the stand-ins (null: the same)
-    settings    // [reference: file or null, reference_modality: name, label_names, moving_modality: the main path's]
+    settings    // [reference: file or null, reference_modality: name, label_names, moving_modality: the main path's,
+                //  sliced: names of 3D datasets that also feed 2D tasks (datasets2d)]
 
     main:
     def user = datasets.findAll { it[1] }
@@ -102,8 +117,10 @@ workflow PREPARE_DATA {
     MAKE_PAIRS(ch_sheets.filter { name, sheet, ndim -> !(name in standin) && moving in sheet.readLines()[0].tokenize(',')*.trim() }
         .map { name, sheet, ndim -> [name, sheet] })
 
-    // embedded 3D volumes also feed the 2D tasks, through one slice per subject named <subject>_2d_<modality>
-    EXTRACT_SLICES(PREPROCESS.out.subject.filter { meta, files -> meta.dataset == 'toy' && meta.ndim == 3 })
+    // 3D volumes of toy and of the datasets 2D tasks name also feed those tasks, through one slice per
+    // subject named <subject>_2d_<modality>
+    def sliced = ['toy'] + (settings.sliced ?: [])
+    EXTRACT_SLICES(PREPROCESS.out.subject.filter { meta, files -> meta.dataset in sliced && meta.ndim == 3 })
     ch_all = PREPROCESS.out.subject
         .mix(EXTRACT_SLICES.out.subject.map { meta, files -> [meta + [ndim: 2, stem: "${meta.id}_2d".toString()], files] })
 
