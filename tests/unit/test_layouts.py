@@ -19,7 +19,7 @@ from diffreg.errors import InputError
 
 # label values each adapter writes from the copy (the stand-ins' 3 tissues / structures)
 LABEL_VALUES = {"neurite-oasis": {0, 1, 3, 4}, "oasis3": {0, 2, 3, 4}, "acdc": {0, 1, 2, 3},
-                "camus": {0, 1, 2, 3}, "echonet": {0, 1}, "adni": {0, 1, 2, 3}, "knee": {0, 1, 2, 3}}
+                "camus": {0, 1, 2, 3}, "echonet": {0, 1}, "adni": {0, 1, 2, 3, 9}, "knee": {0, 1, 2, 3}}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,8 @@ def test_copies_keep_the_public_formats(copies):
     # ADNI: FreeSurfer aseg values that the adapter merges back into the stand-in's groups
     aseg = np.asarray(nib.load(copies["adni"][0].path / "sub-001" / "aseg.nii.gz").dataobj)
     merged = np.asarray(nib.load(pd.read_csv(copies["adni"][1])["labels"][0]).dataobj)
-    assert set(np.unique(aseg)) == {0, 2, 3, 4} and ((aseg == 2) == (merged == 1)).all()
+    assert set(np.unique(aseg)) == {0, 2, 3, 4, 16} and ((aseg == 2) == (merged == 1)).all()
+    assert ((aseg == 16) == (merged == 9)).all()            # the brainstem: M2M-Reg's pons reference
 
 
 def test_tracings_rebuild_the_mask():
@@ -109,12 +110,13 @@ def test_refuses_a_used_folder_and_too_few_subjects(tmp_path):
 RECIPE_ROWS = {"DGIR, Neurite-OASIS": ["neurite-oasis"], "DiffuseMorph, OASIS-3": ["oasis3"],
                "DiffuseMorph, ACDC": ["acdc"], "DiffuseReg, ACDC": ["acdc"], "LDM-Morph, ACDC": ["acdc"],
                "LDM-Morph, CAMUS / EchoNet": ["camus", "echonet"], "M2M-Reg, ADNI PET": ["adni"],
+               "M2M-Reg, ADNI PET (pons)": ["adni"],
                "M2M-Reg, ADNI FA": ["adni"], "DGIR, knee": ["knee"]}
 
 
 def docs_recipes() -> list[tuple[str, str, list[str]]]:
     """(row, layout, flags) of the recipes table; the ADNI FA row is 'the same, plus' its
-    SynthStrip flags, and the pons flags are left out (the stand-in has no brainstem)."""
+    SynthStrip flags; the ADNI PET row also runs with its optional pons flags (second code span)."""
     import re
     import shlex
     text = (Path(__file__).resolve().parents[2] / "docs" / "datasets.md").read_text()
@@ -122,7 +124,10 @@ def docs_recipes() -> list[tuple[str, str, list[str]]]:
     flags = {}
     for line in table.splitlines()[2:]:
         row, cell = [c.strip() for c in line.strip("|").split("|", 1)]
-        flags[row] = shlex.split(re.findall(r"`([^`]*)`", cell)[0].replace("<a random DXA>", "@DXA@"))
+        spans = [shlex.split(x.replace("<a random DXA>", "@DXA@")) for x in re.findall(r"`([^`]*)`", cell)]
+        flags[row] = spans[0]
+        if row == "M2M-Reg, ADNI PET":
+            flags[row + " (pons)"] = spans[0] + spans[1]
     flags["M2M-Reg, ADNI FA"] = flags["M2M-Reg, ADNI PET"] + flags["M2M-Reg, ADNI FA"]
     assert set(flags) == set(RECIPE_ROWS), "a recipe row of docs/datasets.md has no test here"
     return [(row, name, flags[row]) for row, names in RECIPE_ROWS.items() for name in names]

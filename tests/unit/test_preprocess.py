@@ -244,3 +244,31 @@ def test_cli_preprocess_spacing_slice_and_pet(tmp_path):
                "--outdir", str(out2), "--extract-slice", "2:mid", "--shape", "10", "10", "10"])
     assert rc == 0
     assert nib.load(out2 / "pet.nii.gz").shape == (10, 10)
+
+
+def test_cli_pet_modality_finds_the_pet_by_name(tmp_path):
+    """--pet-modality pet normalises the image named *_pet.nii.gz, whichever position it has; the
+    T1 before it is left as min-max."""
+    vol = np.full((12, 12, 12), 2.0, np.float32)
+    labels = np.zeros((12, 12, 12), np.uint8)
+    labels[4:8, 4:8, 0:12] = 16
+    vol[4:8, 4:8, 4:8] = 4.0
+    aff = np.diag([0.5, 0.5, 0.5, 1.0])
+    t1 = _save(tmp_path / "a.nii.gz", np.arange(12 ** 3, dtype=np.float32).reshape(12, 12, 12), aff)
+    pet = _save(tmp_path / "b.nii.gz", vol, aff)
+    lab = _save(tmp_path / "aseg.nii.gz", labels, aff)
+    base = ["preprocess", "--subject", "s", "--images", t1, pet, "--labels", lab, "--transform", "none",
+            "--names", "s_t1.nii.gz", "s_pet.nii.gz", "s_labels.nii.gz", "--percentiles", "0", "100"]
+    assert main(base + ["--outdir", str(tmp_path / "o"), "--pet-modality", "pet"]) == 0
+    out = nib.load(tmp_path / "o" / "s_pet.nii.gz").get_fdata()
+    assert out[0, 0, 0] == pytest.approx(0.0, abs=1e-6) and out[4:8, 4:8, 4:8].min() == pytest.approx(1.0)
+    t1_out = nib.load(tmp_path / "o" / "s_t1.nii.gz").get_fdata()
+    assert t1_out.min() == 0.0 and t1_out.max() == pytest.approx(1.0)
+    with pytest.raises(InputError, match="--pet-modality fa: no image named"):
+        from diffreg.commands import preprocess as cmd
+        import argparse
+        ap = argparse.ArgumentParser()
+        cmd.add_arguments(ap)
+        cmd.run(ap.parse_args(base[1:] + ["--outdir", str(tmp_path / "x"), "--pet-modality", "fa"]))
+    assert not (tmp_path / "x").exists()
+    assert main(base + ["--outdir", str(tmp_path / "y"), "--pet-modality", "pet", "--pet-index", "1"]) != 0

@@ -34,6 +34,9 @@ def add_arguments(p) -> None:
                    help="external tool, with {input} and {mask} placeholders (e.g. SynthStrip, HD-BET)")
     p.add_argument("--extract-slice", default=None, help="2D output: AXIS[:mid|label|INDEX], e.g. 2:mid")
     p.add_argument("--pet-index", type=int, default=None, help="index in --images of a PET image to pons-normalise")
+    p.add_argument("--pet-modality", default=None, metavar="NAME",
+                   help="pons-normalise the image whose --names entry ends in _NAME.nii.gz (the pipeline's "
+                        "<subject>_<modality> names: the PET wherever its column sits; instead of --pet-index)")
     p.add_argument("--pons-label", nargs="+", type=int, default=[16],
                    help="label value(s) holding the pons in the first label map (FreeSurfer brainstem 16; "
                         "9 after the 11-group merge)")
@@ -60,11 +63,20 @@ def run(args) -> int:
         raise InputError(f"--names: {len(names)} names for {len(inputs)} images and label maps")
     if len(set(names)) != len(names):
         raise InputError("two outputs share a file name; give distinct --names")
+    pet_index = args.pet_index
+    if args.pet_modality is not None:
+        if pet_index is not None:
+            raise InputError("--pet-modality and --pet-index exclude each other")
+        hits = [i for i, n in enumerate(names[:len(args.images)]) if n.endswith(f"_{args.pet_modality}.nii.gz")]
+        if len(hits) != 1:
+            raise InputError(f"--pet-modality {args.pet_modality}: {'no' if not hits else 'more than one'} image "
+                             f"named *_{args.pet_modality}.nii.gz among {', '.join(names[:len(args.images)])}")
+        pet_index = hits[0]
     transform = "none" if args.prealigned else args.transform or ("Affine" if args.reference else "none")
     opt = Options(reference=args.reference, transform=transform, shape=args.shape, spacing=args.spacing,
                   resize=args.resize, intensity=args.intensity, percentiles=tuple(args.percentiles),
                   skullstrip=args.skullstrip, skullstrip_command=args.skullstrip_command,
-                  extract_slice=args.extract_slice, pons_label=args.pons_label, pet_index=args.pet_index,
+                  extract_slice=args.extract_slice, pons_label=args.pons_label, pet_index=pet_index,
                   pons_middle_third=not args.pons_whole_label,
                   threads=args.threads, seed=args.seed, subject=args.subject)
     manifest = RunManifest(NAME, {k: v for k, v in vars(args).items() if not k.startswith("_")}, seed=args.seed)

@@ -95,8 +95,8 @@ def _small_config(dataset: str, dst: Path, scheme: dict) -> Path:
 SEG4 = {1: 4, 2: 1, 3: 3}
 # -> FreeSurfer aseg values (4 lateral ventricle, 3 cortex, 2 white matter; left hemisphere's)
 ASEG = {1: 4, 2: 3, 3: 2}
-# adni stand-in groups 1 white matter, 2 cortex, 3 ventricles -> the same aseg values
-ADNI_ASEG = {1: 2, 2: 3, 3: 4}
+# adni stand-in groups 1 white matter, 2 cortex, 3 ventricles, 9 brainstem -> the same aseg values (16)
+ADNI_ASEG = {1: 2, 2: 3, 3: 4, 9: 16}
 
 
 def neurite_oasis(root: Path, n: int, size: int, seed: int, scratch: Path) -> Layout:

@@ -49,6 +49,9 @@ ADNI_LABELS = {0: "background", 1: "cerebral white matter", 2: "cerebral cortex"
                4: "cerebellar white matter", 5: "cerebellar cortex", 6: "thalamus", 7: "caudate and accumbens",
                8: "putamen", 9: "brainstem", 10: "hippocampus", 11: "amygdala"}
 TO_GROUP = {3: 1, 2: 2, 4: 3, 5: 3}   # WM, cortex, left/right lateral ventricle; the rest background
+# the brainstem (group 9): the template's brain tissue in this MNI box (mm, x y z: midline, behind
+# the ventricles, below them), so that M2M-Reg's pons normalisation of PET has its reference region
+BRAINSTEM_BOX_MM = ((-9.0, -38.0, -45.0), (9.0, -16.0, -12.0))
 # FDG uptake relative to cortex (grey matter ~ 3x white matter; deep nuclei slightly above cortex)
 PET_VALUES = {"bg": 0.0, "csf": 0.08, "gm": 1.0, "wm": 0.32, "deep": 1.1}
 FA_VALUES = {"csf": 0.06, "gm": 0.16, "wm": 0.45, "wm_deep": 0.3}   # wm_deep: extra FA deep in WM
@@ -113,6 +116,12 @@ def fa_like(tissues: np.ndarray, wm: np.ndarray, brain: np.ndarray, d: np.ndarra
     return np.clip(native, 0, 1)
 
 
+def brainstem_mask(fine: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Grey or white matter of the template inside BRAINSTEM_BOX_MM."""
+    from .structures import _inside, _world
+    return np.isin(fine, (2, 3)) & _inside(_world(affine, fine.shape), BRAINSTEM_BOX_MM)
+
+
 def _percentile_scale(a: np.ndarray) -> np.ndarray:
     """M2M-Reg's normalisation: clip at the 99.9th percentile, min-max to [0, 1]."""
     hi = float(np.percentile(a, 99.9))
@@ -130,6 +139,9 @@ def generate(outdir: str | Path, cfg: AdniConfig, absolute_paths: bool = False) 
     group = np.zeros(8, dtype=np.uint8)
     for k, g in TO_GROUP.items():
         group[k] = g
+    groups_tpl = group[fine_tpl]
+    if cfg.ndim == 3:
+        groups_tpl[brainstem_mask(fine_tpl, aff)] = 9
     rows, native = [], []
     seeds = np.random.SeedSequence(cfg.seed).spawn(cfg.n_subjects)
     for i, (ss, sp) in enumerate(zip(seeds, split), start=1):
@@ -142,8 +154,9 @@ def generate(outdir: str | Path, cfg: AdniConfig, absolute_paths: bool = False) 
         t1 = toy._minmax((toy._intensity(w(tpl.head), rng, cfg, None) * brain).astype(np.float32))
         tissues = np.stack([w(c) for c in tpl.tissues()])
         fine = deform.warp(fine_tpl, u, order=0)
+        groups = deform.warp(groups_tpl, u, order=0)
         rng = np.random.default_rng([cfg.seed, i, 0xAD])
-        row = {"subject": sid, "split": sp, "labels": out.labels(f"{sid}_labels.nii.gz", group[fine], aff),
+        row = {"subject": sid, "split": sp, "labels": out.labels(f"{sid}_labels.nii.gz", groups, aff),
                "image_t1": out.image(f"{sid}_t1.nii.gz", t1, aff)}
         d_pet, w_pet = native_maps(tpl.shape, rng, cfg, spacing, epi=False)
         d_fa, w_fa = native_maps(tpl.shape, rng, cfg, spacing, epi=True)
@@ -155,7 +168,7 @@ def generate(outdir: str | Path, cfg: AdniConfig, absolute_paths: bool = False) 
             row[f"image_{mod}native"] = out.image(f"{sid}_{mod}native.nii.gz", img, aff)
             # the T1's labels moved into the native space, so that the row's label maps stay true
             row[f"labels_{mod}native"] = out.labels(f"{sid}_{mod}native_labels.nii.gz",
-                                                    deform.warp(group[fine], dd, order=0), aff)
+                                                    deform.warp(groups, dd, order=0), aff)
             native.append({"subject": sid, "modality": f"{mod}native", "image": row[f"image_{mod}native"],
                            "aligned": row[f"image_{mod}"],
                            "disp": out.field(f"{sid}_{mod}native_to_t1_disp.nii.gz", wd, aff)})
