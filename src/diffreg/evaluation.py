@@ -56,7 +56,7 @@ RUNTIME_KEYS = ("register_time_s",)  # written by every method and baseline
 
 # every metric name, by what it scores
 LABEL_METRICS = ("dice", "dice_before", "hd95_vox", "hd95_mm",     # per label, per union, and their mean
-                 "dice_structures")                                # mean Dice over labels and unions
+                 "dice_structures", "dice_structures_before")      # mean Dice over labels and unions
 FIELD_METRICS = ("pct_jac_nonpos", "sdlogj", "njd", "jsd", "pct_nondiff", "ndv_pct")
 FIELD_KEYS = ("folding_percent", "sdlogj", "njd", "jsd", "strict_percent", "ndv_percent")  # in summary_jacobian
 IMAGE_METRICS = ("mse", "psnr", "nmse", "ssim")
@@ -428,12 +428,12 @@ def _label_rows(data: PairData, names: dict[int, str], labels: list[int], unions
     hd_mm = metrics.hd95_per_label if unit else partial(metrics.hd95_per_label, spacing=data.spacing)
     rows: list[tuple[str, str, float]] = []
     done: dict[str, list] = {}
-    # dice_structures needs the Dice rows: computed, written only when dice is wanted too
+    # dice_structures(_before) needs the Dice rows: computed, written only when dice(_before) is wanted too
     for metric, score, moved in (("dice", metrics.dice_per_label, warped_labels),
                                  ("dice_before", metrics.dice_per_label, data.moving_labels),
                                  ("hd95_vox", metrics.hd95_per_label, warped_labels),
                                  ("hd95_mm", hd_mm, warped_labels)):
-        if not (want(metric) or (metric == "dice" and want("dice_structures"))):
+        if not (want(metric) or (metric in ("dice", "dice_before") and want(f"dice_structures{metric[4:]}"))):
             continue
         if metric == "hd95_mm" and unit and "hd95_vox" in done:   # unit voxels: the same numbers
             rows += [(lab, metric, val) for lab, _, val in done["hd95_vox"]]
@@ -442,8 +442,9 @@ def _label_rows(data: PairData, names: dict[int, str], labels: list[int], unions
                         + _union_rows(metric, score, moved, data.fixed_labels, unions))
         if want(metric):
             rows += done[metric]
-    if want("dice_structures"):
-        rows.append((MEAN, "dice_structures", _nanmean(v for lab, _, v in done["dice"] if lab != MEAN)))
+    for metric in ("dice", "dice_before"):   # the initial row's Overall (DiffuseReg Table 1) from dice_before
+        if want(f"dice_structures{metric[4:]}"):
+            rows.append((MEAN, f"dice_structures{metric[4:]}", _nanmean(v for lab, _, v in done[metric] if lab != MEAN)))
     return rows
 
 

@@ -77,6 +77,16 @@ def test_dice_structures_averages_labels_and_unions(tmp_path):
     assert set(df["metric"]) == {"dice_structures"}
     assert value(df, "dice_structures", "mean") == pytest.approx(
         np.mean([1.0, expect["label 2"], 0.5, expect["LV+Myo"]]))
+    # before registration: the moving labels as given, whatever the field (the initial row's Overall)
+    shifted = tmp_path / "shifted"
+    disp = np.zeros((2, *SHAPE), np.float32)
+    disp[0] = 1.0
+    registration(shifted, img, img, cardiac_labels(1), cardiac_labels(0), disp)
+    df = evaluate(shifted, {"label_unions": {"LV+Myo": [2, 3]}, "metrics": ["dice_structures", "dice_structures_before"]})
+    assert set(df["metric"]) == {"dice_structures", "dice_structures_before"}
+    assert value(df, "dice_structures_before", "mean") == pytest.approx(
+        np.mean([1.0, expect["label 2"], 0.5, expect["LV+Myo"]]))
+    assert value(df, "dice_structures", "mean") != pytest.approx(value(df, "dice_structures_before", "mean"))
 
 
 def rgb(shift: int = 0) -> np.ndarray:

@@ -146,15 +146,18 @@ def acdc(root: Path, n: int, size: int, seed: int, scratch: Path, n_frames: int 
 
 
 def camus(root: Path, n: int, size: int, seed: int, scratch: Path, view: str = "2CH") -> Layout:
-    df = _standin("camus", scratch, n_subjects=n, size=size, seed=seed, view=view)
+    """Both views, as the release has them; the adapter command reads `view`."""
     lists: dict[str, list[str]] = {"training": [], "validation": [], "testing": []}
-    for r in df.itertuples():
-        pid = r.subject.removesuffix(f"_{view}")
-        d = root / "database_nifti" / pid  # the 2023 NIfTI release
-        d.mkdir(parents=True, exist_ok=True)
-        for col in ("image_ed", "image_es", "labels_ed", "labels_es"):
-            shutil.copy(getattr(r, col), d / Path(getattr(r, col)).name)
-        lists[{"train": "training", "val": "validation", "test": "testing"}[r.split]].append(pid)
+    for v in ("2CH", "4CH"):
+        df = _standin("camus", scratch / v, n_subjects=n, size=size, seed=seed, view=v)
+        for r in df.itertuples():
+            pid = r.subject.removesuffix(f"_{v}")
+            d = root / "database_nifti" / pid  # the 2023 NIfTI release
+            d.mkdir(parents=True, exist_ok=True)
+            for col in ("image_ed", "image_es", "labels_ed", "labels_es"):
+                shutil.copy(getattr(r, col), d / Path(getattr(r, col)).name)
+            if v == "2CH":    # one split per patient (the same seed draws it for both views)
+                lists[{"train": "training", "val": "validation", "test": "testing"}[r.split]].append(pid)
     (root / "database_split").mkdir(parents=True, exist_ok=True)
     for name, pids in lists.items():
         (root / "database_split" / f"subgroup_{name}.txt").write_text("".join(p + "\n" for p in pids))
