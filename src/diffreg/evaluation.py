@@ -106,8 +106,10 @@ class EvalConfig:
     trajectory: dict | None = None      # {references: [modality, ...], times: [t, ...]} (check_trajectory)
     landmarks: bool = False             # score the subjects' landmark files (landmark_mse*)
     score_on: str | None = None         # intensity metrics on this version of the images (SCORE_ON)
+    scored_labels: list[int] | None = None   # the single labels scored (and averaged); None: every one
 
-    KEYS = ("experiment", "dataset", "label_unions", "metrics", "trajectory", "landmarks", "score_on")
+    KEYS = ("experiment", "dataset", "label_unions", "metrics", "trajectory", "landmarks", "score_on",
+            "scored_labels")
 
     @classmethod
     def from_dict(cls, raw: dict, where: str = "evaluation config") -> "EvalConfig":
@@ -121,13 +123,31 @@ class EvalConfig:
         return cls(raw.get("experiment"), raw.get("dataset"),
                    check_unions(raw.get("label_unions") or {}, where), check_metrics(raw.get("metrics"), where),
                    check_trajectory(traj, where) if traj is not None else None,
-                   check_landmarks(raw.get("landmarks", False), where), check_score_on(raw.get("score_on"), where))
+                   check_landmarks(raw.get("landmarks", False), where), check_score_on(raw.get("score_on"), where),
+                   check_scored_labels(raw.get("scored_labels"), where))
+
+    def label_names(self, names: dict[int, str]) -> dict[int, str]:
+        """The label map's names restricted to `scored_labels` (a paper's Dice over some labels:
+        LDM-Morph's LV endocardium on CAMUS), so that the per-label rows and their mean are those."""
+        if not self.scored_labels:
+            return names
+        return {k: label_name(k, names) for k in self.scored_labels}
 
 
 def load_eval_config(path: str | os.PathLike | None) -> EvalConfig:
     if path is None:
         return EvalConfig()
     return EvalConfig.from_dict(load_json_object(path, "evaluation config"), str(path))
+
+
+def check_scored_labels(raw, where: str = "scored_labels") -> list[int] | None:
+    """None or a non-empty list of distinct nonzero label values."""
+    if raw is None:
+        return None
+    ok = isinstance(raw, list) and raw and all(isinstance(v, int) and not isinstance(v, bool) and v != 0 for v in raw)
+    if not ok or len(set(raw)) != len(raw):
+        raise InputError(f"{where}: scored_labels must be a list of distinct nonzero label values, got {raw!r}")
+    return sorted(raw)
 
 
 def check_unions(unions, where: str = "label_unions") -> dict[str, list[int]]:

@@ -24,7 +24,8 @@ TOP_KEYS = {"paper", "method", "stages", "files", "profiles", "tasks", "losses",
 PAPER_KEYS = {"name", "title", "code", "url"}
 STAGE_KEYS = {"kind", "param", "ndim", "data", "profiles", "note"}
 FILE_KEYS = {"note"}
-TASK_KEYS = {"ndim", "dataset", "train_dataset", "train", "test", "tests", "pairing", "pairs", "labels", "label_unions", "trajectory",
+TASK_KEYS = {"ndim", "dataset", "train_dataset", "train", "test", "tests", "pairing", "pairs", "labels", "label_unions",
+             "scored_labels", "trajectory",
              "landmarks", "score_on", "profiles", "note"}
 # how training pairs are drawn: two training subjects, one subject's two modalities (ED -> ES),
 # or every training subject onto one atlas (the first training subject by id)
@@ -342,9 +343,11 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
                 check_trajectory(task["trajectory"], f"{key}.trajectory")
             except InputError as exc:
                 chk.fail(f"{key}.trajectory", str(exc).split(": ", 1)[-1])
-        # what the evaluation scores besides the registered images: landmark files, colour versions
-        from .evaluation import check_landmarks, check_score_on
-        for tkey, check in (("landmarks", check_landmarks), ("score_on", check_score_on)):
+        # what the evaluation scores besides the registered images: landmark files, colour versions;
+        # the labels a paper's Dice averages
+        from .evaluation import check_landmarks, check_score_on, check_scored_labels
+        for tkey, check in (("landmarks", check_landmarks), ("score_on", check_score_on),
+                            ("scored_labels", check_scored_labels)):
             if task.get(tkey) is not None:
                 try:
                     check(task[tkey], f"{key}.{tkey}")

@@ -255,24 +255,25 @@ class Planner:
             row_name: str, param: str = "", value="") -> Use:
         use = Use(exp.name, art_name, row_name, param=param, value="" if value == "" else _value(value))
         self.plan.uses.append(use)
+        preset = exp.losses.get(row.get("loss"), {}) if row.get("loss") is not None else {}
+        method = row.get("method") or preset.get("method") or exp.method
+        own = {} if row.get("baseline") else preset    # a classical row has no loss preset
+        if row.get("status") or own.get("status"):   # whatever the data: a row that runs nowhere is not "skipped"
+            use.status = row.get("status") or own["status"]
+            use.note = row.get("note") or own.get("note") or (
+                "not implemented in diffreg" if row.get("baseline") else f"method '{method}' is not part of diffreg yet")
+            return use
         if target is None:
             use.status, use.note = "skipped", why
             return use
         if row.get("baseline"):
             return self.classical(exp, art_name, art, row, target, use)
-        preset = exp.losses.get(row.get("loss"), {}) if row.get("loss") is not None else {}
-        method = row.get("method") or preset.get("method") or exp.method
         settings = {k: v for k, v in preset.items() if k not in PRESET_META}
         settings.update({k: v for k, v in row.items() if k not in ROW_META})
         train = row.get("train") or target.spec.get("train") or {"moving": target.moving, "fixed": target.fixed}
         config, needs, missing = self.resolve(exp, settings, target, train)
         if missing:
             use.status, use.note = "needs_weights", "needs weights: " + ", ".join(f"give --{p}" for p in missing)
-            return use
-        status = row.get("status") or preset.get("status")
-        if status:
-            use.status = status
-            use.note = row.get("note") or preset.get("note") or f"method '{method}' is not part of diffreg yet"
             return use
         why = (self.unavailable(target, {train["moving"], train["fixed"]}, target.trains_on)
                or self.unavailable(target, {target.moving, target.fixed}))
@@ -307,9 +308,6 @@ class Planner:
 
     def classical(self, exp: Experiment, art_name: str, art: dict, row: dict, target: Target, use: Use) -> Use:
         from .baselines import BASELINES
-        if row.get("status"):
-            use.status, use.note = row["status"], row.get("note") or "not implemented in diffreg"
-            return use
         why = self.unavailable(target, {target.moving, target.fixed})
         if why:
             use.status, use.note = "skipped", why
@@ -349,7 +347,8 @@ class Planner:
             "pairs": f"{pairs_file(target.spec['dataset']).stem}/{target.spec['pairs']}" if target.spec.get("pairs") else "",
             "_unions": dict(target.spec.get("label_unions") or {}),
             "_trajectory": target.spec.get("trajectory"),
-            "_landmarks": target.spec.get("landmarks"), "_score_on": target.spec.get("score_on")})
+            "_landmarks": target.spec.get("landmarks"), "_score_on": target.spec.get("score_on"),
+            "_scored_labels": target.spec.get("scored_labels")})
         self._metrics.setdefault(key, []).append(art.get("metrics"))
 
     def figure(self, exp: Experiment, art_name: str, art: dict, unselected: str = "") -> None:
@@ -426,7 +425,7 @@ class Planner:
                        "metrics": metrics}
             if reg.get("_trajectory"):
                 content["trajectory"] = reg["_trajectory"]
-            for k in ("landmarks", "score_on"):   # only when set: other configs keep their names
+            for k in ("landmarks", "score_on", "scored_labels"):   # only when set: other configs keep their names
                 if reg.get(f"_{k}"):
                     content[k] = reg[f"_{k}"]
             name = f"eval-{hash8(content)}.json"

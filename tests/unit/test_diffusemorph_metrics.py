@@ -154,3 +154,20 @@ def test_landmark_mse_of_a_known_shift():
     assert metrics.landmark_mse(disp, [[2.5, 3.0]], [[2.5, 3.0]]) == pytest.approx(1.25 ** 2)
     with pytest.raises(ValueError):
         metrics.landmark_mse(disp, p, p[:2])
+
+
+def test_scored_labels_restrict_the_labels_and_their_mean(tmp_path):
+    """LDM-Morph's ACDC Dice averages myocardium (2) and LV (3) only: scored_labels [2, 3]."""
+    img = np.full(SHAPE, 0.5, np.float32)
+    registration(tmp_path, img, img, cardiac_labels(1), cardiac_labels(0), np.zeros((2, *SHAPE), np.float32))
+    df = evaluate(tmp_path, {"scored_labels": [3, 2], "metrics": ["dice", "dice_before"]})
+    fl, ml = cardiac_labels(0), cardiac_labels(1)
+    myo = 2 * np.sum((ml == 2) & (fl == 2)) / (np.sum(ml == 2) + np.sum(fl == 2))
+    assert set(df.loc[df["metric"] == "dice", "label"]) == {"label 2", "label 3", "mean"}
+    assert value(df, "dice", "mean") == pytest.approx((myo + 0.5) / 2)
+    assert value(df, "dice_before", "mean") == pytest.approx((myo + 0.5) / 2)
+    for bad in ([0], [2, 2], "2", []):
+        (tmp_path / "eval.json").write_text(json.dumps({"scored_labels": bad}))
+        assert main(["evaluate", "--registration", str(tmp_path / "r"), "--images-dir", str(tmp_path / "images"),
+                     "--config", str(tmp_path / "eval.json"), "--out", str(tmp_path / "x.csv")]) != 0
+    assert not (tmp_path / "x.csv").exists()

@@ -1,6 +1,6 @@
 """`diffreg evaluate`: score registration outputs into one long metrics CSV.
 
-`--config eval.json` ({experiment, dataset, label_unions, metrics, trajectory, landmarks, score_on},
+`--config eval.json` ({experiment, dataset, label_unions, metrics, trajectory, landmarks, score_on, scored_labels},
 written by the plan) declares what an experiment asks: its experiment and dataset columns (they take
 precedence over the flags), label unions scored beside the single labels, the metrics to compute
 (null: all), the frames of a trajectory, whether to score the subjects' landmark files and which
@@ -46,7 +46,7 @@ def run(args) -> int:
     config = load_eval_config(args.config)
     experiment = config.experiment or args.experiment or "default"
     dataset = config.dataset or args.dataset
-    names = load_label_names(args.label_names)
+    names = config.label_names(load_label_names(args.label_names))
     regs = find_registrations(args.registration)
     images = ImageIndex(args.images_dir)
     frames = [evaluate_registration(r, images, names, experiment, args.artifact, dataset,
@@ -57,6 +57,7 @@ def run(args) -> int:
     with atomic_path(out) as tmp:
         write_metrics(df, tmp)
     manifest.update(experiment=experiment, dataset=dataset, label_unions=config.label_unions,
+                    scored_labels=config.scored_labels,
                     metrics=config.metrics, landmarks=config.landmarks,
                     score_on=config.score_on, n_registrations=len(regs), n_rows=len(df))
     manifest.write(out.parent / "run.json")
