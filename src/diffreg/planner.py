@@ -307,12 +307,18 @@ class Planner:
         return use
 
     def classical(self, exp: Experiment, art_name: str, art: dict, row: dict, target: Target, use: Use) -> Use:
-        from .baselines import BASELINES
+        from .baselines import BASELINES, get_baseline
         why = self.unavailable(target, {target.moving, target.fixed})
         if why:
             use.status, use.note = "skipped", why
             return use
         tool = row["baseline"]
+        # a paper's row of an optional tool that is not installed (FireANTs) is skipped with its reason,
+        # not a failed task; the main path's --baselines, asked by name, stop where the tool is missing
+        reason = get_baseline(tool).available() if exp.name != "main" else None
+        if reason:
+            use.status, use.note = "skipped", reason
+            return use
         preset = row.get("preset") or BASELINES.get(tool).default_preset
         label = f"{tool}-{preset}" + ("" if exp.name == "main" else f"@{target.task}.{target.test}")
         self.registration(exp, label, target, art, kind="classical", method=tool, preset=preset)

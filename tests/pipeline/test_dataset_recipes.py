@@ -1,12 +1,11 @@
-"""Every dataset recipe of docs/datasets.md through the real pipeline: the seven public layouts
-written small (`diffreg toy-layout`), read by their adapters (`diffreg dataset`), then ONE
-`nextflow run main.nf -profile test` with all of them (--datasets), each preprocessed with its
-paper's recipe (--dataset_args) and registered on its paper's test pairs.
-
-The main path (--methods) registers only the first dataset, so the registrations come from a
-small experiment YAML written here: one task per dataset on its paper's pairing, VoxelMorph for 2
-iterations (knee: its DXA and X-ray pools paired in turn, see KNEE_NOTE). Prints the wall time and the per-dataset task time from the
-trace (docs/datasets.md, "Acceptance: every recipe through the pipeline")."""
+"""Every dataset recipe of docs/datasets.md through the real pipeline to its papers' tables: the
+public layouts written small (`diffreg toy-layout`; CAMUS with both views), read by their adapters
+(`diffreg dataset`), then ONE `nextflow run main.nf -profile test` with all of them (--datasets;
+CAMUS as camus-2ch and camus-4ch), each preprocessed with its paper's recipe (--dataset_args) and
+registered on its papers' test pairs by the papers' own experiment YAMLs, one or more tables per
+dataset (--artifacts: PAPER_TABLES), at the test profile's rows and lengths. Prints the wall time
+and the per-dataset task time from the trace (docs/datasets.md, "Acceptance: every recipe through
+the pipeline")."""
 from __future__ import annotations
 
 import re
@@ -16,10 +15,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
-import yaml
 
 from diffreg.cli import main
-from diffreg.data.layouts import NAMES, write_layout
+from diffreg.data.layouts import write_layout
 
 from .conftest import run_nextflow
 
@@ -29,49 +27,39 @@ from .conftest import run_nextflow
 # (in-plane: the copy's own 4.5 mm, where 1.5 mm would resample it to a 96^2 grid; through-plane:
 # the paper's 101 mm field of view; 8 slices would be smaller than VoxelMorph's 9-voxel NCC
 # window, "input image smaller than kernel size"); CAMUS / EchoNet 112 ->
-# 128 / 4; ADNI 1.5 mm x 128 (192 mm) as 6 mm x 32, without --pet-index / --pons-label (the
-# stand-in has no brainstem); knee 256 / 8, aligned to the pipeline's reference, the first
+# 128 / 4; ADNI 1.5 mm x 128 (192 mm) as 6 mm x 32, PET pons-normalised (the optional flags);
+# knee 256 / 8, aligned to the pipeline's reference, the first
 # training subject (a DXA: the recipe's "a random DXA").
 RECIPES = {
     "neurite-oasis": ("--transform none", (32, 32, 32)),
     "oasis3": ("--transform none --shape 20 24 28", (20, 24, 28)),
     "acdc": ("--transform none --spacing 4.5 4.5 6.3 --shape 32 32 16", (32, 32, 16)),
-    "camus": ("--transform none --resize 28 28 --shape 32 32", (32, 32)),
+    "camus-2ch": ("--transform none --resize 28 28 --shape 32 32", (32, 32)),
+    "camus-4ch": ("--transform none --resize 28 28 --shape 32 32", (32, 32)),
     "echonet": ("--transform none --resize 28 28 --shape 32 32", (32, 32)),
-    "adni": ("--transform none --spacing 6 --shape 32 32 32 --intensity percentile --percentiles 0 99.9", (32, 32, 32)),
+    "adni-pet": ("--transform none --spacing 6 --shape 32 32 32 --intensity percentile --percentiles 0 99.9 "
+             "--pet-modality pet --pons-label 9", (32, 32, 32)),
     "knee": ("--transform Affine --resize 32 32", (32, 32)),
 }
-# task per dataset: ndim, the paper's pairing (experiments/pairs/<dataset>.yaml), moving -> fixed.
-# neurite-oasis has no `pairs:` (its pairing file is neurite_oasis.yaml): its own all-ordered
-# be pairs, DGIR's BE -> NBE on test subjects.
-TASKS = {
-    "neurite-oasis": dict(ndim=3, mods=("be", "nbe")),
-    "oasis3": dict(ndim=3, pairing="atlas", pairs="diffusemorph_atlas", mods=("t1", "t1")),
-    "acdc": dict(ndim=3, pairing="intra", pairs="diffusemorph_ed_to_es", mods=("ed", "es")),
-    "camus": dict(ndim=2, pairing="intra", pairs="ldm_morph_ed_to_es", mods=("ed", "es")),
-    "echonet": dict(ndim=2, pairing="intra", pairs="ldm_morph_ed_to_es", mods=("ed", "es")),
-    "adni": dict(ndim=3, pairs="m2m_pet_to_t1", mods=("pet", "t1")),
-    "knee": dict(ndim=2, pairs="dgir_dxa_to_xray", mods=("dxa", "xray")),
+# dataset of the run -> (layout copy, view for the CAMUS adapter)
+LAYOUT = {"neurite-oasis": ("neurite-oasis", None), "oasis3": ("oasis3", None), "acdc": ("acdc", None),
+          "camus-2ch": ("camus", "2CH"), "camus-4ch": ("camus", "4CH"), "echonet": ("echonet", None),
+          "adni-pet": ("adni", None), "knee": ("knee", None)}
+# the papers' tables each dataset feeds here, as PAPER:ARTIFACT (each paper's real task on it):
+# DGIR's knee Table 1 and BE -> NBE Table 2; DiffuseMorph's cardiac (Table 2) and atlas brain
+# (Table 3) tables; DiffuseReg's ES -> ED Table 1; LDM-Morph's Table 1 on every echo / cardiac
+# dataset (ACDC through one mid-slice of the 3D recipe's volumes) and Table 2 (trained on ECHO,
+# tested on CAMUS-2CH); M2M-Reg's PET -> MRI Table 1
+PAPER_TABLES = {
+    "knee": ["dgir:table1"], "neurite-oasis": ["dgir:table2_be_nbe"],
+    "acdc": ["diffusemorph:table2", "diffusereg:table1", "ldm_morph:table1_acdc"],
+    "oasis3": ["diffusemorph:table3"],
+    "camus-2ch": ["ldm_morph:table1_camus2ch", "ldm_morph:table2_camus2ch"],
+    "camus-4ch": ["ldm_morph:table1_camus4ch"], "echonet": ["ldm_morph:table1_echo"],
+    "adni-pet": ["m2m_reg:table1_pet_mri"],
 }
-# KNEE_NOTE: a knee row holds one image (DXA or X-ray: different people); the training set pairs
-# the DXA pool with the X-ray pool in turn (methods/training_set.py), so VoxelMorph trains on it.
 SUBJECTS = {"oasis3": 4}  # atlas training needs 2 training subjects (the atlas and one more)
-
-
-def task_key(name: str) -> str:
-    return "t_" + name.replace("-", "_")
-
-
-def experiment_yaml() -> dict:
-    tasks, artifacts = {}, {}
-    for name, t in TASKS.items():
-        mv, fx = t["mods"]
-        tasks[task_key(name)] = {**{k: v for k, v in t.items() if k != "mods"}, "dataset": name,
-                                 "train": {"moving": mv, "fixed": fx}, "test": {"moving": mv, "fixed": fx}}
-        run = {"name": "vm", "iterations": 2}
-        artifacts["a" + task_key(name)[1:]] = {"kind": "table", "title": f"{name} recipe", "columns": ["dice"],
-                                               "tasks": {"real": task_key(name)}, "runs": [run]}
-    return {"paper": {"name": "Dataset recipes (test)"}, "method": "voxelmorph", "tasks": tasks, "artifacts": artifacts}
+NAMES_RUN = list(LAYOUT)
 
 
 def per_dataset_seconds(results: Path) -> dict[str, float]:
@@ -83,7 +71,7 @@ def per_dataset_seconds(results: Path) -> dict[str, float]:
     out: dict[str, float] = {}
     for r in trace.itertuples():
         tag = str(r.name)
-        hit = [n for n in NAMES if re.search(rf"\({re.escape(n)}[ )]", tag) or task_key(n) in tag
+        hit = [n for n in NAMES_RUN if re.search(rf"\({re.escape(n)}[ )]", tag)
                or owner.get(tag.split("(")[-1].rstrip(")")) == n]
         key = hit[0] if len(hit) == 1 else "shared"
         out[key] = out.get(key, 0.0) + _seconds(str(r.realtime))
@@ -101,19 +89,24 @@ def _seconds(text: str) -> float:
 
 
 def test_every_recipe_on_its_public_layout(tmp_path):
-    sheets, strays = {}, {}
-    for name in NAMES:
-        lay = write_layout(name, tmp_path / "raw" / name, n_subjects=SUBJECTS.get(name, 3), size=32, seed=0)
+    sheets, strays, layouts = {}, {}, {}
+    for name, (layout, view) in LAYOUT.items():
+        if layout not in layouts:
+            layouts[layout] = write_layout(layout, tmp_path / "raw" / layout, n_subjects=SUBJECTS.get(name, 3),
+                                           size=32, seed=0)
+        lay = layouts[layout]
         sheets[name] = tmp_path / "work" / name / "samplesheet.csv"
-        assert main(lay.command(sheets[name])) == 0, name
+        argv = lay.command(sheets[name])
+        if view:
+            argv[argv.index("--view") + 1] = view
+        assert main(argv) == 0, name
         strays[name] = lay.strays
-    paper = tmp_path / "recipes.yaml"
-    paper.write_text(yaml.safe_dump(experiment_yaml(), sort_keys=False))
 
     start = time.monotonic()
-    proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", "--papers", str(paper),
-                        "--methods", "none", "--baselines", "none", "--standins", "none",
-                        "--train_iterations", "2", "--max_pairs", "2",
+    proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results",
+                        "--papers", "dgir,diffusemorph,diffusereg,ldm_morph,m2m_reg",
+                        "--artifacts", ",".join(t for ts in PAPER_TABLES.values() for t in ts),
+                        "--methods", "none", "--baselines", "none", "--standins", "none", "--max_pairs", "2",
                         "--datasets", ",".join(f"{n}={s}" for n, s in sheets.items()),
                         "--dataset_args", ";".join(f"{n}={flags}" for n, (flags, _) in RECIPES.items()))
     wall = time.monotonic() - start
@@ -126,9 +119,27 @@ def test_every_recipe_on_its_public_layout(tmp_path):
     for name, (_, shape) in RECIPES.items():
         dice = metrics[(metrics["dataset"] == name) & (metrics["metric"] == "dice")]
         assert len(dice) and np.isfinite(dice["value"]).all() and dice["value"].between(0, 1).all(), name
-        # the recipe's grid: every preprocessed image of the dataset has its shape
+        # the recipe's grid: every preprocessed image of the dataset has its shape (ACDC's 2D
+        # slices for LDM-Morph are cut after preprocessing, from these volumes)
         images = [p for p in (results / "preprocessed" / name).rglob("*.nii.gz") if "label" not in p.name]
         assert images and {nib.load(p).shape for p in images} == {shape}, name
+        # each of its papers' tables has a row of ours that ran on this dataset's pairs, beside the paper's
+        for sel in PAPER_TABLES[name]:
+            paper, artifact = sel.split(":")
+            table = pd.read_csv(results / "experiments" / paper / f"{artifact}.csv").set_index("method")
+            ran = table[table["n"].fillna(0) > 0]
+            assert len(ran.drop(index="initial", errors="ignore")), (name, sel)
+            assert np.isfinite(ran["dice_mean"]).all() and any(c.startswith("paper_") for c in table.columns), (name, sel)
+            assert name in set(metrics.loc[metrics["experiment"] == paper, "dataset"]), (name, sel)
+    # LDM-Morph Table 2: trained on ECHO, scored on CAMUS-2CH's pairs; its Dice is the LV's (scored_labels)
+    plan = results / "pipeline_info/plan"
+    runs = pd.read_csv(plan / "trainings.csv").set_index("run")
+    regs = pd.read_csv(plan / "registrations.csv")
+    cross = regs[regs["label"].str.contains("@echo_to_camus2ch.")]
+    assert len(cross) and (cross["dataset"] == "camus-2ch").all()
+    assert set(runs.loc[cross["run"], "dataset"]) == {"echonet"}
+    camus_dice = metrics[(metrics["dataset"] == "camus-2ch") & (metrics["metric"] == "dice")]
+    assert set(camus_dice["label"]) == {"LV endocardium", "mean"}
     # the adapters' deliberate strays (a _backup folder, an untraced video) are in skipped.csv and
     # reach the report's provenance
     for name, items in strays.items():

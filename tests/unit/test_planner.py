@@ -365,3 +365,17 @@ def test_sliced_3d_dataset_feeds_2d_tasks(tmp_path):
                           "--sliced", "acdc", "--out", str(tmp_path / "p")])
     ndims, _, _ = datasets_of(args)
     assert ndims == {"acdc": {2, 3}, "adni": {3}}
+
+
+def test_a_papers_row_of_a_missing_optional_tool_is_skipped_with_its_reason(tmp_path, monkeypatch):
+    from diffreg.baselines.fireants import FireANTs
+    doc = tiny()
+    doc["artifacts"]["tab"]["runs"].append({"name": "fireants", "baseline": "fireants", "preset": "test"})
+    exp = load_experiment(write(tmp_path, doc))
+    monkeypatch.setattr(FireANTs, "available", lambda self: "FireANTs is not installed here")
+    u = {u.row: u for u in Planner([exp], TOY, profile="test").build().uses if u.artifact == "tab"}
+    assert (u["fireants"].status, u["fireants"].note) == ("skipped", "FireANTs is not installed here")
+    assert u["syn"].status == "run"
+    monkeypatch.setattr(FireANTs, "available", lambda self: None)
+    u = {u.row: u for u in Planner([exp], TOY, profile="test").build().uses if u.artifact == "tab"}
+    assert u["fireants"].status == "run"
