@@ -106,7 +106,7 @@ def test_every_recipe_on_its_public_layout(tmp_path):
     proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results",
                         "--papers", "dgir,diffusemorph,diffusereg,ldm_morph,m2m_reg",
                         "--artifacts", ",".join(t for ts in PAPER_TABLES.values() for t in ts),
-                        "--methods", "none", "--baselines", "none", "--standins", "none", "--max_pairs", "2",
+                        "--methods", "none", "--baselines", "none", "--standins", "none", "--max_pairs", "1",
                         "--datasets", ",".join(f"{n}={s}" for n, s in sheets.items()),
                         "--dataset_args", ";".join(f"{n}={flags}" for n, (flags, _) in RECIPES.items()))
     wall = time.monotonic() - start
@@ -117,7 +117,8 @@ def test_every_recipe_on_its_public_layout(tmp_path):
 
     metrics = pd.concat(pd.read_csv(p) for p in (results / "experiments/metrics").glob("*.csv"))
     for name, (_, shape) in RECIPES.items():
-        dice = metrics[(metrics["dataset"] == name) & (metrics["metric"] == "dice")]
+        # (a label of the dataset's labels.json that the copy lacks scores NaN: absent from both maps)
+        dice = metrics[(metrics["dataset"] == name) & (metrics["metric"] == "dice") & (metrics["label"] == "mean")]
         assert len(dice) and np.isfinite(dice["value"]).all() and dice["value"].between(0, 1).all(), name
         # the recipe's grid: every preprocessed image of the dataset has its shape (ACDC's 2D
         # slices for LDM-Morph are cut after preprocessing, from these volumes)

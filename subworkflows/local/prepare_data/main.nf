@@ -78,9 +78,15 @@ workflow PREPARE_DATA {
     main:
     def user = datasets.findAll { it[1] }
     ch_sheets = Channel.fromList(user.collect { name, sheet, ndim -> [name, file(sheet, checkIfExists: true), ndim] })
-    // --label_names: the one dataset the user named (stand-ins added for the papers do not count)
+    // --label_names: the one dataset the user named (stand-ins added for the papers do not count);
+    // otherwise the labels.json a dataset adapter wrote beside the samplesheet (`diffreg dataset`)
     def named = datasets.count { it.size() < 4 }
-    ch_names = Channel.fromList(user.collect { name, sheet, ndim -> [name, file(named == 1 && settings.label_names ? settings.label_names : "${projectDir}/assets/NO_FILE")] })
+    def namesOf = { sheet ->
+        if (named == 1 && settings.label_names) return file(settings.label_names)
+        def beside = file(sheet).parent.resolve('labels.json')
+        return beside.exists() ? beside : file("${projectDir}/assets/NO_FILE")
+    }
+    ch_names = Channel.fromList(user.collect { name, sheet, ndim -> [name, namesOf(sheet)] })
     def made = datasets.findAll { !it[1] }
     ch_made_pairs = Channel.empty()
     ch_standin_qc = Channel.empty()
