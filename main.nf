@@ -199,14 +199,25 @@ def datasetList() {
     return list + standinDatasets(list, paperFiles(), params.standins)   // the papers' datasets nobody gave
 }
 
-// the embedded brain population (no --input): for the main path (--methods, --baselines), a paper task
-// on dataset `toy`, or a launch with nothing else to run; not for papers whose tasks all have stand-ins
+// the embedded brain population (no --input): for the main path (--methods, --baselines), a launch
+// with nothing else to run, or an artifact (of --artifacts) whose task falls back to dataset `toy`
+// because its real dataset is not given; not for papers whose tasks all have stand-ins or data
 def toyNeeded() {
     def papers = paperFiles()
     if (splitList(params.methods) || splitList(params.baselines) || !papers) return true
+    def given = splitList(params.datasets).collect { it.tokenize('=')[0] }
+    def sels = splitList(params.artifacts).findAll { it != 'all' }
     return papers.any { p ->
         def doc = new org.yaml.snakeyaml.Yaml().load(file(p).text)
-        doc instanceof Map && doc.tasks instanceof Map && doc.tasks.values().any { it instanceof Map && it.dataset?.toString() == 'toy' }
+        def tasks = doc instanceof Map && doc.tasks instanceof Map ? doc.tasks : [:]
+        def arts = doc instanceof Map && doc.artifacts instanceof Map ? doc.artifacts : [:]
+        arts.any { name, a ->
+            if (sels && !(p.baseName in sels || "${p.baseName}:${name}".toString() in sels || name in sels)) return false
+            def choice = a instanceof Map && a.tasks instanceof Map ? a.tasks : [:]
+            def real = tasks[choice.real], toy = tasks[choice.toy]
+            def onToy = { t -> t instanceof Map && t.dataset?.toString() == 'toy' }
+            onToy(real) || (onToy(toy) && !(real instanceof Map && real.dataset?.toString() in given))
+        }
     }
 }
 

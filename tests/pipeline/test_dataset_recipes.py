@@ -63,16 +63,17 @@ NAMES_RUN = list(LAYOUT)
 
 
 def per_dataset_seconds(results: Path) -> dict[str, float]:
-    """Summed task realtime per dataset from the trace (tasks are tagged with the dataset, its
-    task key or its training run)."""
+    """Summed task realtime per dataset from the trace: a task is tagged with its dataset, its
+    training run or its registration label (the plan says whose data each is)."""
     trace = pd.read_csv(next((results / "pipeline_info").glob("trace_*.txt")), sep="\t")
-    runs = pd.read_csv(results / "pipeline_info/plan/trainings.csv")
-    owner = {r.run: r.dataset for r in runs.itertuples()}
+    plan = results / "pipeline_info/plan"
+    owner = {r.run: r.dataset for r in pd.read_csv(plan / "trainings.csv").itertuples()}
+    owner.update({r.label: r.dataset for r in pd.read_csv(plan / "registrations.csv").itertuples()})
     out: dict[str, float] = {}
     for r in trace.itertuples():
         tag = str(r.name)
-        hit = [n for n in NAMES_RUN if re.search(rf"\({re.escape(n)}[ )]", tag)
-               or owner.get(tag.split("(")[-1].rstrip(")")) == n]
+        inner = tag.split("(", 1)[-1].rstrip(")").split(" ")      # EVALUATE: "<paper> <label>__<pair>"
+        hit = [n for n in NAMES_RUN if n in inner or any(owner.get(t.split("__")[0]) == n for t in inner)]
         key = hit[0] if len(hit) == 1 else "shared"
         out[key] = out.get(key, 0.0) + _seconds(str(r.realtime))
     return out

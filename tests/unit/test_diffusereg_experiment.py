@@ -12,6 +12,8 @@ from diffreg.cli import main
 from diffreg.experiments import load_experiment
 from diffreg.planner import Planner
 
+from .paper_numbers import assert_printed
+
 YAML = Path(__file__).resolve().parents[2] / "experiments" / "diffusereg.yaml"
 ARTIFACTS = ["table1", "table2", "fig3"]       # Figs. 1 and 2 are diagrams
 STANDINS = {"toy": {2, 3}, "acdc": {3}}
@@ -61,13 +63,7 @@ def test_artifacts_in_the_papers_order_with_claims(exp):
 
 @pytest.mark.parametrize("table", sorted(PRINTED))
 def test_the_papers_numbers_as_printed(exp, table):
-    rows = exp.paper_rows()[table]
-    assert list(rows) == list(PRINTED[table])
-    for row, printed in PRINTED[table].items():
-        assert set(rows[row]) == set(printed), (table, row)
-        for key, want in printed.items():
-            scale = 0.01 if key in PERCENT else 1.0
-            assert rows[row][key] == pytest.approx(want * scale, rel=1e-12), (table, row, key)
+    assert_printed(exp.paper_rows()[table], PRINTED[table], table, lambda key: 0.01 if key in PERCENT else 1.0)
 
 
 def test_the_printed_numbers_agree_with_each_other(exp):
