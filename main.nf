@@ -194,7 +194,7 @@ def datasetList() {
         list << [name, sheet, validateSamplesheet(sheet)]
     }
     def named = datasetArgs()
-    def unknown = named.keySet().findAll { n -> !list.any { it[0] == n } }
+    def unknown = named.keySet().findAll { n -> !list.any { it[0] == n - ':2d' } }
     if (unknown) error "Parameter --dataset_args: no dataset ${unknown.join(', ')} (given: ${list.collect { it[0] }.join(', ')})"
     return list + standinDatasets(list, paperFiles(), params.standins)   // the papers' datasets nobody gave
 }
@@ -228,7 +228,7 @@ def datasetArgs() {
     (params.dataset_args ?: '').toString().tokenize(';').collect { it.trim() }.findAll { it }.each { item ->
         def at = item.indexOf('=')
         def name = at > 0 ? item.substring(0, at).trim() : ''
-        if (!(name ==~ /[a-z0-9_-]+/)) error "Parameter --dataset_args: expected NAME=flags;NAME=flags, got '${item}'"
+        if (!(name ==~ /[a-z0-9_-]+(:2d)?/)) error "Parameter --dataset_args: expected NAME=flags;NAME:2d=flags, got '${item}'"
         if (out.containsKey(name)) error "Parameter --dataset_args: dataset '${name}' given twice"
         out[name] = item.substring(at + 1).trim()
     }

@@ -28,7 +28,9 @@ workflow DIFFREG {
     main:
     PREPARE_DATA(datasets, [params.toy_subjects, params.toy_size, params.toy_ndim, params.seed, params.standin_subjects, params.standin_size],
                  [reference: params.reference, reference_modality: params.reference_modality, label_names: params.label_names,
-                  moving_modality: params.moving_modality, sliced: datasets2d(papers)])
+                  moving_modality: params.moving_modality, sliced: datasets2d(papers),
+                  recipes2d: (params.dataset_args ?: '').toString().tokenize(';').collect { it.trim() }
+                      .findAll { it =~ /^[a-z0-9_-]+:2d=/ }.collect { it.substring(0, it.indexOf(':2d=')) }])
     subjects = PREPARE_DATA.out.subjects
 
     // one example image, the modalities and the dimensionalities of each dataset: what the plan can run on

@@ -8,7 +8,8 @@ and the per-dataset task time from the trace (docs/datasets.md, "Acceptance: eve
 the pipeline")."""
 from __future__ import annotations
 
-import re
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -26,37 +27,42 @@ from .conftest import run_nextflow
 # 160 192 224 / 8; ACDC DiffuseMorph 1.5 1.5 3.15 mm x 128 128 32 as 4.5 4.5 6.3 mm x 32 32 16
 # (in-plane: the copy's own 4.5 mm, where 1.5 mm would resample it to a 96^2 grid; through-plane:
 # the paper's 101 mm field of view; 8 slices would be smaller than VoxelMorph's 9-voxel NCC
-# window, "input image smaller than kernel size"); CAMUS / EchoNet 112 ->
-# 128 / 4; ADNI 1.5 mm x 128 (192 mm) as 6 mm x 32, PET pons-normalised (the optional flags);
-# knee 256 / 8, aligned to the pipeline's reference, the first
-# training subject (a DXA: the recipe's "a random DXA").
+# window, "input image smaller than kernel size"); ACDC LDM-Morph (its own 2D recipe, `acdc:2d`:
+# mid-slice, 112 -> 128) and CAMUS / EchoNet 112 -> 128 / 4; ADNI 1.5 mm x 128 (192 mm) as
+# 6 mm x 32, PET pons-normalised (the optional flags), FA skull-stripped by the SynthStrip command
+# (a threshold stand-in on PATH); knee 256 / 8, aligned to the pipeline's reference, the first
+# training subject (a DXA: the recipe's "a random DXA"). DiffuseReg's ACDC recipe (`--shape` alone)
+# is the crop / pad that the OASIS-3 row runs.
+ADNI = "--transform none --spacing 6 --shape 32 32 32 --intensity percentile --percentiles 0 99.9"
 RECIPES = {
     "neurite-oasis": ("--transform none", (32, 32, 32)),
     "oasis3": ("--transform none --shape 20 24 28", (20, 24, 28)),
     "acdc": ("--transform none --spacing 4.5 4.5 6.3 --shape 32 32 16", (32, 32, 16)),
+    "acdc:2d": ("--transform none --extract-slice 2:mid --resize 28 28 --shape 32 32", (32, 32)),
     "camus-2ch": ("--transform none --resize 28 28 --shape 32 32", (32, 32)),
     "camus-4ch": ("--transform none --resize 28 28 --shape 32 32", (32, 32)),
     "echonet": ("--transform none --resize 28 28 --shape 32 32", (32, 32)),
-    "adni-pet": ("--transform none --spacing 6 --shape 32 32 32 --intensity percentile --percentiles 0 99.9 "
-             "--pet-modality pet --pons-label 9", (32, 32, 32)),
+    "adni-pet": (f"{ADNI} --pet-modality pet --pons-label 9", (32, 32, 32)),
+    "adni-fa": (f"{ADNI} --skullstrip external --skullstrip-command 'mri_synthstrip -i {{input}} -m {{mask}}'",
+                (32, 32, 32)),
     "knee": ("--transform Affine --resize 32 32", (32, 32)),
 }
 # dataset of the run -> (layout copy, view for the CAMUS adapter)
 LAYOUT = {"neurite-oasis": ("neurite-oasis", None), "oasis3": ("oasis3", None), "acdc": ("acdc", None),
           "camus-2ch": ("camus", "2CH"), "camus-4ch": ("camus", "4CH"), "echonet": ("echonet", None),
-          "adni-pet": ("adni", None), "knee": ("knee", None)}
+          "adni-pet": ("adni", None), "adni-fa": ("adni", None), "knee": ("knee", None)}
 # the papers' tables each dataset feeds here, as PAPER:ARTIFACT (each paper's real task on it):
 # DGIR's knee Table 1 and BE -> NBE Table 2; DiffuseMorph's cardiac (Table 2) and atlas brain
 # (Table 3) tables; DiffuseReg's ES -> ED Table 1; LDM-Morph's Table 1 on every echo / cardiac
-# dataset (ACDC through one mid-slice of the 3D recipe's volumes) and Table 2 (trained on ECHO,
-# tested on CAMUS-2CH); M2M-Reg's PET -> MRI Table 1
+# dataset (ACDC through its 2D recipe) and Table 2 (trained on ECHO, tested on CAMUS-2CH);
+# M2M-Reg's PET -> MRI and FA -> MRI Table 1
 PAPER_TABLES = {
     "knee": ["dgir:table1"], "neurite-oasis": ["dgir:table2_be_nbe"],
     "acdc": ["diffusemorph:table2", "diffusereg:table1", "ldm_morph:table1_acdc"],
     "oasis3": ["diffusemorph:table3"],
     "camus-2ch": ["ldm_morph:table1_camus2ch", "ldm_morph:table2_camus2ch"],
     "camus-4ch": ["ldm_morph:table1_camus4ch"], "echonet": ["ldm_morph:table1_echo"],
-    "adni-pet": ["m2m_reg:table1_pet_mri"],
+    "adni-pet": ["m2m_reg:table1_pet_mri"], "adni-fa": ["m2m_reg:table1_fa_mri"],
 }
 SUBJECTS = {"oasis3": 4}  # atlas training needs 2 training subjects (the atlas and one more)
 NAMES_RUN = list(LAYOUT)
@@ -89,7 +95,20 @@ def _seconds(text: str) -> float:
     return total
 
 
-def test_every_recipe_on_its_public_layout(tmp_path):
+def synthstrip_stand_in(bindir: Path) -> Path:
+    """`mri_synthstrip -i IN -m MASK` answered by a threshold mask (SynthStrip is not installed here)."""
+    tool = bindir / "mri_synthstrip"
+    bindir.mkdir(parents=True, exist_ok=True)
+    tool.write_text(f"#!{sys.executable}\nimport sys, nibabel as nib, numpy as np\n"
+                    "a = sys.argv[sys.argv.index('-i') + 1]; m = sys.argv[sys.argv.index('-m') + 1]\n"
+                    "img = nib.load(a); d = np.asarray(img.dataobj)\n"
+                    "nib.save(nib.Nifti1Image((d > d.mean()).astype(np.uint8), img.affine), m)\n")
+    tool.chmod(0o755)
+    return bindir
+
+
+def test_every_recipe_on_its_public_layout(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", f"{synthstrip_stand_in(tmp_path / 'bin')}:{os.environ['PATH']}")
     sheets, strays, layouts = {}, {}, {}
     for name, (layout, view) in LAYOUT.items():
         if layout not in layouts:
@@ -117,14 +136,15 @@ def test_every_recipe_on_its_public_layout(tmp_path):
           + ", ".join(f"{k} {v:.0f}" for k, v in sorted(per_dataset_seconds(results).items())))
 
     metrics = pd.concat(pd.read_csv(p) for p in (results / "experiments/metrics").glob("*.csv"))
-    for name, (_, shape) in RECIPES.items():
+    for name in LAYOUT:
         # (a label of the dataset's labels.json that the copy lacks scores NaN: absent from both maps)
         dice = metrics[(metrics["dataset"] == name) & (metrics["metric"] == "dice") & (metrics["label"] == "mean")]
         assert len(dice) and np.isfinite(dice["value"]).all() and dice["value"].between(0, 1).all(), name
-        # the recipe's grid: every preprocessed image of the dataset has its shape (ACDC's 2D
-        # slices for LDM-Morph are cut after preprocessing, from these volumes)
+        # the recipes' grids: every preprocessed image of the dataset has its recipe's shape (ACDC:
+        # the volumes of its 3D recipe, and the 2D subjects <id>_2d of its `acdc:2d` recipe)
+        want = {shape for key, (_, shape) in RECIPES.items() if key.split(":")[0] == name}
         images = [p for p in (results / "preprocessed" / name).rglob("*.nii.gz") if "label" not in p.name]
-        assert images and {nib.load(p).shape for p in images} == {shape}, name
+        assert images and {nib.load(p).shape for p in images} == want, name
         # each of its papers' tables has a row of ours that ran on this dataset's pairs, beside the paper's
         for sel in PAPER_TABLES[name]:
             paper, artifact = sel.split(":")

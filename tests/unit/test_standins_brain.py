@@ -73,7 +73,7 @@ def test_adni_layout_validation_and_t1(made):
                                    "image_petnative", "image_fanative", "labels_petnative", "labels_fanative",
                                    "prealigned"]
     assert _digest(d)["sub-002_t1.nii.gz"] == _digest(made / "brain")["sub-002_be.nii.gz"]   # brain's subject
-    assert set(np.unique(_load(d / "sub-001_labels.nii.gz"))) == {0, 1, 2, 3}
+    assert set(np.unique(_load(d / "sub-001_labels.nii.gz"))) == {0, 1, 2, 3, 9}     # 9: the brainstem
 
 
 def test_adni_contrasts(made):

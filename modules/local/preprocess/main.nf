@@ -5,7 +5,7 @@
 // reads, in the voxel grid of the subject's images as given: copied as <subject>_<name> where that
 // grid is kept (prealigned, no crop, resampling or slicing), left out otherwise (evaluation: NaN / grey).
 process PREPROCESS {
-    tag "${meta.dataset} ${meta.id}"
+    tag "${meta.dataset} ${meta.stem ?: meta.id}"
     label 'process_single'
 
     input:
@@ -18,10 +18,11 @@ process PREPROCESS {
 
     script:
     def args = task.ext.args ?: ''
-    def names = (meta.modalities + meta.label_names).collect { "${meta.id}_${it}.nii.gz" }.join(' ')
+    def stem = meta.stem ?: meta.id     // <subject>_2d for the 2D subject of a NAME:2d recipe
+    def names = (meta.modalities + meta.label_names).collect { "${stem}_${it}.nii.gz" }.join(' ')
     def same_grid = meta.prealigned && !(args =~ /--(shape|spacing|resize|extract-slice)\b/)
     def extra_files = extras instanceof List ? extras : [extras]
-    def copies = same_grid ? [meta.extras ?: [], extra_files].transpose().collect { name, f -> "cp -L '${f}' 'out/${meta.id}_${name}'" }.join('\n    ') : ''
+    def copies = same_grid ? [meta.extras ?: [], extra_files].transpose().collect { name, f -> "cp -L '${f}' 'out/${stem}_${name}'" }.join('\n    ') : ''
     """
     diffreg preprocess --subject ${meta.id} --images ${images} --labels ${labels} \
         --reference ${reference} --threads ${task.cpus} --names ${names} --outdir out ${args}${meta.prealigned ? ' --prealigned' : ''}
@@ -31,7 +32,7 @@ process PREPROCESS {
     stub:
     """
     mkdir -p out
-    touch ${(meta.modalities + meta.label_names).collect { "out/${meta.id}_${it}.nii.gz" }.join(' ')}
+    touch ${(meta.modalities + meta.label_names).collect { "out/${meta.stem ?: meta.id}_${it}.nii.gz" }.join(' ')}
     echo '{}' > out/run.json
     """
 }

@@ -57,8 +57,8 @@ def standinDatasets(given, papers, which) {
 }
 
 // Names of the datasets a 2D task of `papers` names: a 3D one of them also gives one slice per
-// subject (EXTRACT_SLICES), as `toy` always does (LDM-Morph's 2D ACDC beside the 3D ACDC of
-// DiffuseMorph and DiffuseReg).
+// subject (EXTRACT_SLICES), as `toy` always does (a paper's 2D mid-slices of a dataset that other
+// papers register as volumes), or its own 2D recipe's subjects (--dataset_args NAME:2d=...).
 def datasets2d(papers) {
     return (papers ?: []).collectMany { p ->
         def doc = new org.yaml.snakeyaml.Yaml().load(file(p).text)
@@ -73,7 +73,7 @@ workflow PREPARE_DATA {
     datasets    // [[name, samplesheet or null (the embedded data), ndim]]
     toy         // [n_subjects, size, ndim, seed] of the embedded data, then [n_subjects, size] of the stand-ins (null: the same)
     settings    // [reference: file or null, reference_modality: name, label_names, moving_modality: the main path's,
-                //  sliced: names of 3D datasets that also feed 2D tasks (datasets2d)]
+                //  sliced: names of 3D datasets that also feed 2D tasks (datasets2d), recipes2d: those with a NAME:2d recipe]
 
     main:
     def user = datasets.findAll { it[1] }
@@ -111,10 +111,16 @@ workflow PREPARE_DATA {
             def ref = settings.reference ? file(settings.reference, checkIfExists: true) : [ids, images].transpose().sort { it[0] }[0][1]
             [dataset, ref]
         }
+    // a 3D dataset that 2D tasks name and that has its own 2D recipe (--dataset_args 'NAME:2d=...', e.g.
+    // a paper's mid-slices of a cardiac cine) is preprocessed twice: as a volume, and with that recipe as a 2D subject
+    def recipes2d = settings.recipes2d ?: []
     PREPROCESS(
         ch_subjects.map { meta, images, labels, extras -> [meta.dataset, meta, images, labels, extras] }
             .combine(ch_reference, by: 0)
-            .map { dataset, meta, images, labels, extras, ref -> [meta, images, labels, ref, extras] }
+            .flatMap { dataset, meta, images, labels, extras, ref ->
+                def twice = meta.ndim == 3 && dataset in settings.sliced && dataset in recipes2d
+                [[meta, images, labels, ref, extras]] + (twice ? [[meta + [ndim: 2, stem: "${meta.id}_2d".toString(), recipe: "${dataset}:2d".toString()],
+                                                                  images, labels, ref, extras]] : []) }
     )
     def standin = made.findAll { it[0] != 'toy' }.collect { it[0] }   // their pairs come with them
     // a dataset without the main path's modality (e.g. acdc's ed/es beside toy's be) gets no own
@@ -125,7 +131,7 @@ workflow PREPARE_DATA {
 
     // 3D volumes of toy and of the datasets 2D tasks name also feed those tasks, through one slice per
     // subject named <subject>_2d_<modality>
-    def sliced = ['toy'] + (settings.sliced ?: [])
+    def sliced = ['toy'] + (settings.sliced ?: []).findAll { !(it in recipes2d) }
     EXTRACT_SLICES(PREPROCESS.out.subject.filter { meta, files -> meta.dataset in sliced && meta.ndim == 3 })
     ch_all = PREPROCESS.out.subject
         .mix(EXTRACT_SLICES.out.subject.map { meta, files -> [meta + [ndim: 2, stem: "${meta.id}_2d".toString()], files] })
