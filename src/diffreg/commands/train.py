@@ -11,7 +11,7 @@ from ..errors import InputError
 from ..io import RunManifest, load_json_object
 from ..methods import METHODS, Method, TrainingSet, build_method
 from ..methods.checkpoint import Checkpoint, fingerprint
-from ..methods.distributed import init_from_env, local_device
+from ..methods.distributed import init_from_env, leave, local_device
 from ..methods.config import check_seed
 from ..methods.trainer import TrainingDiverged
 
@@ -88,7 +88,13 @@ def run(args) -> int:
     check_seed(args.seed)
     device = resolve_device(args.device)
     rank, size = init_from_env(device)              # torchrun: one process per GPU (methods.distributed)
-    device = local_device(device)
+    try:
+        return _train(args, local_device(device), rank, size)
+    finally:
+        leave()                                     # every process waits for rank 0's model, then leaves
+
+
+def _train(args, device, rank: int, size: int) -> int:
     threads = set_threads(args.threads)
     seed_everything(args.seed)
     subjects = [s for s in args.subjects.split(",") if s]

@@ -43,6 +43,15 @@ def init_from_env(device: torch.device) -> tuple[int, int]:
     return world()
 
 
+def leave() -> None:
+    """Wait for every process (rank 0 writes the model last), then leave the process group, so that
+    gloo's threads end before the interpreter does: a process exiting with them alive can abort
+    ("terminate called without an active exception") and fail a finished run. No-op alone."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def local_device(device: torch.device) -> torch.device:
     if device.type == "cuda" and dist.is_available() and dist.is_initialized():
         return torch.device("cuda", torch.cuda.current_device())
