@@ -40,7 +40,29 @@ def _training_set(args):
     subjects = [s for s in (args.subjects or "").split(",") if s]
     if not subjects:
         raise InputError("--data-dir needs --subjects: no training subject given")
-    return TrainingSet.from_dir(args.data_dir, subjects, args.moving_modality, args.fixed_modality)
+    moving, fixed = args.moving_modality, args.fixed_modality
+    if UNSET in (moving, fixed):
+        # a stage row that names no modalities (the pipeline passes "null"): the images the subjects
+        # have, first and last modality by name (e.g. ED and ES frames)
+        found = _modalities(Path(args.data_dir), subjects)
+        if not found:
+            raise InputError(f"{args.data_dir}: no image of subjects {', '.join(subjects)}")
+        moving = found[0] if moving == UNSET else moving
+        fixed = found[-1] if fixed == UNSET else fixed
+    return TrainingSet.from_dir(args.data_dir, subjects, moving, fixed)
+
+
+UNSET = "null"
+
+
+def _modalities(data_dir: Path, subjects: list[str]) -> list[str]:
+    """Image modalities (not label maps) every subject has in `data_dir` (<subject>_<modality>.nii.gz)."""
+    common = None
+    for s in subjects:
+        mods = {p.name[len(s) + 1:-len(".nii.gz")] for p in data_dir.glob(f"{s}_*.nii.gz")}
+        mods = {m for m in mods if m and not m.endswith("labels") and "_" not in m and "." not in m}
+        common = mods if common is None else common & mods
+    return sorted(common or ())
 
 
 def run(args) -> int:
