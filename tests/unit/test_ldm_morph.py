@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -279,3 +280,27 @@ def test_official_checkpoint_layout_loads(tmp_path):
     from diffreg.errors import InputError
     with pytest.raises(InputError, match="do not fit"):
         load_latent_diffusion(tmp_path / "official.ckpt")
+
+
+def test_pretrain_command_finds_the_frames_when_the_plan_names_no_modality(tmp_path, monkeypatch):
+    """The pipeline passes --moving-modality null for a stage row: the subjects' image modalities
+    (not their label maps) are used, first and last by name (ED, ES)."""
+    import json
+
+    from diffreg.cli import main
+    from diffreg.io import write_image
+
+    monkeypatch.setenv("DIFFREG_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    for k, sid in enumerate(["p1_2CH", "p2_2CH"]):
+        for j, mod in enumerate(["ed", "es"]):
+            write_image(data / f"{sid}_{mod}.nii.gz", seeded((32, 32), 10 * k + j).numpy())
+            write_image(data / f"{sid}_{mod}_labels.nii.gz", np.zeros((32, 32), np.uint8))
+    cfg = tmp_path / "stage.json"
+    cfg.write_text(json.dumps(TINY_STAGE))
+    out = tmp_path / "out" / "ldm.pt"
+    assert main(["pretrain", "--stage", "s", "--kind", "ldm_morph_latent_diffusion", "--config", str(cfg),
+                 "--data-dir", str(data), "--subjects", "p1_2CH,p2_2CH", "--moving-modality", "null",
+                 "--fixed-modality", "null", "--device", "cpu", "--out", str(out)]) == 0
+    run = json.loads((out.parent / "run.json").read_text())
+    assert run["subjects"] == 2 and out.is_file()
