@@ -79,7 +79,7 @@ class Official:
             t = torch.tensor([1], device=self.device)
             outx = self.unet(a.sqrt() * mz + (1 - a).sqrt() * noise, t)[1][0]
             outy = self.unet(a.sqrt() * fz + (1 - a).sqrt() * noise, t)[1][0]
-            return [torch.cat((outx[i], outx[j], outy[i], outy[j]), 1) for i, j in BLOCKS]
+            return [torch.cat((outx[i], outx[j], outy[i], outy[j]), 1) for i, j in BLOCKS], fz
 
     @staticmethod
     def warp(x, flow):
@@ -97,8 +97,7 @@ class Official:
         return (torch.mean(dx * dx) + torch.mean(dz * dz)) / 2.0
 
     def step(self, x, y, beta=0.6):
-        feats = self.features(x, y)
-        fix_z = self.encode(y)
+        feats, fix_z = self.features(x, y)          # fix_z: train.py's, computed before the features
         flow = self.net(x, y, *feats)
         warped = self.warp(x, flow)
         mov_z = self.encode(warped).detach()
@@ -109,7 +108,7 @@ class Official:
 
     def register(self, x, y):
         with torch.no_grad():
-            return self.net(x, y, *self.features(x, y))
+            return self.net(x, y, *self.features(x, y)[0])
 
 
 def main(argv=None):

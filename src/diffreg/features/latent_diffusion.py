@@ -122,9 +122,8 @@ class LatentDiffusion(nn.Module):
             abar_prev, s_prev = abar, s
         return x
 
-    def noisy_latents(self, moving: torch.Tensor, fixed: torch.Tensor,
+    def noisy_latents(self, zm: torch.Tensor, zf: torch.Tensor,
                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        zm, zf = self.encode(moving), self.encode(fixed)
         if self.inversion == "ddim":
             return self.ddim_invert(zm, self.t), self.ddim_invert(zf, self.t)
         noise = torch.randn(zm.shape, generator=generator, device=zm.device if generator is None else generator.device,
@@ -132,16 +131,20 @@ class LatentDiffusion(nn.Module):
         return self.q_sample(zm, self.t, noise), self.q_sample(zf, self.t, noise)   # the same noise (code)
 
     @torch.no_grad()
-    def features(self, moving: torch.Tensor, fixed: torch.Tensor,
-                 generator: torch.Generator | None = None) -> list[torch.Tensor]:
-        """The four feature maps of the pair (B, C_i, H / 2^(i+2), W / 2^(i+2))."""
+    def features(self, moving: torch.Tensor, fixed: torch.Tensor, generator: torch.Generator | None = None,
+                 return_latents: bool = False):
+        """The four feature maps of the pair (B, C_i, H / 2^(i+2), W / 2^(i+2)); with
+        `return_latents`, also the clean latents E(moving), E(fixed) (the latent loss reuses E(fixed))."""
         if any(n % self.multiple for n in moving.shape[2:]):
             raise ValueError(f"LDM features need H and W multiples of {self.multiple}, got {tuple(moving.shape[2:])}")
-        xm, xf = self.noisy_latents(moving, fixed, generator)
+        n = moving.shape[0]
+        z = self.encode(torch.cat([moving, fixed]))           # one encoder pass for both images
+        zm, zf = z[:n], z[n:]
+        xm, xf = self.noisy_latents(zm, zf, generator)
         last = max(max(b) for b in self.blocks)
         both = encoder_block_outputs(self.unet, torch.cat([xm, xf]), self.t, last)
-        n = moving.shape[0]
-        return [torch.cat([both[a][:n], both[b][:n], both[a][n:], both[b][n:]], 1) for a, b in self.blocks]
+        feats = [torch.cat([both[a][:n], both[b][:n], both[a][n:], both[b][n:]], 1) for a, b in self.blocks]
+        return (feats, zm, zf) if return_latents else feats
 
     # ---------------------------------------------------------------- files
 

@@ -160,15 +160,20 @@ class LDMMorph(Method):
         return ldm
 
     # ------------------------------------------------------------------ training
-    def field(self, nets, m: torch.Tensor, f: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The network's displacement in normalised units for padded images in [0, 1]."""
-        feats = nets["ldm"].features(m, f, generator) if self.cfg.features else None
-        return nets["net"](m, f, feats)
+    def field(self, nets, m: torch.Tensor, f: torch.Tensor, generator: torch.Generator | None = None,
+              return_fixed_latent: bool = False):
+        """The network's displacement in normalised units for padded images in [0, 1] (and E(f),
+        which the features computed anyway, else None)."""
+        feats = zf = None
+        if self.cfg.features:
+            feats, _, zf = nets["ldm"].features(m, f, generator, return_latents=True)
+        u = nets["net"](m, f, feats)
+        return (u, zf) if return_fixed_latent else u
 
     def loss_terms(self, nets, m: torch.Tensor, f: torch.Tensor,
                    generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         c = self.cfg
-        u = self.field(nets, m, f, generator)
+        u, zf = self.field(nets, m, f, generator, return_fixed_latent=True)
         warped = spatial.warp(m, to_voxels(u))
         pixel = F.mse_loss(warped, f)
         smooth = official_smoothness(u)
@@ -176,8 +181,9 @@ class LDMMorph(Method):
         loss = c.beta * pixel + c.lambda_reg * smooth
         if c.beta < 1:
             ldm = nets["ldm"]
-            with torch.no_grad():
-                zf = ldm.encode(f)
+            if zf is None:
+                with torch.no_grad():
+                    zf = ldm.encode(f)
             if c.detach_latent:
                 with torch.no_grad():
                     zw = ldm.encode(warped)
