@@ -59,6 +59,6 @@ def test_ldm_morph_runs_every_row(tmp_path):
     # every claim on LDM-Morph's rows is judged on rows that ran (none "did not run")
     claims = json.loads((out / "claims.json").read_text())
     t3_claims = [c for c in claims if c["artifact"].startswith("table3_camus2ch")]
-    assert len(t3_claims) == 2 and not any("did not run" in c.get("reason", "") for c in t3_claims)
+    assert len(t3_claims) == 2 and not any("did not run" in c["evidence"] for c in t3_claims)
     text = " ".join(p.read_text() for p in out.rglob("*") if p.suffix in (".csv", ".json", ".md", ".html"))
     assert "not implemented" not in text.lower()
