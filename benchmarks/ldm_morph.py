@@ -46,17 +46,19 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def timed(fn, device, repeats, warmup=1):
+def timed_pair(ours, official, device, repeats, warmup=1):
+    """Median seconds of each, the two run alternately (a shared machine's load hits both alike)."""
     for _ in range(warmup):
-        fn()
-    times = []
+        ours(), official()
+    times = {"ours": [], "official": []}
     for _ in range(repeats):
-        sync(device)
-        t = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for name, fn in (("ours", ours), ("official", official)):
+            sync(device)
+            t = time.perf_counter()
+            fn()
+            sync(device)
+            times[name].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 class Official:
@@ -158,19 +160,17 @@ def main(argv=None):
     method.nets.train()
     official.net.train()
     report = {"device": str(device), "threads": torch.get_num_threads(), "detach_latent": args.detach_latent}
-    report["step_s"] = {"ours": timed(ours_step, device, args.repeats), "official": timed(lambda: official.step(x, y),
-                                                                                          device, args.repeats)}
+    report["step_s"] = timed_pair(ours_step, lambda: official.step(x, y), device, args.repeats)
     method.nets.eval()
     official.net.eval()
-    report["register_s"] = {"ours": timed(lambda: method.register(x.cpu(), y.cpu()), device, args.repeats),
-                            "official": timed(lambda: official.register(x, y), device, args.repeats)}
-    report["features_s"] = {"ours": timed(ours_features, device, args.repeats),
-                            "official": timed(lambda: official.features(x, y), device, args.repeats)}
+    report["register_s"] = timed_pair(lambda: method.register(x, y), lambda: official.register(x, y), device,
+                                      args.repeats)
+    report["features_s"] = timed_pair(ours_features, lambda: official.features(x, y), device, args.repeats)
     for k in ("step_s", "register_s", "features_s"):
         report[k]["ratio_ours_over_official"] = report[k]["ours"] / report[k]["official"]
     report["features_share_of_registration"] = report["features_s"]["ours"] / report["register_s"]["ours"]
     print(f"device {device}, {report['threads']} threads, detach_latent {args.detach_latent}, "
-          f"median of {args.repeats} (128 x 128, batch 1):")
+          f"median of {args.repeats}, alternating (128 x 128, batch 1):")
     for k, what in (("step_s", "training step"), ("register_s", "registration"), ("features_s", "features per pair")):
         r = report[k]
         print(f"  {what:18s} ours {r['ours'] * 1e3:8.1f} ms  official {r['official'] * 1e3:8.1f} ms  "
