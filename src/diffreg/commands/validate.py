@@ -21,19 +21,8 @@ def add_arguments(p) -> None:
                    help="check columns, ids, splits and file existence only (do not open images)")
 
 
-def _ndim(df) -> int:
-    """Dimensionality of the first image (the samplesheet check already made them all agree);
-    the pipeline reads it from the summary line to key the dataset's subjects."""
-    import nibabel as nib
-
-    col = next(c for c in df.columns if c.startswith("image_"))
-    path = next(p for p in df[col] if isinstance(p, str) and p)
-    shape = nib.load(path).shape
-    return 3 if len([n for n in shape if n > 1]) >= 3 else 2
-
-
 def run(args) -> int:
-    from ..data.samplesheet import load_samplesheet, modalities, read_label_values, write_samplesheet
+    from ..data.samplesheet import image_ndim, load_samplesheet, modalities, read_label_values, write_samplesheet
     from ..errors import InputError
     from ..io import RunManifest, load_json_object
 
@@ -51,7 +40,7 @@ def run(args) -> int:
     counts = df["split"].value_counts()
     summary = (f"{args.input}: OK, {len(df)} subjects ("
                + ", ".join(f"{s} {int(counts.get(s, 0))}" for s in ("train", "val", "test"))
-               + f"), modalities {', '.join(modalities(df))}, {_ndim(df)}D")
+               + f"), modalities {', '.join(modalities(df))}, {image_ndim(df)}D")
     if args.out:
         write_samplesheet(df, args.out)
         manifest.update(n_subjects=len(df), modalities=modalities(df))

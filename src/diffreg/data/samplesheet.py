@@ -47,6 +47,16 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
 
 
+def image_ndim(df: pd.DataFrame) -> int:
+    """Dimensionality of the first image (the samplesheet check already made them all agree)."""
+    import nibabel as nib
+
+    col = next(c for c in df.columns if c.startswith("image_"))
+    path = next(p for p in df[col] if isinstance(p, str) and p)
+    shape = nib.load(path).shape
+    return 3 if len([n for n in shape if n > 1]) >= 3 else 2
+
+
 def modalities(df: pd.DataFrame) -> list[str]:
     """Modality names, in column order (``image_be`` -> ``be``)."""
     return [c[len(IMAGE_PREFIX):] for c in df.columns if c.startswith(IMAGE_PREFIX)]
@@ -90,6 +100,7 @@ def read_label_values(spec: str | None, samplesheet: Path | None = None) -> set[
 class _ImageInfo:
     shape: tuple[int, ...]
     ndim: int
+    affine: np.ndarray | None = None   # voxel -> world (mm)
 
 
 class _Problems:
@@ -145,7 +156,19 @@ def _image_info(path: Path, is_label: bool, label_values: set[int] | None) -> tu
             return None, f"{path}: label values {bad[:10]} outside the declared set ({declared})"
         if vals <= {0}:
             return None, f"{path}: label map is empty (background only)"
-    return _ImageInfo(shape, len(shape)), None
+    return _ImageInfo(shape, len(shape), np.asarray(img.affine, dtype=float)), None
+
+
+GEOMETRY_TOLERANCE_MM = 1e-3
+
+
+def _image_of_labels(col: str, present: list[str]) -> str | None:
+    """The image column a label column belongs to: `labels_<m>` -> `image_<m>`; `labels` -> the first image."""
+    if col.startswith(LABELS_PREFIX):
+        return f"{IMAGE_PREFIX}{col[len(LABELS_PREFIX):]}"
+    if col == "labels" and present:
+        return f"{IMAGE_PREFIX}{present[0]}"
+    return None
 
 
 def _cell(row: pd.Series, col: str) -> str:
@@ -267,6 +290,17 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
                     break
                 if info.shape != first.shape:
                     probs.add(line, sid, f"shape mismatch: {first_col} {first.shape} vs {col} {info.shape}")
+                    break
+            # a label map on another grid than its image (e.g. labels at 2 mm on a 1 mm image, same
+            # array shape) would be read voxel by voxel against the wrong anatomy: every Dice wrong
+            for col, info in infos.items():
+                image_col = _image_of_labels(col, present)
+                if image_col is None or image_col not in infos:
+                    continue
+                diff = float(np.abs(info.affine - infos[image_col].affine).max())
+                if diff > GEOMETRY_TOLERANCE_MM:
+                    probs.add(line, sid, f"{col}: its voxel-to-world affine differs from {image_col}'s by up to "
+                                         f"{diff:.3g} mm: a label map must lie on its image's grid")
                     break
             ndims.setdefault(first.ndim, (line, sid))
     if len(ndims) > 1:
