@@ -113,9 +113,11 @@ workflow DIFFREG {
     report = REPORT.out.html
 }
 
-// what the report states about this run: code version, command line, profile, every parameter,
+// what the report states about the results: code version, command line, profile, every parameter,
 // Nextflow version, and where the trace is (pipeline_info/). Written at launch beside the trace,
-// so `make report` finds it again; a new file each run, so REPORT runs again too.
+// so `make report` finds it again. Only what decides the results goes in (no run name, start time or
+// -resume flag: pipeline_info/runs.tsv has those per launch), so a -resume with nothing changed
+// writes the same file and takes the report from the cache too.
 def provenanceFile(datasets) {
     def git = { List args ->
         try { def p = (['git', '-C', "${projectDir}"] + args).execute(); def out = p.text.trim(); p.waitFor(); p.exitValue() == 0 ? out : null }
@@ -124,9 +126,8 @@ def provenanceFile(datasets) {
     def info = file("${params.outdir}/pipeline_info")
     def meta = [git_commit: workflow.commitId ?: git(['rev-parse', 'HEAD']),
                 git_dirty: changed == null ? null : (changed ? "yes (${changed.readLines().size()} changed file(s))" : 'no'),
-                command_line: workflow.commandLine, profile: workflow.profile, run_name: workflow.runName,
-                session_id: workflow.sessionId?.toString(), start: workflow.start?.toString(),
-                launch_dir: workflow.launchDir?.toString(), work_dir: workflow.workDir?.toString(),
+                command_line: workflow.commandLine.replaceAll(/ -resume( [0-9a-f-]{36}| [a-z]+_[a-z]+)?/, ''),
+                profile: workflow.profile, launch_dir: workflow.launchDir?.toString(), work_dir: workflow.workDir?.toString(),
                 container_engine: workflow.containerEngine, nextflow: nextflow.version?.toString(),
                 pipeline_info: info.toAbsolutePath().toString(),
                 params: params.collectEntries { k, v -> [k, v == null || v instanceof Number || v instanceof Boolean ? v : v.toString()] },
