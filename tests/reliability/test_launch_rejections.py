@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # the parameters of `-profile test` as Nextflow hands them over (nextflow.config + conf/test.config)
 BASE = {"input": None, "dataset": None, "datasets": None, "plugins": None, "outdir": "results", "label_names": None,
+        "allow_missing_labels": False,
         "help": False, "toy_subjects": 16, "toy_size": 64, "toy_ndim": 2, "standins": "auto", "standin_subjects": 4,
         "standin_size": 32, "seed": 42, "reference": None, "reference_modality": "nbe", "affine": "Affine",
         "crop_shape": None, "preprocess_args": None, "dataset_args": None, "pair_scheme": "all_ordered",
@@ -33,6 +34,16 @@ def _own_sheet(w: Path) -> dict:
     """A user samplesheet (modalities a, b; 1 train, 2 test subjects) as --input."""
     return {"input": str(sheet(w)), "moving_modality": "a", "fixed_modality": "a", "reference_modality": "a",
             "papers": "none"}
+
+
+def _stray_label(w: Path) -> Path:
+    import nibabel as nib
+    import numpy as np
+    path = sheet(w)
+    lab = np.asarray(nib.load(w / "s1_lab.nii.gz").dataobj).copy()
+    lab[0, 0, 0] = 7
+    nib.save(nib.Nifti1Image(lab, np.eye(4)), str(w / "s1_lab.nii.gz"))
+    return path
 
 
 def _typo_yaml(w: Path) -> dict:
@@ -77,6 +88,11 @@ CASES = [
      "subjects (or give --methods none)"),
     ("sheet-modality", lambda w: {**_own_sheet(w), "moving_modality": "flair"},
      "Parameter --moving_modality: 'flair' is no modality of {w}/samplesheet.csv (image_<modality> columns: a, b)"),
+    # a stray label 7 in one subject of a sheet whose labels are 1-2 and no labels.json: refused
+    ("label-in-one-subject", lambda w: {**_own_sheet(w), "input": str(_stray_label(w))},
+     "Samplesheet {w}/samplesheet.csv: label 7 is in 1 of the 3 labelled subjects (s1); labels "
+     "found: 1, 2, 7. Declare the labels in a labels.json (value -> name) beside the samplesheet or with "
+     "--label_names, or allow it with --allow_missing_labels (diffreg validate: --allow-missing-labels)"),
     ("label-names-json", lambda w: ((w / "names.json").write_text('{"0": "bg",}'),
                                     {"label_names": str(w / "names.json")})[1],
      "Parameter --label_names: {w}/names.json: invalid JSON (Expecting property name enclosed in double quotes: "
@@ -143,3 +159,8 @@ def test_no_brain_population_when_no_task_uses_it(tmp_path):
     params = {**params, "papers": "dgir", "artifacts": "dgir:table2_be_nbe"}
     assert main(["launch", "--params", _write(tmp_path, params), "--out", str(tmp_path / "l.json")]) == 0
     assert [d["name"] for d in json.loads((tmp_path / "l.json").read_text())["datasets"]][0] == "toy"
+
+
+def test_a_label_some_subjects_lack_is_allowed_when_asked(tmp_path):
+    params = {**BASE, **_own_sheet(tmp_path), "input": str(_stray_label(tmp_path)), "allow_missing_labels": True}
+    assert main(["launch", "--params", _write(tmp_path, params), "--out", str(tmp_path / "l.json")]) == 0

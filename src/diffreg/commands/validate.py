@@ -17,6 +17,9 @@ def add_arguments(p) -> None:
                         "allowed label values (instead of --label-values)")
     p.add_argument("--out", type=Path, default=None,
                    help="also write the validated samplesheet here, with absolute paths (and run.json beside it)")
+    p.add_argument("--allow-missing-labels", action="store_true",
+                   help="without a declared label set, accept a label value that some labelled subjects lack "
+                        "(refused by default: usually a stray value)")
     p.add_argument("--no-image-check", action="store_true",
                    help="check columns, ids, splits and file existence only (do not open images)")
 
@@ -36,11 +39,15 @@ def run(args) -> int:
                              f"got {', '.join(sorted(names))}") from None
     else:
         values = read_label_values(args.label_values, args.input)
-    df = load_samplesheet(args.input, check_images=not args.no_image_check, label_values=values)
+    df = load_samplesheet(args.input, check_images=not args.no_image_check, label_values=values,
+                          allow_missing_labels=args.allow_missing_labels)
     counts = df["split"].value_counts()
     summary = (f"{args.input}: OK, {len(df)} subjects ("
                + ", ".join(f"{s} {int(counts.get(s, 0))}" for s in ("train", "val", "test"))
                + f"), modalities {', '.join(modalities(df))}, {image_ndim(df)}D")
+    found = df.attrs.get("labels_found") or {}
+    if found:
+        print("labels found: " + "; ".join(f"{sid} {','.join(map(str, v)) or 'none'}" for sid, v in found.items()))
     if args.out:
         write_samplesheet(df, args.out)
         manifest.update(n_subjects=len(df), modalities=modalities(df))

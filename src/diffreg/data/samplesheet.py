@@ -101,6 +101,7 @@ class _ImageInfo:
     shape: tuple[int, ...]
     ndim: int
     affine: np.ndarray | None = None   # voxel -> world (mm)
+    values: frozenset = frozenset()    # a label map's foreground values
 
 
 class _Problems:
@@ -156,7 +157,8 @@ def _image_info(path: Path, is_label: bool, label_values: set[int] | None) -> tu
             return None, f"{path}: label values {bad[:10]} outside the declared set ({declared})"
         if vals <= {0}:
             return None, f"{path}: label map is empty (background only)"
-    return _ImageInfo(shape, len(shape), np.asarray(img.affine, dtype=float)), None
+    values = frozenset(int(v) for v in np.unique(data) if v != 0) if is_label else frozenset()
+    return _ImageInfo(shape, len(shape), np.asarray(img.affine, dtype=float), values), None
 
 
 GEOMETRY_TOLERANCE_MM = 1e-3
@@ -179,7 +181,7 @@ def _cell(row: pd.Series, col: str) -> str:
 
 
 def load_samplesheet(path: str | Path, check_images: bool = True,
-                     label_values: set[int] | str | None = None) -> pd.DataFrame:
+                     label_values: set[int] | str | None = None, allow_missing_labels: bool = False) -> pd.DataFrame:
     """Read and validate a samplesheet; return it with absolute paths and a boolean ``prealigned``.
 
     `label_values`: a set, a spec such as "0-3", "any", or None (then labels.json beside the sheet,
@@ -200,12 +202,14 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
     if spaced:
         raise InputError(f"{path}: space around column name(s) {', '.join(repr(c) for c in spaced)}; "
                          "remove the spaces")
+    undeclared = label_values is None        # no set given: labels.json beside the sheet, if any
     if label_values == "any":  # no declared set, and no labels.json lookup
         label_values = None
     elif isinstance(label_values, str):
         label_values = read_label_values(label_values)
     elif label_values is None:
         label_values = read_label_values(None, path)
+    undeclared = undeclared and label_values is None
 
     probs = _Problems(path)
     mods = modalities(df)
@@ -233,6 +237,7 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
     out = df.copy()
     prealigned = []
     ndims: dict[int, tuple[int, str]] = {}
+    found: dict[str, set[int]] = {}          # subject -> foreground label values of its label maps
     for i, row in df.iterrows():
         line = int(i) + 2  # header is line 1
         for col in df.columns:
@@ -282,6 +287,8 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
                 probs.add(line, sid, f"{col}: {err}")
             else:
                 infos[col] = info
+                if not col.startswith(IMAGE_PREFIX):
+                    found.setdefault(sid, set()).update(info.values)
         if infos:
             first_col, first = next(iter(infos.items()))
             for col, info in infos.items():
@@ -308,8 +315,26 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
         probs.add(max(l2, l3), s2 if l2 > l3 else s3,
                   f"2D/3D mismatch across subjects: line {l2} ({s2}) is 2D, line {l3} ({s3}) is 3D")
     probs.raise_if_any()
+    if undeclared and not allow_missing_labels:
+        _check_same_labels(path, found)
     out["prealigned"] = prealigned
+    out.attrs["labels_found"] = {k: sorted(v) for k, v in found.items()}
     return out
+
+
+def _check_same_labels(path: Path, found: dict[str, set[int]]) -> None:
+    """With no declared label set, a label that some labelled subjects lack is most likely a stray
+    value (a label 7 among 1-3): its Dice would be 0 where it is missing and drag the mean down."""
+    every = set().union(*found.values()) if found else set()
+    for value in sorted(every):
+        have = sorted(s for s, v in found.items() if value in v)
+        if len(have) < len(found):
+            raise InputError(
+                f"{path}: label {value} is in {len(have)} of the {len(found)} labelled subjects "
+                f"({', '.join(have[:5])}{', ...' if len(have) > 5 else ''}); labels found: "
+                f"{', '.join(map(str, sorted(every)))}. Declare the labels in a labels.json (value -> name) "
+                "beside the samplesheet or with --label_names, or allow it with --allow_missing_labels "
+                "(diffreg validate: --allow-missing-labels)")
 
 
 def write_samplesheet(df: pd.DataFrame, path: str | Path) -> Path:

@@ -31,7 +31,7 @@ class Dataset:
         return {**asdict(self), "modalities": list(self.modalities), "splits": list(self.splits)}
 
 
-def validate_sheet(path: str, label_names: str | None = None) -> Dataset:
+def validate_sheet(path: str, label_names: str | None = None, allow_missing_labels: bool = False) -> Dataset:
     """`diffreg validate` in-process: every file opened; the dimensionality of its images."""
     import json
 
@@ -42,9 +42,10 @@ def validate_sheet(path: str, label_names: str | None = None) -> Dataset:
             values = {int(k) for k in json.loads(Path(label_names).read_text())}
         else:
             values = read_label_values(None, path)
-        df = load_samplesheet(path, check_images=True, label_values=values)
-    except InputError as exc:
-        raise InputError(f"Samplesheet {path}: {exc}") from None
+        df = load_samplesheet(path, check_images=True, label_values=values, allow_missing_labels=allow_missing_labels)
+    except InputError as exc:   # most messages start with the sheet's path already
+        msg = str(exc)
+        raise InputError(f"Samplesheet {msg}" if msg.startswith(str(path)) else f"Samplesheet {path}: {msg}") from None
     return Dataset("", path, image_ndim(df), modalities=tuple(modalities(df)),
                    splits=tuple(sorted(set(df["split"]))))
 
@@ -125,7 +126,8 @@ def user_datasets(params: dict) -> list[Dataset]:
     named = split_list(params.get("datasets"))
     out: list[Dataset] = []
     if params.get("input"):
-        d = validate_sheet(str(params["input"]), None if named else params.get("label_names"))
+        d = validate_sheet(str(params["input"]), None if named else params.get("label_names"),
+                           bool(params.get("allow_missing_labels")))
         d.name = params.get("dataset") or "input"
         for p in ("moving_modality", "fixed_modality"):
             if params.get(p) not in d.modalities:
@@ -142,7 +144,7 @@ def user_datasets(params: dict) -> list[Dataset]:
             fail("datasets", f"dataset '{name}' given twice")
         if not Path(sheet).exists():
             fail("datasets", f"file not found: {sheet}")
-        d = validate_sheet(sheet)
+        d = validate_sheet(sheet, allow_missing_labels=bool(params.get("allow_missing_labels")))
         d.name = name
         out.append(d)
     return out
