@@ -28,7 +28,8 @@ workflow DIFFREG {
     def datasets = launch.datasets      // [[name, sheet (null: embedded), ndim, standin]]
     def papers = launch.papers.collect { file(it) }
     def weights = launch.weights ?: [:]
-    PREPARE_DATA(datasets, [params.toy_subjects, params.toy_size, params.toy_ndim, params.seed, params.standin_subjects, params.standin_size],
+    PREPARE_DATA(datasets, [subjects: params.toy_subjects, size: params.toy_size, ndim: params.toy_ndim, seed: params.seed,
+                            standin_subjects: params.standin_subjects, standin_size: params.standin_size],
                  [reference: params.reference, reference_modality: params.reference_modality, label_names: params.label_names,
                   moving_modality: params.moving_modality, sliced: launch.sliced, recipes2d: launch.recipes2d,
                   flags: launch.dataset_flags ?: [:]])

@@ -36,7 +36,7 @@ def parseRow(row, base, dataset, ndim, reference_modality, flags) {
 workflow PREPARE_DATA {
     take:
     datasets    // [[name, sheet: samplesheet or null (embedded), ndim, standin: made for a paper's task]]
-    toy         // [n_subjects, size, ndim, seed] of the embedded data, then [n_subjects, size] of the stand-ins (null: the same)
+    toy         // [subjects, size, ndim, seed] of the embedded brain population, [standin_subjects, standin_size] of the stand-ins (null: the same)
     settings    // [reference: file or null, reference_modality: name, label_names, moving_modality: the main path's,
                 //  sliced: names of 3D datasets that also feed 2D tasks, recipes2d: those with a NAME:2d recipe,
                 //  flags: each dataset's (and NAME:2d recipe's) own preprocessing flags]
@@ -58,8 +58,8 @@ workflow PREPARE_DATA {
     ch_standin_qc = Channel.empty()
     if (made) {
         // the brain population keeps the --toy_* settings of its dimensionality; a stand-in, its tasks'
-        TOY_DATA(Channel.fromList(made.collect { it.name == 'toy' ? [it.name, toy[0], toy[1], toy[2], toy[3]]
-                                                                   : [it.name, toy[4] ?: toy[0], toy[5] ?: toy[1], it.ndim, toy[3]] }))
+        TOY_DATA(Channel.fromList(made.collect { it.name == 'toy' ? [it.name, toy.subjects, toy.size, toy.ndim, toy.seed]
+                                                                   : [it.name, toy.standin_subjects ?: toy.subjects, toy.standin_size ?: toy.size, it.ndim, toy.seed] }))
         ch_sheets = ch_sheets.mix(TOY_DATA.out.samplesheet)
         ch_names = ch_names.mix(TOY_DATA.out.label_names)
         ch_made_pairs = TOY_DATA.out.pairs
