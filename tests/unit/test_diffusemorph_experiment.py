@@ -87,14 +87,20 @@ def test_rows_settings_reach_the_configs(exp):
     plan = Planner([exp], STANDINS, profile="full").build()
     uses = {(u.artifact, u.row): u for u in plan.uses}
     cfg = lambda a, r: plan.trainings[uses[(a, r)].label.split("@")[0]]["_config"]
+    official = {"betas": "official", "init_weights": "official", "augment": "official"}   # full: as the code
     assert cfg("table1", "diffusemorph") == {"lam": 2, "lr": 5e-6, "iterations": 50880, "network": "official",
                                              "inter_subject": False, "generate": True, "gen_t": 200,
-                                             "gen_steps": 80}
+                                             "gen_steps": 80, "sampler": "ddpm", **official}
     # Table 2 writes the trajectory at the times of the task's intermediate frames
     assert cfg("table2", "diffusemorph") == {"lam": 20, "lr": 2e-4, "iterations": 72000, "network": "official",
-                                             "inter_subject": False, "etas": [0, 0.25, 0.5, 0.75, 1]}
+                                             "inter_subject": False, "etas": [0, 0.25, 0.5, 0.75, 1], **official}
     assert cfg("table2", "vm")["etas"] == [0, 0.25, 0.5, 0.75, 1]
-    assert cfg("table3", "diffusemorph") == {"lam": 10, "lr": 1e-4, "iterations": 72000, "network": "official"}
+    assert cfg("table3", "diffusemorph") == {"lam": 10, "lr": 1e-4, "iterations": 72000, "network": "official",
+                                             **official}
+    # CycleMorph keeps its preset's Adam; the DiffuseMorph-only settings stay out of other methods
+    assert cfg("table3", "cyclemorph")["betas"] == "adam" and "init_weights" not in cfg("table3", "cyclemorph")
+    short = Planner([exp], STANDINS, profile="test_full").build()
+    assert not any(set(official) & set(t["_config"]) for t in short.trainings.values() if t["method"] == "diffusemorph")
     vm, vm_diff = cfg("table3", "vm"), cfg("table3", "vm_diff")
     assert vm["backbone"] == "voxelmorph" and vm_diff["backbone"] == "vm-diff"
     assert vm["backbone_kwargs"] == vm_diff["backbone_kwargs"] == {"variant": "vm1"}
