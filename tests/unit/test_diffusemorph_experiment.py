@@ -113,6 +113,14 @@ def test_rows_settings_reach_the_configs(exp):
     reg = plan.registrations[("diffusemorph", uses[("table2", "diffusemorph")].label)]
     assert plan.evals[reg["eval_config"]]["label_unions"] == {"left ventricle + myocardium": [2, 3],
                                                              "all structures": [1, 2, 3]}
+    # Tables 2-3: the official code's Dice beside ours (named metrics); Table 1 keeps every metric of ours
+    assert {"dice_structures", "dice_structures_official"} <= set(plan.evals[reg["eval_config"]]["metrics"])
+    for art, row in (("table3", "diffusemorph"), ("table3", "vm"), ("table4", "lam_2")):
+        reg = plan.registrations[("diffusemorph", uses[(art, row)].label)]
+        assert {"dice", "dice_before"} <= set(plan.evals[reg["eval_config"]]["metrics"])
+        assert ("dice_official" in plan.evals[reg["eval_config"]]["metrics"]) == (art == "table3")
+    reg = plan.registrations[("diffusemorph", uses[("table1", "diffusemorph")].label)]
+    assert plan.evals[reg["eval_config"]]["metrics"] is None
 
 
 @pytest.mark.parametrize("profile", ["test", "test_full"])
