@@ -216,3 +216,26 @@ def test_official_dice_is_named_only_and_scores_the_official_warp(tmp_path):
     assert value(df, "dice_structures_official", "mean") == pytest.approx(np.mean([6 / 7, 1.0, 224 / 240]))
     every = evaluate(tmp_path, {"label_unions": unions})                         # metrics: every (ours)
     assert not set(every["metric"]) & {"dice_official", "dice_structures_official"}
+
+
+def test_a_generated_image_is_scored_against_the_fixed_image(tmp_path, capsys):
+    """Fig. 7: the generated image's NMSE / SSIM to the fixed image, beside the moving image's
+    (`_before`): a generated image equal to the fixed one scores NMSE 0 and SSIM 1."""
+    mov, fix = rgb(0)[..., 0], rgb(3)[..., 0]
+    reg = registration(tmp_path, mov, fix, cardiac_labels(), cardiac_labels(), np.zeros((2, *SHAPE), np.float32))
+    every = evaluate(tmp_path, {})
+    assert not any(m.endswith(("_generated", "_generated_before")) for m in set(every["metric"]))  # none written
+    write_image(reg / "generated.nii.gz", fix)
+    run = json.loads((reg / "run.json").read_text())
+    (reg / "run.json").write_text(json.dumps({**run, "images": ["generated"]}))
+    df = evaluate(tmp_path, {})
+    assert value(df, "nmse_generated") == 0 and value(df, "ssim_generated") == pytest.approx(1.0)
+    assert value(df, "nmse_generated_before") == pytest.approx(metrics.nmse(mov, fix))
+    assert metrics.nmse(mov, fix) > 0.01
+    assert value(df, "ssim_generated_before") == pytest.approx(value(df, "ssim_before"))
+    assert value(df, "ssim_before") < 0.99
+    (reg / "generated.nii.gz").unlink()
+    capsys.readouterr()
+    assert main(["evaluate", "--registration", str(reg), "--images-dir", str(tmp_path / "images"),
+                 "--config", str(tmp_path / "eval.json"), "--out", str(tmp_path / "m.csv")]) == 2
+    assert "generated.nii.gz is missing" in capsys.readouterr().err
