@@ -41,6 +41,15 @@ def test_diffusemorph_cardiac_task_end_to_end(test_run):
     # the initial row: NMSE / SSIM of the images as given, beside the paper's initial row
     assert np.isfinite(table1.loc["initial", "nmse_mean"]) and 0 < table1.loc["initial", "ssim_mean"] < 1
     assert (out / "fig6.png").is_file() and (out / "fig7.png").is_file()
+    # Fig. 7 measured: the generated image against the fixed one, the moving one as the initial row
+    for row in ("diffusemorph", "initial"):
+        assert 0 < table1.loc[row, "ssim_generated_mean"] <= 1 and table1.loc[row, "nmse_generated_mean"] > 0
+    # every clause a claim of its own (Table 1: NMSE, SSIM, folding; Table 4: Dice, folding, argmax)
+    listed = json.loads((out / "claims.json").read_text())
+    assert [sum(c["artifact"] == a for c in listed) for a in ("table1", "table2", "table3", "table4", "fig7")] == \
+        [3, 2, 2, 3, 2]
+    # Table 2: our Dice over the structures and the official code's, side by side
+    assert np.isfinite(table.loc["diffusemorph", "dice_structures_official_mean"])
     # landmarks and RGB versions reach the evaluation: every faces registration has a finite landmark
     # MSE of its field, of the identity and along its trajectory (Fig. 6's claim is judged on it)
     faces = pd.concat(pd.read_csv(p) for p in (res / "experiments/metrics").glob("diffusemorph__*faces_2d*.csv"))
@@ -65,5 +74,6 @@ def test_diffusemorph_cardiac_task_end_to_end(test_run):
     assert len(atlas) >= 1 and atlas["fixed_subject"].nunique() == 1
     table3 = pd.read_csv(out / "table3.csv").set_index("method")
     assert table3.loc["diffusemorph", "n"] == len(atlas) and np.isfinite(table3.loc["diffusemorph", "dice_mean"])
+    assert np.isfinite(table3.loc["diffusemorph", "dice_official_mean"])      # beside ours
     assert (out / "fig10.png").stat().st_size > 10_000 and (out / "table4.png").is_file()
 
