@@ -143,7 +143,7 @@ def run_ours(case, state, order):
     torch.manual_seed(NOISE_SEED)
     terms = m2m_terms(m.mapper(m.nets["net"]), {"A": a, "B": b, "Ac": ac, "Bc": bc}, icon_lncc(5.0), m.cfg,
                       semi, build_regulariser("diffusion"))
-    return {k: float(terms[k]) for k in TERMS}
+    return {k: float(terms[k].detach()) for k in TERMS}
 
 
 def max_diff(x, y):
