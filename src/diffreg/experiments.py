@@ -33,7 +33,8 @@ PAIRINGS = ("inter", "intra", "atlas")
 PAIRS_DIR = Path(__file__).resolve().parents[2] / "experiments" / "pairs"   # experiments/pairs/<dataset>.yaml
 BASELINES_YAML = PAIRS_DIR.parent / "baselines.yaml"   # loss presets of the learning baselines
 PRESET_META = {"method", "status", "note"}          # the rest of a loss preset are method settings
-ARTIFACT_KEYS = {"kind", "title", "tasks", "test", "runs", "profiles", "columns", "rows", "claim", "metrics",
+ARTIFACT_KEYS = {"kind", "title", "tasks", "test", "runs", "profiles", "columns", "rows", "claim", "claims",
+                 "metrics",
                  "sweep", "values", "paper", "from", "function", "settings", "measures", "pair", "show", "plot",
                  "note"}
 QUALITATIVE_VIEWS = ("registration", "trajectory", "generated")
@@ -42,6 +43,9 @@ TABLE_PLOTS = ("per_label",)   # `plot` of a table: box plots of the claim's met
 ROW_META = {"name", "loss", "method", "baseline", "preset", "train", "status", "note"}
 CLASSICAL_KEYS = {"name", "baseline", "preset", "status", "note"}
 STATUSES = {"not_implemented"}
+# the keys of a claim check (src/diffreg/report/claims.py judges them)
+CHECK_KEYS = {"metric", "best", "among", "run", "within", "of", "file", "compare", "argmax_in", "argmax_in_range",
+              "better", "than", "order", "median_iqr", "trend", "margin"}
 
 
 @dataclass
@@ -454,8 +458,12 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
         if art.get("metrics") is not None and (not isinstance(art["metrics"], list)
                                                or not all(isinstance(m, str) for m in art["metrics"])):
             chk.fail(f"{key}.metrics", "expected a list of metric names")
-        if art.get("claim") is not None:
-            chk.mapping(art["claim"], f"{key}.claim", {"text", "check"})
+        if art.get("claims") is not None and (not isinstance(art["claims"], list) or not art["claims"]):
+            chk.fail(f"{key}.claims", "expected a non-empty list of {text, check}")
+        for i, c in enumerate(artifact_claims(art)):
+            where_c = f"{key}.claim" if art.get("claim") and i == 0 else f"{key}.claims[{i - bool(art.get('claim'))}]"
+            chk.mapping(c, where_c, {"text", "check"})
+            chk.mapping(c.get("check"), f"{where_c}.check", CHECK_KEYS)
     paper_numbers(doc, where)   # the paper's rows: shape
 
     # profile settings apply to every training of the paper whose method has them
@@ -467,6 +475,12 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
                            int(nd[0]), used_methods)
     return Experiment(name, path, dict(paper), method, stages, files, profiles, tasks, losses,
                       {str(k): v for k, v in artifacts.items()}, doc)
+
+
+def artifact_claims(art: dict) -> list[dict]:
+    """An artifact's claims in order: ``claim`` (one) and then each of ``claims`` (a list), so
+    a paper sentence with several clauses is several checks, each judged on its own."""
+    return ([art["claim"]] if art.get("claim") else []) + list(art.get("claims") or [])
 
 
 def _artifact_tasks(chk: _Check, art: dict, key: str, tasks: dict) -> set[int]:
@@ -567,5 +581,5 @@ def _profile_check(chk: _Check, settings: dict, key: str, ndim: int, methods: se
                                    f"({', '.join(sorted(methods))})")
 
 
-__all__ = ["Experiment", "PROFILES", "load_experiment", "parse_experiment", "read_yaml", "paper_numbers",
+__all__ = ["Experiment", "artifact_claims", "PROFILES", "load_experiment", "parse_experiment", "read_yaml", "paper_numbers",
            "find_experiments", "known_datasets", "optional_module", "stage_uses_data", "EXPERIMENTS_DIR"]

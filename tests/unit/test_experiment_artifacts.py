@@ -343,11 +343,23 @@ def test_report_has_paper_sections(experiment, tmp_path):
     out = tmp_path / "report" / "index.html"
     assert main(["report", "--results", str(results), "--experiments", str(experiment["out"]), "--out", str(out)]) == 0
     page = out.read_text()
-    assert '<h2 id="paper-1">Toy paper (2025)</h2>' in page and "<h3>Table 1: toy</h3>" in page
+    assert '<h2 id="paper-1">Toy paper (2025)</h2>' in page and '<h3 id="paper-1-table1">Table 1: toy</h3>' in page
     assert "Claim: ours has the best Dice — consistent (dice: ahead of every compared row" in page
     assert "Claim: lncc beats cosine — does not hold (error_px: cosine is ahead, not significantly" in page
     assert 'href="' + str(experiment["out"]) + '/table1.values.csv"' not in page   # links are relative
     assert page.count("Statistics of the claim") == 6
+    # the scorecard's counts are those of the artifacts on disk: sections with a table row that
+    # ran or a drawn PNG, and the verdicts of claims.json
+    index = json.loads((experiment["out"] / "index.json").read_text())
+    made = sum(bool(s.get("png")) or (s["kind"] == "table" and s["regenerated"]) for s in index["sections"])
+    verdicts = [c["verdict"] for c in json.loads((experiment["out"] / "claims.json").read_text())]
+    row = re.search(r'<tr><td><a href="#paper-1">Toy paper \(2025\)</a></td><td>(\d+) / (\d+)</td><td>\d+</td>'
+                    r'<td>(\d+)</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>', page)
+    assert row, "no scorecard row"
+    assert (int(row[1]), int(row[2])) == (made, len(index["sections"])) and 0 < made < len(index["sections"])
+    assert [int(row[i]) for i in range(3, 7)] == [verdicts.count(v) for v in
+                                                   ("holds", "consistent", "does not hold", "not testable")]
+    assert sum(map(int, (row[3], row[4], row[5], row[6]))) == len(verdicts)
     assert "<td>needs weights</td>" in page and '<td class="paper">0.961</td>' in page
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     # the 2 figures of the results + fig1, fig4, fig5a, fig5b, fig6

@@ -49,14 +49,14 @@ def run(args) -> int:
                  label_names=load_label_names(args.label_names))
     out = Path(args.out)
     index = build(inp, out)
-    claims = [s["claim"] for s in index["sections"] if s["claim"]]
+    claims = [c for s in index["sections"] for c in s["claims"]]
     manifest.update(experiment=index["experiment"], artifacts=len(index["sections"]),
                     claims_hold=sum(c["holds"] is True for c in claims),
                     claims_fail=sum(c["holds"] is False for c in claims),
                     claims_untested=sum(c["holds"] is None for c in claims))
     manifest.write(out / "run.json")
     for s in index["sections"]:
-        if s["claim"]:
-            print(f"{s['artifact']}: {claim_line(s['claim'])}")
+        for c in s["claims"]:
+            print(f"{s['artifact']}: {claim_line(c)}")
     print(out / "index.json")
     return 0

@@ -12,6 +12,11 @@ Checks (``claim.check`` in the YAML)::
     {metric: dice, run: ROW, within: D, of: OTHER} |ROW - OTHER| <= D (equivalence)
     {file: CSV, metric: error_px, best: MEASURE}   MEASURE (or the best of a list) beats the rest
     {file: CSV, metric: error_px, compare: [A, B]} variant A is better than B
+    {metric: dice, better: A, than: B}             A is better than B (paired)
+    {metric: dice, order: [A, B, C]}               each row better than the one before it
+    {metric: dice, trend: [A, B, C], margin: D}    never worse than an earlier row by more than D,
+                                                   the last better than the first
+    {metric: dice, median_iqr: ROW, among: all}    ROW has the best median and the smallest IQR
     {metric: dice, argmax_in: [values]}            the best swept value is one of these
     {metric: dice, argmax_in_range: [lo, hi]}      ... lies in [lo, hi]
 """
@@ -22,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from diffreg.replicates import seed_label
-from diffreg.report import stats
+from diffreg.report import orderings, stats
 from diffreg.report.stats import Verdict
 
 VALUE_COLUMNS = ["row", "pair", "metric", "value"]
@@ -130,6 +135,20 @@ def judge(check: dict, values: pd.DataFrame) -> Verdict:
         row, among = str(check["best"]), check.get("among", "all")
         others = [r for r in series if r != row and (among == "all" or r in among)]
         return _prefixed(f"{metric}: ", stats.better_than_all(row, series, others, lower, initial))
+    if "better" in check:
+        a, b = str(check["better"]), str(check["than"])
+        return _prefixed(f"{metric}: ", stats.better_than_all(a, series, [b], lower))
+    if "order" in check:
+        return _prefixed(f"{metric}, order {' < '.join(map(str, check['order']))}: ",
+                         orderings.ordered([str(r) for r in check["order"]], series, lower))
+    if "trend" in check:
+        return _prefixed(f"{metric}, trend {' -> '.join(map(str, check['trend']))}: ",
+                         orderings.trend([str(r) for r in check["trend"]], series, lower,
+                                         float(check.get("margin", 0.0))))
+    if "median_iqr" in check:
+        row, among = str(check["median_iqr"]), check.get("among", "all")
+        others = [r for r in series if r != row and (among == "all" or r in among)]
+        return _prefixed(f"{metric}: ", orderings.median_iqr(row, series, others, lower))
     if "within" in check:
         return _prefixed(f"{metric}: ", stats.within(str(check["run"]), str(check["of"]), series,
                                                     float(check["within"])))

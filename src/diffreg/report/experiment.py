@@ -36,6 +36,7 @@ from diffreg.evaluation import read_csv_text
 from diffreg.io import atomic_path
 from diffreg.report import stats, tables
 from diffreg.replicates import split_seed
+from diffreg.experiments import artifact_claims
 from diffreg.report.claims import LOWER_IS_BETTER, claim_table, file_values, judge, metric_values
 from diffreg.report.row_settings import settings_notes, training_settings
 
@@ -425,6 +426,25 @@ def claim_values(check: dict, kind: str, df: pd.DataFrame, uses: pd.DataFrame,
     return metric_values(df, metric), ""
 
 
+def _judged_claim(spec_claim: dict, stem: str, kind: str | None, df: pd.DataFrame, uses: pd.DataFrame,
+                  folder: Path | None, files: dict) -> dict:
+    """One claim judged on its values; its values and statistics go to ``<stem>.values.csv`` and
+    ``<stem>.claim.csv`` in ``files`` (so that `diffreg report` can judge it again)."""
+    claim = {"text": str(spec_claim.get("text", ""))}
+    check = spec_claim.get("check") or {}
+    if not (check and kind):
+        return {**claim, "verdict": stats.UNTESTABLE, "holds": None, "evidence": "no check given"}
+    values, why = claim_values(check, kind, df, uses, folder)
+    verdict = judge(check, values) if values is not None else stats.Verdict(stats.UNTESTABLE, why)
+    if values is not None:
+        files[f"{stem}.values.csv"] = values.to_csv(index=False, float_format="%.10g")
+        claim["values"] = f"{stem}.values.csv"
+    if verdict.lines:
+        files[f"{stem}.claim.csv"] = claim_table(verdict).to_csv(index=False, na_rep="nan", float_format="%.10g")
+        claim["stats"] = f"{stem}.claim.csv"
+    return {**claim, "check": check, "verdict": verdict.verdict, "holds": verdict.holds, "evidence": verdict.reason}
+
+
 # ----------------------------------------------------------------------------- the whole experiment
 
 @dataclass
@@ -532,7 +552,7 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
     for key, spec in exp.artifacts.items():
         u = uses[uses["artifact"] == key]
         df = row_metrics(metrics, u, key, exp.name)
-        check = (spec.get("claim") or {}).get("check") or {}
+        check = next(iter(artifact_claims(spec)), {}).get("check") or {}   # the first claim picks the metric shown
         sec = {"artifact": key, "kind": spec["kind"], "title": spec.get("title", key), "html": None,
                "png": None, "caption": "", "claim": None}
         values, folder, kind = None, None, None   # what the claim is judged on
@@ -547,7 +567,7 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
             if spec.get("plot") == "per_label":   # the paper's box plots per structure (Fig. 10)
                 from diffreg.report.figures.per_label import dice_per_label_boxplot
                 png = dice_per_label_boxplot(df, spec.get("title", key), _task_label_names(exp, spec, df),
-                                             _row_order(spec, u, {}), (spec.get("claim") or {}).get("check", {}).get("metric", "dice"))
+                                             _row_order(spec, u, {}), check.get("metric", "dice"))
                 if png is not None:
                     files[f"{key}.png"] = png
                     sec["png"] = f"{key}.png"
@@ -618,23 +638,15 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
             kind = "qualitative"
         else:
             sec["caption"] = "Nothing to show: this artifact has no runs"
-        if spec.get("claim"):
-            claim = {"text": str(spec["claim"].get("text", ""))}
-            if check and kind:
-                values, why = claim_values(check, kind, df, u, folder)
-                verdict = judge(check, values) if values is not None else stats.Verdict(stats.UNTESTABLE, why)
-                if values is not None:   # the published folder can judge the claim again (`diffreg report`)
-                    files[f"{key}.values.csv"] = values.to_csv(index=False, float_format="%.10g")
-                    claim["values"] = f"{key}.values.csv"
-                if verdict.lines:
-                    files[f"{key}.claim.csv"] = claim_table(verdict).to_csv(index=False, na_rep="nan",
-                                                                            float_format="%.10g")
-                    claim["stats"] = f"{key}.claim.csv"
-                claim.update(check=check, verdict=verdict.verdict, holds=verdict.holds, evidence=verdict.reason)
-            else:
-                claim.update(verdict=stats.UNTESTABLE, holds=None, evidence="no check given")
-            sec["claim"] = claim
+        sec["claims"] = []
+        for i, spec_claim in enumerate(artifact_claims(spec)):
+            claim = _judged_claim(spec_claim, f"{key}-{i + 1}" if i else key, kind, df, u, folder, files)
+            sec["claims"].append(claim)
             claims.append({"artifact": key, **claim})
+        sec["claim"] = sec["claims"][0] if sec["claims"] else None
+        # regenerated: something of ours ran (a table row with metrics, a drawn figure), not only the paper's numbers
+        sec["regenerated"] = bool(sec["png"]) or (spec["kind"] == "table" and len(df) > 0)
+        sec["not_implemented"] = int((u["status"] == "not_implemented").sum()) if len(u) else 0
         sections.append(sec)
 
     index = {"experiment": exp.name, "name": name, "sections": sections}
@@ -717,15 +729,19 @@ def report_sections(folder: str | os.PathLike, href: str | None = None) -> dict:
         table = (folder / s["html"]).read_text(encoding="utf-8") if s.get("html") and (folder / s["html"]).is_file() else None
         png = base64.b64encode((folder / s["png"]).read_bytes()).decode("ascii") \
             if s.get("png") and (folder / s["png"]).is_file() else None
-        claim = rejudge(s["claim"], folder) if s.get("claim") else None
+        stored = s.get("claims") if s.get("claims") is not None else ([s["claim"]] if s.get("claim") else [])
+        judged = [rejudge(c, folder) for c in stored]
         csv = f"{s.get('artifact', '')}.csv"
         sources = [_link(f"{href}/{csv}" if href else None, csv)] if (folder / csv).is_file() else []
-        out.append({"title": s.get("title") or s.get("artifact", ""), "table_html": table, "png_b64": png,
-                    "caption": s.get("caption", ""), "claim": claim_line(claim) if claim else None,
-                    "holds": (claim or {}).get("holds"), "verdict": (claim or {}).get("verdict"),
-                    "stats_html": stats_html(claim, href) if claim else None,
+        out.append({"artifact": s.get("artifact", ""), "title": s.get("title") or s.get("artifact", ""),
+                    "table_html": table, "png_b64": png, "caption": s.get("caption", ""),
+                    "regenerated": bool(s.get("regenerated", table or png)),
+                    "not_implemented": int(s.get("not_implemented", 0)),
+                    "claims": [{"line": claim_line(c), "holds": c.get("holds"), "verdict": c.get("verdict"),
+                                "stats_html": stats_html(c, href)} for c in judged],
                     "sources_html": " · ".join(sources)})
-    return {"name": str(index.get("experiment", folder.name)), "sections": out}
+    return {"name": str(index.get("experiment", folder.name)), "key": str(index.get("name", folder.name)),
+            "sections": out}
 
 
 __all__ = ["Inputs", "build", "load_experiment", "read_uses", "row_metrics", "artifact_tables", "sweep_table",

@@ -18,6 +18,7 @@ from diffreg.evaluation import ImageIndex, Registration, find_registrations, loa
 from diffreg.io import atomic_path
 from diffreg.report import figures, provenance, stats
 from diffreg.report.experiment import report_sections
+from diffreg.report.scorecard import scorecard
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "reports" / "report.html.j2"
 VERSION_ORDER = ["diffreg", "python", "torch", "monai", "numpy", "nibabel", "antspyx", "diffusers", "pandas"]
@@ -254,6 +255,8 @@ def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "dif
         provenance=provenance_context(inputs, out_dir),
         figures=figs,
         experiments=experiments,
+        scorecard=scorecard(experiments),
+        verdict_names=stats.VERDICTS,
         qc_figures=qc,
         pipeline_links=pipeline_links(inputs, out.parent),
     )

@@ -1,0 +1,83 @@
+"""Claims about several rows (report.orderings through claims.judge) on constructed values whose
+verdict is known, and an artifact with several claims judged one by one."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffreg.experiments import artifact_claims
+from diffreg.report import stats
+from diffreg.report.claims import judge
+
+
+def values(rows: dict[str, np.ndarray], metric: str = "dice") -> pd.DataFrame:
+    return pd.DataFrame([{"row": r, "pair": f"p{i}", "metric": metric, "value": float(v)}
+                         for r, arr in rows.items() for i, v in enumerate(arr)])
+
+
+BASE = np.linspace(0.60, 0.70, 10)
+NOISE = np.array([0.003, -0.002, 0.001, 0.004, -0.001, 0.002, -0.003, 0.0, 0.002, -0.002])
+
+
+def test_order_holds_for_a_clear_rise_and_fails_when_one_step_reverses():
+    rising = {"a": BASE, "b": BASE + 0.05 + NOISE, "c": BASE + 0.10 - NOISE}
+    assert judge({"metric": "dice", "order": ["a", "b", "c"]}, values(rising)).verdict == stats.HOLDS
+    v = judge({"metric": "dice", "order": ["a", "c", "b"]}, values(rising))
+    assert v.verdict == stats.FAILS and "b > c" in v.reason
+    # lower is better: the same values read as a fall
+    assert judge({"metric": "njd", "order": ["c", "b", "a"]}, values(rising, "njd")).verdict == stats.HOLDS
+    assert judge({"metric": "dice", "order": ["a", "zz"]}, values(rising)).verdict == stats.UNTESTABLE
+
+
+def test_order_of_rows_within_noise_is_consistent_not_holds():
+    flat = {"a": BASE, "b": BASE + np.array([0.001, -0.001] * 5) + 0.0002}
+    assert judge({"metric": "dice", "order": ["a", "b"]}, values(flat)).verdict == stats.CONSISTENT
+
+
+def test_trend_with_margin():
+    # 0, 1, 5, 10 % of pre-aligned pairs: rising, the last two within 0.001 of each other
+    rows = {"0": BASE, "1": BASE + 0.02 + NOISE, "5": BASE + 0.04, "10": BASE + 0.0395 + NOISE / 10}
+    check = {"metric": "dice", "trend": ["0", "1", "5", "10"], "margin": 0.005}
+    assert judge(check, values(rows)).verdict == stats.HOLDS
+    # the same with no margin: the 0.0005 dip from 5 to 10 breaks it
+    assert judge({**check, "margin": 0.0}, values(rows)).verdict == stats.FAILS
+    # last not better than first
+    down = {"0": BASE + 0.05, "1": BASE + 0.05, "5": BASE}
+    assert judge({"metric": "dice", "trend": ["0", "1", "5"], "margin": 1.0}, values(down)).verdict == stats.FAILS
+
+
+def test_median_iqr_needs_both_the_best_median_and_the_tightest_box():
+    rng = np.random.default_rng(0)
+    wide = 0.7 + rng.normal(0, 0.05, 40)
+    tight = 0.75 + rng.normal(0, 0.005, 40)
+    check = {"metric": "dice", "median_iqr": "ours", "among": "all"}
+    assert judge(check, values({"ours": tight, "other": wide})).verdict == stats.HOLDS
+    # higher median but a wider box: does not hold, and the reason names the IQR
+    v = judge(check, values({"ours": 0.8 + rng.normal(0, 0.08, 40), "other": tight}))
+    assert v.verdict == stats.FAILS and "IQR" in v.reason
+    assert judge(check, values({"ours": tight[:3], "other": wide[:3]})).verdict == stats.UNTESTABLE
+
+
+def test_better_than():
+    rows = {"m2m": BASE + 0.03 + NOISE, "plain": BASE}
+    assert judge({"metric": "dice", "better": "m2m", "than": "plain"}, values(rows)).verdict == stats.HOLDS
+    assert judge({"metric": "dice", "better": "plain", "than": "m2m"}, values(rows)).verdict == stats.FAILS
+
+
+def test_artifact_claims_in_order():
+    art = {"claim": {"text": "a", "check": {"best": "x"}}, "claims": [{"text": "b", "check": {"best": "y"}}]}
+    assert [c["text"] for c in artifact_claims(art)] == ["a", "b"]
+    assert artifact_claims({"claims": [{"text": "b"}]}) == [{"text": "b"}]
+    assert artifact_claims({}) == []
+
+
+def test_unknown_check_key_is_refused(tmp_path):
+    from diffreg.errors import InputError
+    from diffreg.experiments import load_experiment
+    src = (pytest.importorskip("pathlib").Path(__file__).resolve().parents[2] / "experiments" / "dgir.yaml").read_text()
+    bad = src.replace("check: {", "check: {bestt: x, ", 1)
+    p = tmp_path / "dgir.yaml"
+    p.write_text(bad)
+    with pytest.raises(InputError, match="bestt"):
+        load_experiment(p)
