@@ -51,6 +51,12 @@ from .training_set import TrainingSet
 # which modality each image of a step has (the cycle's similarity terms compare equal ones only)
 MODALITY = {"A": 1, "Ac": 1, "B": 2, "Bc": 2}
 REGULARISERS = ("auto", "gradicon", "map_gradient", "diffusion")
+# `width: small`: tiny networks of each backbone for the short profiles on CPU (ours, not the paper's)
+SMALL = {"gradicon": {"down": [2, 4, 8, 8, 12, 12], "up": [4, 8, 8, 12, 12]},
+         "transmorph": {"embed_dim": 12, "depths": [1, 1, 1, 1], "heads": [1, 1, 1, 1], "window": 2,
+                        "head_channels": 4},
+         "corrmlp": {"enc_channels": 2, "dec_channels": 4}}
+SUBJECT_DRAWS = ("distinct", "repeat")
 
 
 def cycle_paths(semi: bool) -> list[tuple[str, list[str], str]]:
@@ -78,6 +84,7 @@ def check_mono_modal(paths) -> None:
 class M2MRegConfig(TrainerConfig):
     backbone: str = "gradicon"            # gradicon (the official tallUNet2 chain) or a backbone name
     backbone_kwargs: dict = field(default_factory=dict)
+    width: str = "paper"                  # "small": SMALL's widths under backbone_kwargs (short profiles)
     levels: int = 2                       # GradICON chain: the code's make_network (2 downsampled levels)
     lambda_reg: float = 0.5               # paper Sec. 3 (GradICON; TransMorph / CorrMLP: 0.01)
     lambda_gcc: float = 0.1               # paper Sec. 3 (GradICON; TransMorph / CorrMLP: 1)
@@ -87,6 +94,7 @@ class M2MRegConfig(TrainerConfig):
     prealigned_pairs: int = 0             # semi-supervised: k pre-aligned bridge subjects
     prealigned_fraction: float = 0.0      # ... or this share of the training subjects
     swap_modalities: bool = True          # the code draws which modality is A per sample
+    subject_draw: str = "distinct"        # "repeat": subjects may repeat when too few (tiny stand-ins)
     pad_multiple: int = 32                # voxel backbones: input padding (TransMorph 1/32)
     lr: float = 5e-5                      # paper Sec. 3
     batch_size: int = 8                   # paper Sec. 3 (GradICON; TransMorph / CorrMLP: 2)
@@ -96,6 +104,10 @@ class M2MRegConfig(TrainerConfig):
             raise InputError(f"m2m_reg: composition = {self.composition!r}: one of {', '.join(COMPOSITIONS)}")
         if self.regulariser not in REGULARISERS:
             raise InputError(f"m2m_reg: regulariser = {self.regulariser!r}: one of {', '.join(REGULARISERS)}")
+        if self.width not in ("paper", "small"):
+            raise InputError(f"m2m_reg: width = {self.width!r}: one of paper, small")
+        if self.subject_draw not in SUBJECT_DRAWS:
+            raise InputError(f"m2m_reg: subject_draw = {self.subject_draw!r}: one of {', '.join(SUBJECT_DRAWS)}")
         if self.regulariser == "auto":
             self.regulariser = "gradicon" if self.backbone == "gradicon" else "map_gradient"
         if self.prealigned_pairs < 0 or not 0.0 <= self.prealigned_fraction <= 1.0:
@@ -120,6 +132,7 @@ class M2MObjective(Objective):
         self.method = method
         c = method.cfg
         n = len(data.subjects)
+        self.repeat = c.subject_draw == "repeat"
         k = c.prealigned_count(n)
         self.semi = k > 0
         # the fixed subset of pre-aligned bridge subjects, drawn once (the code's random.sample)
@@ -135,11 +148,14 @@ class M2MObjective(Objective):
         for _ in range(batch_size):
             if self.semi:
                 bridge = self.bridges[int(rng.integers(len(self.bridges)))]
-                rest = [i for i in range(len(data.subjects)) if i != bridge]
-                if len(rest) < 2:
-                    raise InputError("m2m_reg (semi-supervised) needs at least 3 training subjects")
-                a, b = (rest[int(i)] for i in rng.choice(len(rest), size=2, replace=False))
+                rest = [i for i in range(len(data.subjects)) if i != bridge] or [bridge]
+                if len(rest) < 2 and not self.repeat:
+                    raise InputError("m2m_reg (semi-supervised) needs at least 3 training subjects "
+                                     "(subject_draw: repeat lets subjects repeat)")
+                a, b = (rest[int(i)] for i in rng.choice(len(rest), size=2, replace=len(rest) < 2))
                 ac = bc = bridge
+            elif self.repeat and len(data.subjects) < 4:
+                a, b, ac, bc = (int(i) for i in np.resize(rng.permutation(len(data.subjects)), 4))
             else:
                 a, b, ac, bc = data.sample_subjects(rng, 4)
             swap = bool(self.method.cfg.swap_modalities and rng.integers(2))
@@ -148,6 +164,10 @@ class M2MObjective(Objective):
             names["Ac"].append(data.images([ac], first))
             names["B"].append(data.images([b], second))
             names["Bc"].append(data.images([bc], second))
+            if data.moving_labels is not None and data.fixed_labels is not None:   # monitoring only
+                labels = {"moving": data.moving_labels, "fixed": data.fixed_labels}
+                names.setdefault("A_labels", []).append(torch.from_numpy(labels[first][a][None, None].astype(np.int64)))
+                names.setdefault("B_labels", []).append(torch.from_numpy(labels[second][b][None, None].astype(np.int64)))
         return {k: torch.cat(v) for k, v in names.items()}
 
     def __call__(self, nets, batch) -> dict[str, torch.Tensor]:
@@ -202,10 +222,11 @@ class M2MReg(Method):
     def __init__(self, ndim: int, config, device: torch.device):
         super().__init__(ndim, config, device)
         c = self.cfg
+        kwargs = {**(SMALL.get(c.backbone, {}) if c.width == "small" else {}), **c.backbone_kwargs}
         if c.backbone == "gradicon":
-            self.nets["net"] = build_backbone("dgir_official", ndim, levels=c.levels, **c.backbone_kwargs).to(device)
+            self.nets["net"] = build_backbone("dgir_official", ndim, levels=c.levels, **kwargs).to(device)
         else:
-            self.nets["net"] = build_backbone(c.backbone, ndim, **c.backbone_kwargs).to(device)
+            self.nets["net"] = build_backbone(c.backbone, ndim, **kwargs).to(device)
 
     def mapper(self, net):
         """(X, Y) -> (phi_XY on [0, 1] coordinates, voxel displacement or None) for the backbone."""
