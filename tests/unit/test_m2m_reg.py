@@ -277,3 +277,45 @@ def test_settings_are_checked():
         build_method("m2m_reg", 2, {"prealigned_pairs": 2, "prealigned_fraction": 0.5}, CPU)
     with pytest.raises(InputError, match="4 distinct subjects"):
         build_method("m2m_reg", 2, TINY["gradicon"], CPU).objective(_data(3)).sample(_data(3), np.random.default_rng(0), 1)
+
+
+# ----------------------------------------------------------------- Fig. 1a: curves logged during training
+def _labelled_dir(tmp_path, n=4, with_labels=True):
+    from diffreg.io import write_image
+    g = torch.Generator().manual_seed(0)
+    for i in range(n):
+        img = F.avg_pool2d(torch.rand(1, 1, N, N, generator=g), 5, 1, 2)[0, 0].numpy()
+        lab = (img > np.median(img)).astype(np.int16) + (img > np.percentile(img, 80)).astype(np.int16)
+        write_image(tmp_path / f"s{i}_pet.nii.gz", img, np.eye(4))
+        write_image(tmp_path / f"s{i}_t1.nii.gz", 1 - img, np.eye(4))
+        if with_labels:
+            write_image(tmp_path / f"s{i}_labels.nii.gz", lab, np.eye(4))
+    return TrainingSet.from_dir(tmp_path, [f"s{i}" for i in range(n)], "pet", "t1")
+
+
+def test_training_sets_carry_label_maps_where_every_subject_has_one(tmp_path):
+    data = _labelled_dir(tmp_path / "a")
+    assert data.moving_labels is not None and len(data.fixed_labels) == 4
+    assert set(np.unique(data.moving_labels[0])) == {0, 1, 2}
+    assert _labelled_dir(tmp_path / "b", with_labels=False).moving_labels is None
+    batch = build_method("m2m_reg", 2, TINY["gradicon"], CPU).objective(data).sample(data, np.random.default_rng(0), 3)
+    assert batch["A_labels"].shape == (3, 1, N, N) and batch["A_labels"].dtype == torch.int64
+
+
+def test_fig1_curves_stage_and_figure(tmp_path):
+    import pandas as pd
+
+    from diffreg.report.figures import get_figure
+    from diffreg.stages import get_stage
+    data = _labelled_dir(tmp_path / "data")
+    out = tmp_path / "curves.csv"
+    summary = get_stage("m2m_training_curves")(
+        {"iterations": 3, "every": 2, "batch_size": 2, "levels": 0, "width": "small", "lr": 1e-3}, out, data, 0, "cpu", 1)
+    assert summary["labels"] is True
+    df = pd.read_csv(out)
+    assert list(df["scheme"].unique()) == ["baseline", "m2m_reg"]
+    assert df.groupby("scheme")["iteration"].apply(list).to_dict() == {"baseline": [1, 2, 3], "m2m_reg": [1, 2, 3]}
+    assert np.isfinite(df[["loss", "lncc", "dice"]].to_numpy()).all() and (df["dice"] <= 1).all()
+    files = get_figure("m2m_reg.training_curves")(tmp_path / "m.nii.gz", tmp_path / "f.nii.gz", {"curves": str(out)},
+                                                  tmp_path / "fig", 0, "cpu")
+    assert [f.name for f in files] == ["fig1a_curves.png", "fig1a_curves.csv"] and files[0].stat().st_size > 5_000
