@@ -31,15 +31,15 @@ def test_m2m_reg_end_to_end(tmp_path):
     fa = pd.read_csv(out / "table1_fa_mri.csv").set_index("method")
     assert fa.loc["gradicon_m2m_gcc", "n"] == 2 and np.isfinite(fa.loc["gradicon_m2m_gcc", "dice_mean"])
     table2 = pd.read_csv(out / "table2.csv").set_index("method")
-    for row in ("pre_0", "pre_1", "pre_5", "pre_10", "pre_25", "pre_50", "pre_100"):
+    for row in ("pre_0", "pre_1", "pre_100"):           # unsupervised, k = 1, k = all (test profile)
         assert table2.loc[row, "n"] == 2 and np.isfinite(table2.loc[row, "dice_mean"]), row
 
-    # the claims: one paired test per backbone (TransMorph and CorrMLP alone run from test_full on),
-    # Table 2's trend; GradICON's and the trend are judged on rows that ran
+    # the claims: one paired test per backbone; GradICON's is judged on rows that ran (TransMorph and
+    # CorrMLP alone, and Table 2's intermediate shares, run from test_full on)
     claims = [c for c in json.loads((out / "claims.json").read_text()) if c["artifact"] in ("table1_pet_mri", "table2")]
     assert len(claims) == 4
-    judged = [c for c in claims if "gradicon" in c["text"].lower() or c["artifact"] == "table2"]
-    assert len(judged) == 2 and all("did not run" not in json.dumps(c) for c in judged), judged
+    (gradicon,) = [c for c in claims if "GradICON improves" in c["text"]]
+    assert "did not run" not in json.dumps(gradicon), gradicon
 
     # Fig. 1a: LNCC and Dice of both schemes logged during training, and drawn
     curves = pd.read_csv(next(out.rglob("fig1a_curves.csv")))

@@ -55,7 +55,7 @@ REGULARISERS = ("auto", "gradicon", "map_gradient", "diffusion")
 SMALL = {"gradicon": {"down": [2, 4, 8, 8, 12, 12], "up": [4, 8, 8, 12, 12]},
          "transmorph": {"embed_dim": 12, "depths": [1, 1, 1, 1], "heads": [1, 1, 1, 1], "window": 2,
                         "head_channels": 4},
-         "corrmlp": {"enc_channels": 2, "dec_channels": 4}}
+         "corrmlp": {"enc_channels": 2, "dec_channels": 4, "checkpoint": False}}
 SUBJECT_DRAWS = ("distinct", "repeat")
 
 
