@@ -319,3 +319,20 @@ def test_fig1_curves_stage_and_figure(tmp_path):
     files = get_figure("m2m_reg.training_curves")(tmp_path / "m.nii.gz", tmp_path / "f.nii.gz", {"curves": str(out)},
                                                   tmp_path / "fig", 0, "cpu")
     assert [f.name for f in files] == ["fig1a_curves.png", "fig1a_curves.csv"] and files[0].stat().st_size > 5_000
+
+
+def test_pretrain_takes_the_stages_modalities_when_the_pipeline_passes_none(tmp_path):
+    """stages.csv carries no modality: `diffreg pretrain --moving-modality null` reads the stage's own."""
+    import json
+
+    from diffreg.cli import main
+    _labelled_dir(tmp_path / "data")
+    cfg = tmp_path / "stage.json"
+    cfg.write_text(json.dumps({"moving": "pet", "fixed": "t1", "iterations": 1, "every": 1, "batch_size": 1,
+                               "levels": 0, "width": "small"}))
+    args = ["pretrain", "--stage", "fig1", "--kind", "m2m_training_curves", "--config", str(cfg), "--data-dir",
+            str(tmp_path / "data"), "--subjects", "s0,s1,s2,s3", "--moving-modality", "null", "--fixed-modality",
+            "null", "--out", str(tmp_path / "curves.pt")]
+    assert main(args) == 0 and (tmp_path / "curves.pt").read_text().startswith("scheme,iteration")
+    cfg.write_text(json.dumps({"iterations": 1}))
+    assert main(args) != 0                                     # neither given: one line, no training

@@ -31,6 +31,8 @@ SETTINGS = {
     "lambda_gcc": 0.1,
     "baseline_lambda": 1.5,   # GradICON without M2M-Reg (paper Sec. 3)
     "subject_draw": "distinct",
+    "moving": None,           # the source and target modalities (e.g. pet, t1): `diffreg pretrain`
+    "fixed": None,            # reads them when the pipeline passes none
 }
 COLUMNS = ["scheme", "iteration", "loss", "lncc", "dice"]
 
@@ -70,6 +72,8 @@ def m2m_training_curves(config: dict, out: Path, data, seed: int, device: str, t
     set_threads(threads)
     ndim = len(data.shape)
     cfg = {k: s[k] for k in ("levels", "width", "lambda_reg", "lambda_gcc", "subject_draw", "lr")}
+    print(f"[{KIND}] {len(data.subjects)} subjects, {data.shape}, {s['iterations']} steps per scheme, "
+          f"labels {'yes' if data.moving_labels is not None else 'no (Dice NaN)'}", flush=True)
     rows = []
     for scheme in ("baseline", "m2m_reg"):
         torch.manual_seed(seed)                       # the same initial weights for both schemes
