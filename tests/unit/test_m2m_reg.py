@@ -298,7 +298,10 @@ def test_training_sets_carry_label_maps_where_every_subject_has_one(tmp_path):
     assert data.moving_labels is not None and len(data.fixed_labels) == 4
     assert set(np.unique(data.moving_labels[0])) == {0, 1, 2}
     assert _labelled_dir(tmp_path / "b", with_labels=False).moving_labels is None
-    batch = build_method("m2m_reg", 2, TINY["gradicon"], CPU).objective(data).sample(data, np.random.default_rng(0), 3)
+    objective = build_method("m2m_reg", 2, TINY["gradicon"], CPU).objective(data)
+    assert "A_labels" not in objective.sample(data, np.random.default_rng(0), 3)     # training: images only
+    objective.with_labels = True
+    batch = objective.sample(data, np.random.default_rng(0), 3)
     assert batch["A_labels"].shape == (3, 1, N, N) and batch["A_labels"].dtype == torch.int64
 
 

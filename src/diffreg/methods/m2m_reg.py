@@ -139,6 +139,7 @@ class M2MObjective(Objective):
         self.bridges = sorted(int(i) for i in np.random.default_rng(c.seed).choice(n, size=k, replace=False)) if k else []
         self.lncc = icon_lncc(c.sigma).to(method.device)
         self.reg_diffusion = build_regulariser("diffusion")
+        self.with_labels = False          # A's and B's label maps in each batch (Fig. 1a's monitoring)
         check_mono_modal(cycle_paths(self.semi))
 
     def sample(self, data: TrainingSet, rng: np.random.Generator, batch_size: int) -> dict:
@@ -164,7 +165,7 @@ class M2MObjective(Objective):
             names["Ac"].append(data.images([ac], first))
             names["B"].append(data.images([b], second))
             names["Bc"].append(data.images([bc], second))
-            if data.moving_labels is not None and data.fixed_labels is not None:   # monitoring only
+            if self.with_labels and data.moving_labels is not None and data.fixed_labels is not None:
                 labels = {"moving": data.moving_labels, "fixed": data.fixed_labels}
                 names.setdefault("A_labels", []).append(torch.from_numpy(labels[first][a][None, None].astype(np.int64)))
                 names.setdefault("B_labels", []).append(torch.from_numpy(labels[second][b][None, None].astype(np.int64)))

@@ -79,6 +79,7 @@ def m2m_training_curves(config: dict, out: Path, data, seed: int, device: str, t
         torch.manual_seed(seed)                       # the same initial weights for both schemes
         m = build_method("m2m_reg", ndim, {**cfg, "seed": seed}, dev)
         objective = m.objective(data)
+        objective.with_labels = True
         chain = m.nets["net"].net
         opt = torch.optim.Adam(m.nets.parameters(), lr=s["lr"])
         rng = np.random.default_rng(seed)             # the same pairs for both schemes
