@@ -27,7 +27,7 @@ def training_curves(moving: Path, fixed: Path, config: dict, outdir: Path, seed:
     df = pd.read_csv(s["curves"])
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3), constrained_layout=True)
     for ax, metric, name in zip(axes, ("lncc", "dice"), ("LNCC (warped source vs target)", "DSC")):
         for scheme, part in df.groupby("scheme", sort=False):
             ax.plot(part["iteration"], part[metric], label=LABELS.get(scheme, scheme))
