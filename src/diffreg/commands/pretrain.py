@@ -31,7 +31,7 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, type=Path, help="file the stage writes (e.g. STAGE.pt)")
 
 
-def _training_set(args):
+def _training_set(args, config: dict):
     if args.data_dir is None:
         if args.subjects:
             raise InputError("--subjects needs --data-dir")
@@ -40,7 +40,15 @@ def _training_set(args):
     subjects = [s for s in (args.subjects or "").split(",") if s]
     if not subjects:
         raise InputError("--data-dir needs --subjects: no training subject given")
-    return TrainingSet.from_dir(args.data_dir, subjects, args.moving_modality, args.fixed_modality)
+    # a modality the pipeline does not pass (stages.csv has no modality columns: "null") comes from
+    # the stage's own settings `moving` / `fixed` where it declares them
+    modalities = []
+    for side, given in (("moving", args.moving_modality), ("fixed", args.fixed_modality)):
+        value = given if given not in (None, "", "null") else config.get(side)
+        if not value:
+            raise InputError(f"--{side}-modality: not given, and the stage has no setting {side}")
+        modalities.append(value)
+    return TrainingSet.from_dir(args.data_dir, subjects, *modalities)
 
 
 def run(args) -> int:
@@ -50,7 +58,7 @@ def run(args) -> int:
     fn = get_stage(args.kind)
     config = apply_deps(load_json_object(args.config, "stage config"), parse_deps(args.dep))
     check_config(args.kind, config, where=str(args.config))   # one line before any work
-    data = _training_set(args)
+    data = _training_set(args, config)
     manifest = RunManifest(NAME, vars(args), seed=args.seed, device=args.device)
     print(f"[pretrain {args.stage}] kind {args.kind}", flush=True)
     try:
