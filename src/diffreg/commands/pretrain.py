@@ -40,11 +40,11 @@ def _training_set(args, config: dict):
     subjects = [s for s in (args.subjects or "").split(",") if s]
     if not subjects:
         raise InputError("--data-dir needs --subjects: no training subject given")
-    # a modality the pipeline does not pass (stages.csv has no modality columns: "null") comes from
-    # the stage's own settings `moving` / `fixed` where it declares them
+    # the stage's own settings `moving` / `fixed` where it declares them (a stage that trains across
+    # modalities), else the modalities of the rows it serves (stages.csv, passed by the pipeline)
     modalities = []
     for side, given in (("moving", args.moving_modality), ("fixed", args.fixed_modality)):
-        value = given if given not in (None, "", "null") else config.get(side)
+        value = config.get(side) or (given if given not in (None, "", "null") else None)
         if not value:
             raise InputError(f"--{side}-modality: not given, and the stage has no setting {side}")
         modalities.append(value)
