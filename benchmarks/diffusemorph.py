@@ -1,7 +1,7 @@
 """DiffuseMorph against its official code (boahK/DiffuseMorph), on identical weights and inputs.
 
     python benchmarks/diffusemorph.py --official /path/to/DiffuseMorph \
-        [--write-fixtures tests/fixtures/diffusemorph] [--time]
+        [--write-fixtures tests/fixtures/diffusemorph] [--write-checkpoint-fixture DIR] [--time]
 
 The official files are imported from their checkout (never part of diffreg); they need `einops`
 (pip install einops, or --extra-path to a folder holding it) and call `.cuda()`, which is made a
@@ -11,8 +11,14 @@ no-op on a machine without a GPU. Prints, in 2D and 3D:
   - the deformation network: the same for the field and the warped image;
   - the training loss of one step (MSE(eps, eps-hat) + lambda (-NCC^2 + grad-l2)) on identical
     inputs, noise and timestep;
+  - the official Dice's label resampling (main_3D.py, on core/metrics.py transform_grid) against
+    diffreg.metrics_official on a random label map and field: voxels that differ (0 expected);
   - with --time: seconds per training step and per registration, official vs ours (CPU).
-With --write-fixtures it writes the small fixtures tests/unit/test_diffusemorph.py uses.
+With --write-fixtures it writes the small fixtures tests/unit/test_diffusemorph.py uses; with
+--write-checkpoint-fixture, a small 3D checkpoint in the official layout (what the official
+`save_network` writes: the GaussianDiffusion's state dict, `denoise_fn.*`, `field_fn.*` and the
+schedule's buffers) and the official networks' outputs on seeded inputs, for
+tests/unit/test_diffusemorph_official.py.
 """
 from __future__ import annotations
 
@@ -193,6 +199,58 @@ def write_fixtures(mods, out: Path, report):
     print(f"fixtures written to {out}")
 
 
+def compare_official_label_warp(root: Path, report):
+    """main_3D.py's resampling of the moving labels (deformed grid from core/metrics.py
+    transform_grid, normalised by n - 1 per axis, F.grid_sample nearest with its default corners)
+    against metrics_official.warp_labels_diffusemorph; arrays in the official (D, H, W) order."""
+    import numpy as np
+    import torch.nn.functional as F
+    from diffreg.metrics_official import warp_labels_diffusemorph
+    cm = _load(root / "core/metrics.py", "dm_off_core_metrics")
+    shape = (16, 32, 24)
+    g = torch.Generator().manual_seed(41)
+    labels = torch.randint(0, 4, shape, generator=g).float()
+    coarse = torch.randn((1, 3, 4, 4, 4), generator=g) * 3
+    disp = F.interpolate(coarse, size=shape, mode="trilinear", align_corners=True)
+    out = {}
+    for name, field in (("random", disp), ("zero", torch.zeros_like(disp))):
+        grid = cm.transform_grid(field[:, 0], field[:, 1], field[:, 2])
+        norm = torch.stack([(grid[:, 2 - k] / (shape[2 - k] - 1) - 0.5) * 2 for k in range(3)], dim=-1)
+        official = F.grid_sample(labels[None, None], norm, mode="nearest")[0, 0].numpy()
+        ours = warp_labels_diffusemorph(labels.numpy().astype(np.int16), field[0].numpy())
+        out[name] = dict(voxels_differing=int((official != ours).sum()),
+                         changed_by_the_official_warp=float((official != labels.numpy()).mean()))
+    report["official_label_warp"] = out
+    print(f"official Dice's label resampling vs metrics_official ({shape}): voxels differing "
+          f"{out['random']['voxels_differing']} (random field), {out['zero']['voxels_differing']} (zero field; "
+          f"the zero field changes {100 * out['zero']['changed_by_the_official_warp']:.2f} % of the label map)")
+
+
+def write_checkpoint_fixture(mods, out: Path, report):
+    out.mkdir(parents=True, exist_ok=True)
+    nd = 3
+    ou, of = official_unet(mods, nd, SMALL_UNET[nd]), official_field(mods, nd, SMALL_FIELD[nd])
+    randomise(ou, 31), randomise(of, 32)
+    gd = mods[nd]["diffusion"].GaussianDiffusion(ou, of, channels=1, loss_type="l2", conditional=True,
+                                                  loss_lambda=20)
+    gd.set_new_noise_schedule(dict(schedule="linear", n_timestep=2000, linear_start=1e-6, linear_end=1e-2), "cpu")
+    gd.eval()
+    shape = SMALL_SHAPE[nd]
+    m, f, xt = (seeded((1, 1, *shape), s) for s in (33, 34, 35))
+    t = torch.tensor([777])
+    with torch.no_grad():
+        eps = ou(torch.cat([m, f, xt], 1), t)
+        warped, flow = of(torch.cat([m, eps], 1))
+    state = {k: v.cpu() for k, v in gd.state_dict().items()}
+    torch.save(state, out / "I2_E1_gen_G.pth")
+    torch.save(dict(unet=dict(SMALL_UNET[nd]), field=dict(SMALL_FIELD[nd]), seeds=[33, 34, 35], t=777,
+                    eps=eps, warped=warped, flow=flow), out / "I2_E1_outputs.pt")
+    extra = sorted(k for k in state if not k.startswith(("denoise_fn.", "field_fn.")))
+    report["checkpoint_fixture"] = dict(keys=len(state), extra=extra)
+    print(f"official-layout checkpoint written to {out}: {len(state)} keys, {len(extra)} outside the two "
+          f"networks ({', '.join(extra)})")
+
+
 def time_step(mods, nd, report):
     ou, of, nu, nf, _ = build_pair(mods, nd, UNET[nd], FIELD[nd], 21)
     shape = FULL_SHAPE[nd]
@@ -243,6 +301,7 @@ def main(argv=None):
     ap.add_argument("--official", required=True, type=Path, help="checkout of github.com/boahK/DiffuseMorph")
     ap.add_argument("--extra-path", type=Path, default=None, help="folder with einops, if not installed")
     ap.add_argument("--write-fixtures", type=Path, default=None)
+    ap.add_argument("--write-checkpoint-fixture", type=Path, default=None)
     ap.add_argument("--time", action="store_true", help="also time a training step and a registration")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -251,8 +310,11 @@ def main(argv=None):
     for nd in (2, 3):
         compare_nets(mods, nd, UNET[nd], FIELD[nd], FULL_SHAPE[nd], report, f"official_size_{nd}d")
         compare_loss(mods, nd, SMALL_UNET[nd], SMALL_FIELD[nd], (32,) * nd, 20.0, report, f"loss_{nd}d")
+    compare_official_label_warp(args.official, report)
     if args.write_fixtures:
         write_fixtures(mods, args.write_fixtures, report)
+    if args.write_checkpoint_fixture:
+        write_checkpoint_fixture(mods, args.write_checkpoint_fixture, report)
     if args.time:
         for nd in (2, 3):
             time_step(mods, nd, report)

@@ -6,13 +6,18 @@ method's own warped images. Evaluation re-warps the moving image and labels with
 :func:`diffreg.spatial.warp_numpy`, so every method and baseline is scored through the same
 interpolation, and scores the field with :mod:`diffreg.metrics`.
 
-Long table columns (design.md): experiment, artifact, method, dataset, pair, label, metric, value.
+Long table columns (docs/conventions.md): experiment, artifact, method, dataset, pair, label, metric, value.
 ``label`` is a label name (``labels.json`` or ``"label N"``), ``"mean"`` for the nanmean over
 foreground labels, ``"all"`` for quantities of the whole field or image, or the name of a label
 union (an evaluation config's ``label_unions``, e.g. LV = blood pool + myocardium): the per-label
 metrics of the masks "any of these labels", which the mean leaves out. ``dice_structures`` (label
 ``"mean"``) is the nanmean of the Dice of every single label *and* every union, DiffuseMorph's
 ACDC "Dice" (its official code averages LV, Myo, LV+Myo, RV and all foreground).
+``dice_official`` / ``dice_structures_official``: the same of labels resampled as DiffuseMorph's
+official evaluation does (``metrics_official``); computed only when the config's ``metrics``
+names them (an artifact's ``metrics:``), never by default. ``nmse_generated`` / ``ssim_generated``:
+a registration's generated image (run.json ``images``, DiffuseMorph's Fig. 7) against the fixed
+image; ``*_generated_before`` the moving image it started from.
 
 Images may carry colour: an image of shape (*S, 3) (or (*S, 1, 3) as a 2D NIfTI vector image) is
 warped channel by channel and scored on all channels (NMSE/MSE/PSNR over every value, SSIM the
@@ -42,7 +47,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from diffreg import metrics, spatial
+from diffreg import metrics, metrics_official, spatial
 from diffreg.errors import InputError
 from diffreg.io import load_json_object, read_field, read_image, read_labels
 
@@ -67,8 +72,14 @@ TRAJECTORY_METRICS = ("psnr_continuous", "nmse_continuous")
 # squared landmark distance (voxels^2) of the field, of the identity, along the trajectory (Fig. 6)
 LANDMARK_METRICS = ("landmark_mse", "landmark_mse_before", "landmark_mse_continuous")
 RUN_METRICS = ("runtime_s", "threads")                              # from run.json
+# a paper's official computation beside ours (metrics_official): only where an artifact names them
+OFFICIAL_LABEL_METRICS = metrics_official.DIFFUSEMORPH_DICE
+# an image a registration generated (run.json `images`: DiffuseMorph's Fig. 7) against the fixed
+# image, and (`_before`, the tables' initial row) the moving image it was generated from
+GENERATED_IMAGE = "generated"
+GENERATED_METRICS = ("nmse_generated", "ssim_generated", "nmse_generated_before", "ssim_generated_before")
 METRIC_NAMES = (LABEL_METRICS + FIELD_METRICS + IMAGE_METRICS + IMAGE_BEFORE_METRICS + TRAJECTORY_METRICS
-                + LANDMARK_METRICS + RUN_METRICS)
+                + LANDMARK_METRICS + RUN_METRICS + OFFICIAL_LABEL_METRICS + GENERATED_METRICS)
 SCORE_ON = ("rgb",)   # versions of an image the intensity metrics can be scored on (config score_on)
 LANDMARK_AXES = ("x", "y", "z")   # landmark CSV coordinate prefixes, in array-axis order
 
@@ -489,6 +500,8 @@ def score_pair(data: PairData, names: dict[int, str], unions: dict[str, list[int
     rows: list[tuple[str, str, float]] = []
     if any(want(m) for m in LABEL_METRICS):
         rows += _label_rows(data, names, labels, unions, want)
+    if wanted is not None and any(m in wanted for m in OFFICIAL_LABEL_METRICS):
+        rows += _official_label_rows(data, names, labels, unions, wanted)
     if any(want(m) for m in FIELD_METRICS):
         jac = metrics.summary_jacobian(data.disp)   # every Jacobian statistic in one pass
         rows += [(WHOLE, m, jac[k]) for m, k in zip(FIELD_METRICS, FIELD_KEYS) if want(m)]
@@ -497,6 +510,18 @@ def score_pair(data: PairData, names: dict[int, str], unions: dict[str, list[int
     if any(want(m) for m in IMAGE_BEFORE_METRICS):
         rows += _image_rows(data.moving, data, "_before", want)
     return [(lab, met, float(val)) for lab, met, val in rows]
+
+
+def _official_label_rows(data: PairData, names: dict[int, str], labels: list[int], unions: dict[str, list[int]],
+                         wanted: Sequence[str]) -> list[tuple[str, str, float]]:
+    """DiffuseMorph's official Dice (metrics_official): per label, mean, unions, and their mean."""
+    moved = metrics_official.warp_labels_diffusemorph(data.moving_labels, data.disp)
+    dice = (_per_label_rows("dice_official", metrics.dice_per_label(moved, data.fixed_labels, labels), names)
+            + _union_rows("dice_official", metrics.dice_per_label, moved, data.fixed_labels, unions))
+    rows = dice if "dice_official" in wanted else []
+    if "dice_structures_official" in wanted:
+        rows = rows + [(MEAN, "dice_structures_official", _nanmean(v for lab, _, v in dice if lab != MEAN))]
+    return rows
 
 
 def _image_rows(moved: np.ndarray, data: PairData, suffix: str, want) -> list[tuple[str, str, float]]:
@@ -672,6 +697,19 @@ def score_trajectory(reg: Registration, data: PairData, images: ImageIndex, traj
     return rows
 
 
+def score_generated(reg: Registration, data: PairData, want) -> list[tuple[str, str, float]]:
+    """NMSE / SSIM of the registration's generated image (on the registered modality's grid) to
+    the fixed image, and of the moving image it started from (`_before`)."""
+    path = reg.path / f"{GENERATED_IMAGE}.nii.gz"
+    if not path.is_file():
+        raise InputError(f"{reg.path}: run.json lists a generated image but {path.name} is missing")
+    generated = read_image(path)[0]
+    if generated.shape != data.fixed.shape:
+        raise InputError(f"{path}: shape {generated.shape} differs from the fixed image {data.fixed.shape}")
+    return (_image_rows(generated, data, "_generated", want)
+            + _image_rows(data.moving, data, "_generated_before", want))
+
+
 def evaluate_registration(reg: Registration, images: ImageIndex, names: dict[int, str],
                           experiment: str, artifact: str, dataset: str | None,
                           unions: dict[str, list[int]] | None = None,
@@ -691,6 +729,8 @@ def evaluate_registration(reg: Registration, images: ImageIndex, names: dict[int
         rows += score_trajectory(reg, data, images, trajectory, want)
     if landmarks and any(want(m) for m in LANDMARK_METRICS):
         rows += score_landmarks(reg, data, images, want)
+    if GENERATED_IMAGE in (reg.run.get("images") or []) and any(want(m) for m in GENERATED_METRICS):
+        rows += score_generated(reg, data, lambda m: m in GENERATED_METRICS and want(m))
     runtime = reg.registration_time()
     if runtime is not None and (wanted is None or "runtime_s" in wanted):
         rows.append((WHOLE, "runtime_s", float(runtime)))

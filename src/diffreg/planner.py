@@ -23,7 +23,7 @@ from .replicates import MAX_SEEDS, SEED_MARK, seed_label
 STATUSES = ("run", "needs_weights", "not_implemented", "skipped")
 LEGACY_INPUT = "input"      # the user's --input samplesheet: stands in for every real task's dataset
 COLUMNS = {
-    "stages.csv": ["stage", "kind", "ndim", "dataset", "data", "config"],
+    "stages.csv": ["stage", "kind", "ndim", "dataset", "data", "moving", "fixed", "config"],
     "trainings.csv": ["run", "method", "ndim", "dataset", "train_moving", "train_fixed", "config", "needs", "seed",
                       "atlas"],
     "registrations.csv": ["experiment", "label", "kind", "run", "method", "preset", "ndim", "dataset", "moving",
@@ -235,8 +235,10 @@ class Planner:
                        moving=train["moving"], fixed=train["fixed"])
         return f"{name}-{hash8(key)}"
 
-    def add_stages(self, exp: Experiment, settings: dict, target: Target, needs: dict) -> None:
-        """Plan the stages a planned run or figure needs (and only those)."""
+    def add_stages(self, exp: Experiment, settings: dict, target: Target, needs: dict,
+                   train: dict | None = None) -> None:
+        """Plan the stages a planned run or figure needs (and only those); a stage trained on data
+        records the modalities it trains on (the same ones its id hashes: stage_id)."""
         for k, v in settings.items():
             if not is_dependency(v) or "stage" not in v or needs[k][0] != "stage":
                 continue
@@ -244,9 +246,10 @@ class Planner:
             sid = needs[k][1]
             data = stage_uses_data(st)
             ndim = st.get("ndim") or (target.spec["ndim"] if data else "")
+            mods = (train or {"moving": target.moving, "fixed": target.fixed}) if data else {"moving": "", "fixed": ""}
             self.plan.stages.setdefault(sid, {
                 "stage": sid, "kind": st["kind"], "ndim": ndim, "dataset": target.trains_on if data else "",
-                "data": "yes" if data else "no", "config": f"{sid}.json",
+                "data": "yes" if data else "no", "moving": mods["moving"], "fixed": mods["fixed"], "config": f"{sid}.json",
                 "_config": dict((st.get("profiles") or {}).get(self.profile) or {})})
 
     # ------------------------------------------------------------------ rows
@@ -294,7 +297,7 @@ class Planner:
         full.update(config)
         task_profile = (target.spec.get("profiles") or {}).get(self.profile) or {}
         full.update({k: v for k, v in task_profile.items() if k in known and k != param})
-        self.add_stages(exp, settings, target, needs)
+        self.add_stages(exp, settings, target, needs, train)
         for k in range(self.seeds):    # replicate k trains with seed --seed + k (diffreg.replicates)
             run = self.training(method, ndim, target.trains_on, train, full, needs, k,
                                 atlas="first" if target.spec.get("pairing") == "atlas" else "")

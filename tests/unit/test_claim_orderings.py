@@ -81,3 +81,19 @@ def test_unknown_check_key_is_refused(tmp_path):
     p.write_text(bad)
     with pytest.raises(InputError, match="bestt"):
         load_experiment(p)
+
+
+def test_a_check_naming_initial_compares_with_the_value_before_registration():
+    """`than: initial` (DiffuseMorph Fig. 7: the generated image is closer to the fixed one than the
+    moving image was): the initial row is `<metric>_before` for any metric, lower NMSE is better."""
+    from diffreg.report.claims import metric_values
+    rows = []
+    for i in range(8):
+        rows += [{"method": "diffusemorph", "pair": f"p{i}", "label": "all", "metric": "nmse_generated", "value": 0.2 + 0.01 * i},
+                 {"method": "diffusemorph", "pair": f"p{i}", "label": "all", "metric": "nmse_generated_before",
+                  "value": 0.5 + 0.02 * i}]
+    df = pd.DataFrame(rows)
+    assert "initial" not in set(metric_values(df, "nmse_generated")["row"])       # only when a check names it
+    vals = metric_values(df, "nmse_generated", initial=True)
+    assert judge({"metric": "nmse_generated", "better": "diffusemorph", "than": "initial"}, vals).verdict == stats.HOLDS
+    assert judge({"metric": "nmse_generated", "better": "initial", "than": "diffusemorph"}, vals).verdict == stats.FAILS

@@ -171,3 +171,71 @@ def test_scored_labels_restrict_the_labels_and_their_mean(tmp_path):
         assert main(["evaluate", "--registration", str(tmp_path / "r"), "--images-dir", str(tmp_path / "images"),
                      "--config", str(tmp_path / "eval.json"), "--out", str(tmp_path / "x.csv")]) != 0
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_official_label_warp_of_a_zero_field_drops_the_last_slice_of_even_axes():
+    """DiffuseMorph's official resampling (align_corners=True grid read with align_corners=False)
+    samples voxel i at i n / (n - 1) - 1/2, which rounds to i except at i = n - 1, where it is
+    n - 1/2: rounded to even, outside the volume when n is even (zeros). So a zero field keeps
+    every voxel but the last slice of each even axis: here axes 6 and 4, 1 - 5/6 * 3/4 of them."""
+    from diffreg import spatial
+    from diffreg.metrics_official import warp_labels_diffusemorph
+    labels = np.random.default_rng(0).integers(1, 4, (6, 5, 4)).astype(np.int16)
+    zero = np.zeros((3, 6, 5, 4))
+    moved = warp_labels_diffusemorph(labels, zero)
+    dropped = np.zeros(labels.shape, bool)
+    dropped[5], dropped[:, :, 3] = True, True
+    assert (moved[dropped] == 0).all() and (moved[~dropped] == labels[~dropped]).all()
+    assert np.mean(moved != labels) == pytest.approx(1 - 5 / 6 * 3 / 4)
+    assert (spatial.warp_numpy(labels, zero, mode="nearest") == labels).all()    # ours: the identity
+    # a whole-voxel shift inside the volume moves the labels as ours does, the last slice aside
+    shift = np.zeros((3, 6, 5, 4))
+    shift[1] = 1.0
+    ours = spatial.warp_numpy(labels, shift, mode="nearest")
+    keep = ~dropped
+    keep[:, 4] = False                        # ours repeats the border there, the official code reads zeros
+    assert (warp_labels_diffusemorph(labels, shift)[keep] == ours[keep]).all()
+
+
+def test_official_dice_is_named_only_and_scores_the_official_warp(tmp_path):
+    """A label reaching the last slice of an even axis loses it under a zero field: official Dice
+    2 * 3 / (3 + 4) for a block of 4 slices that keeps 3; ours is 1. Not computed unless named."""
+    shape = (8, 8, 8)
+    lab = np.zeros(shape, np.int16)
+    lab[2:6, 2:6, 4:8] = 1        # reaches z = 7
+    lab[2:6, 2:6, 0:4] = 2
+    img = np.full(shape, 0.5, np.float32)
+    registration(tmp_path, img, img, lab, lab, np.zeros((3, *shape), np.float32))
+    unions = {"both": [1, 2]}
+    df = evaluate(tmp_path, {"label_unions": unions,
+                             "metrics": ["dice", "dice_official", "dice_structures", "dice_structures_official"]})
+    assert value(df, "dice", "label 1") == 1.0 and value(df, "dice_structures", "mean") == 1.0
+    assert value(df, "dice_official", "label 1") == pytest.approx(6 / 7)
+    assert value(df, "dice_official", "label 2") == 1.0
+    assert value(df, "dice_official", "both") == pytest.approx(2 * 112 / (112 + 128))
+    assert value(df, "dice_structures_official", "mean") == pytest.approx(np.mean([6 / 7, 1.0, 224 / 240]))
+    every = evaluate(tmp_path, {"label_unions": unions})                         # metrics: every (ours)
+    assert not set(every["metric"]) & {"dice_official", "dice_structures_official"}
+
+
+def test_a_generated_image_is_scored_against_the_fixed_image(tmp_path, capsys):
+    """Fig. 7: the generated image's NMSE / SSIM to the fixed image, beside the moving image's
+    (`_before`): a generated image equal to the fixed one scores NMSE 0 and SSIM 1."""
+    mov, fix = rgb(0)[..., 0], rgb(3)[..., 0]
+    reg = registration(tmp_path, mov, fix, cardiac_labels(), cardiac_labels(), np.zeros((2, *SHAPE), np.float32))
+    every = evaluate(tmp_path, {})
+    assert not any(m.endswith(("_generated", "_generated_before")) for m in set(every["metric"]))  # none written
+    write_image(reg / "generated.nii.gz", fix)
+    run = json.loads((reg / "run.json").read_text())
+    (reg / "run.json").write_text(json.dumps({**run, "images": ["generated"]}))
+    df = evaluate(tmp_path, {})
+    assert value(df, "nmse_generated") == 0 and value(df, "ssim_generated") == pytest.approx(1.0)
+    assert value(df, "nmse_generated_before") == pytest.approx(metrics.nmse(mov, fix))
+    assert metrics.nmse(mov, fix) > 0.01
+    assert value(df, "ssim_generated_before") == pytest.approx(value(df, "ssim_before"))
+    assert value(df, "ssim_before") < 0.99
+    (reg / "generated.nii.gz").unlink()
+    capsys.readouterr()
+    assert main(["evaluate", "--registration", str(reg), "--images-dir", str(tmp_path / "images"),
+                 "--config", str(tmp_path / "eval.json"), "--out", str(tmp_path / "m.csv")]) == 2
+    assert "generated.nii.gz is missing" in capsys.readouterr().err

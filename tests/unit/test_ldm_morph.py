@@ -282,9 +282,8 @@ def test_official_checkpoint_layout_loads(tmp_path):
         load_latent_diffusion(tmp_path / "official.ckpt")
 
 
-def test_pretrain_command_finds_the_frames_when_the_plan_names_no_modality(tmp_path, monkeypatch):
-    """The pipeline passes --moving-modality null for a stage row: the subjects' image modalities
-    (not their label maps) are used, first and last by name (ED, ES)."""
+def test_pretrain_command_trains_on_both_frames(tmp_path, monkeypatch):
+    """`diffreg pretrain` as the pipeline calls it (the modalities of the rows the stage serves)."""
     import json
 
     from diffreg.cli import main
@@ -300,7 +299,7 @@ def test_pretrain_command_finds_the_frames_when_the_plan_names_no_modality(tmp_p
     cfg.write_text(json.dumps(TINY_STAGE))
     out = tmp_path / "out" / "ldm.pt"
     assert main(["pretrain", "--stage", "s", "--kind", "ldm_morph_latent_diffusion", "--config", str(cfg),
-                 "--data-dir", str(data), "--subjects", "p1_2CH,p2_2CH", "--moving-modality", "null",
-                 "--fixed-modality", "null", "--device", "cpu", "--out", str(out)]) == 0
+                 "--data-dir", str(data), "--subjects", "p1_2CH,p2_2CH", "--moving-modality", "ed",
+                 "--fixed-modality", "es", "--device", "cpu", "--out", str(out)]) == 0
     run = json.loads((out.parent / "run.json").read_text())
     assert run["subjects"] == 2 and out.is_file()

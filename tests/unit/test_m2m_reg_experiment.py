@@ -1,6 +1,6 @@
 """experiments/m2m_reg.yaml: every table and figure of M2M-Reg, the paper's numbers as it prints
-them, the comparison rows' settings, M2M-Reg's rows not implemented, and a plan on the embedded
-adni stand-in."""
+them, the comparison rows' and M2M-Reg's settings, every M2M-Reg row planned to run (method
+m2m_reg), the claims as the paper states them, and a plan on the embedded adni stand-in."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +11,7 @@ import pytest
 
 from diffreg.baselines import get_baseline
 from diffreg.cli import main
-from diffreg.experiments import load_experiment
+from diffreg.experiments import artifact_claims, load_experiment
 from diffreg.planner import Planner
 
 from .paper_numbers import assert_printed
@@ -62,10 +62,20 @@ def test_every_artifact_in_the_papers_order(exp):
     assert list(exp.artifacts) == ARTIFACTS
     for name, art in exp.artifacts.items():
         assert art.get("title"), name
-        assert art.get("claim", {}).get("check"), f"{name}: a claim with a check"
-    # the claims name M2M-Reg's full objective within GradICON (the best row of each table)
-    for name in ("table1_pet_mri", "table1_fa_mri", "fig1b", "fig3"):
-        assert exp.artifacts[name]["claim"]["check"] == {"metric": "dice", "best": "gradicon_m2m_gcc", "among": "all"}
+        if name != "fig1a":                     # the training curves: a drawing, no claim
+            assert all(c.get("check") for c in artifact_claims(art)) and artifact_claims(art), name
+    # Table 1: "each backbone improves with M2M-Reg", one paired test per backbone (not "the best row")
+    for name in ("table1_pet_mri", "table1_fa_mri"):
+        assert [c["check"] for c in artifact_claims(exp.artifacts[name])] == [
+            {"metric": "dice", "better": f"{b}_m2m_gcc", "than": b} for b in ("transmorph", "corrmlp", "gradicon")]
+    # Table 2: a trend over the pre-aligned shares with a margin (the paper's 50 % and 100 % differ by 0.001)
+    (t2,) = artifact_claims(exp.artifacts["table2"])
+    assert t2["check"]["trend"] == ["pre_0", "pre_1", "pre_5", "pre_10", "pre_25", "pre_50", "pre_100"]
+    assert 0.001 < t2["check"]["margin"] <= 0.01
+    # Fig. 1a: the curves of a stage that trains GradICON without and with M2M-Reg
+    fig1a = exp.artifacts["fig1a"]
+    assert fig1a["function"] == "m2m_reg.training_curves" and fig1a["settings"] == {"curves": {"stage": "fig1_curves"}}
+    assert exp.stages["fig1_curves"]["kind"] == "m2m_training_curves"
 
 
 @pytest.mark.parametrize("table", sorted(PRINTED))
@@ -126,7 +136,7 @@ def test_the_comparison_rows_carry_the_papers_settings(exp):
     trains = {(t["train_moving"], t["train_fixed"]) for t in plan.trainings.values()}
     assert trains == {("pet", "t1"), ("fa", "t1")}
     no_fireants = bool(get_baseline("fireants").available())      # its two registration sets skipped
-    assert len(plan.trainings) == 6 and len(plan.registrations) == 12 - 2 * no_fireants
+    assert len(plan.trainings) == 24 and len(plan.registrations) == 30 - 2 * no_fireants   # 9 + 6 Table 2 on PET, 9 on FA
 
 
 def test_the_presets_lncc_is_gradicons():
@@ -141,21 +151,47 @@ def test_the_presets_lncc_is_gradicons():
         icon_lncc(5.0).similarity(a, b).item(), rel=1e-6)
 
 
+M2M_SETTINGS = {   # row -> (backbone, lambda_reg, lambda_gcc, batch): paper Sec. 2.5 and 3
+    "transmorph_m2m": ("transmorph", 0.01, 0, 2), "transmorph_m2m_gcc": ("transmorph", 0.01, 1, 2),
+    "corrmlp_m2m": ("corrmlp", 0.01, 0, 2), "corrmlp_m2m_gcc": ("corrmlp", 0.01, 1, 2),
+    "gradicon_m2m": ("gradicon", 0.5, 0, 8), "gradicon_m2m_gcc": ("gradicon", 0.5, 0.1, 8)}
+SHARES = {"pre_0": 0.0, "pre_1": 0.01, "pre_5": 0.05, "pre_10": 0.10, "pre_25": 0.25, "pre_50": 0.5, "pre_100": 1.0}
+
+
 @pytest.mark.parametrize("profile", ["test", "test_full", "full"])
-def test_m2m_reg_rows_are_not_implemented(exp, profile):
+def test_m2m_reg_rows_run_with_the_papers_settings(exp, profile):
     plan = Planner([exp], STANDINS, profile=profile).build()
     uses = uses_of(plan)
-    # every Table 2 row and Fig. 1a value is M2M-Reg
-    for (art, row), u in uses.items():
-        if art in ("table2", "fig1a"):
-            assert u.status == "not_implemented" and "M2M-Reg" in u.note, (art, row)
-    listed = M2M_ROWS | {"gradicon_lncc2"} if profile != "test" else {"gradicon_m2m_gcc"}
+    assert not any(u.status == "not_implemented" and (u.row in M2M_ROWS or u.artifact == "table2") for u in plan.uses)
+    training = lambda a, r: plan.trainings[uses[(a, r)].label.split("@")[0]]    # noqa: E731
     for t in ("table1_pet_mri", "table1_fa_mri"):
-        for row in listed:
-            assert uses[(t, row)].status == "not_implemented", (t, row)
-            assert "not implemented in diffreg yet" in uses[(t, row)].note or row == "gradicon_lncc2"
-        assert "squared LNCC" in uses[(t, "gradicon_lncc2")].note if profile != "test" else True
-    assert not any(u.status == "run" and u.row.split(" ")[0] in M2M_ROWS for u in plan.uses)
+        for row, (backbone, lam, gcc, batch) in M2M_SETTINGS.items():
+            if uses[(t, row)].status != "run":
+                assert profile == "test" and uses[(t, row)].status == "skipped"
+                continue
+            tr = training(t, row)
+            c = tr["_config"]
+            assert tr["method"] == "m2m_reg"
+            assert (c["backbone"], c["lambda_reg"], c["lambda_gcc"], c["lr"]) == (backbone, lam, gcc, 5e-5)
+            assert c["batch_size"] == (batch if profile == "full" else 1)
+            assert c.get("width", "paper") == ("paper" if profile == "full" else "small")
+    # Table 2: every share runs, within GradICON, the unsupervised row is Table 1's full objective
+    for row, share in SHARES.items():
+        if profile == "test" and row not in ("pre_0", "pre_100"):   # the pipeline test's time
+            assert uses[("table2", row)].status == "skipped"
+            continue
+        assert uses[("table2", row)].status == "run", (profile, row)
+        c = training("table2", row)["_config"]
+        assert c.get("prealigned_fraction", 0.0) == share and c["backbone"] == "gradicon"
+    assert uses[("table2", "pre_0")].label == uses[("table1_pet_mri", "gradicon_m2m_gcc")].label
+    # Fig. 1a: one stage on the PET training subjects, drawn by the figure function
+    (stage,) = plan.stages.values()
+    assert stage["kind"] == "m2m_training_curves" and stage["data"] == "yes"
+    (fig,) = plan.figures.values()
+    assert fig["function"] == "m2m_reg.training_curves" and (fig["moving"], fig["fixed"]) == ("pet", "t1")
+    # the comparison row GradICON + squared LNCC stays not implemented (no M2M-Reg row)
+    if profile != "test":
+        assert uses[("table1_pet_mri", "gradicon_lncc2")].status == "not_implemented"
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -167,32 +203,39 @@ def test_plan_on_the_standin_through_the_command_line(tmp_path):
     out = tmp_path / "plan"
     assert main(["plan", "--papers", str(YAML), "--ndims", "adni=3", "--profile", "test", "--out", str(out)]) == 0
     trainings = read_csv(out / "trainings.csv")
-    assert sorted((t["method"], t["train_moving"], t["train_fixed"], t["dataset"]) for t in trainings) == [
-        ("gradicon", "fa", "t1", "adni"), ("gradicon", "pet", "t1", "adni")]
+    methods = sorted((t["method"], t["train_moving"]) for t in trainings)
+    assert methods.count(("gradicon", "pet")) == methods.count(("gradicon", "fa")) == 1
+    assert ("voxelmorph", "pet") not in methods                          # TransMorph, CorrMLP alone: test_full
+    assert methods.count(("m2m_reg", "fa")) == 1 and methods.count(("m2m_reg", "pet")) == 4   # 3 + Table 2's 100 %
     for t in trainings:   # short: 5 iterations, batch 1, one tallUNet2 step (the stand-in is 32^3)
         cfg = json.loads((out / "configs" / t["config"]).read_text())
-        assert (cfg["iterations"], cfg["batch_size"], cfg["levels"], cfg["lmbda"]) == (5, 1, 0, 1.5)
+        assert (cfg["iterations"], cfg["batch_size"]) == (5, 1)
+        if t["method"] == "gradicon":
+            assert (cfg["levels"], cfg["lmbda"]) == (0, 1.5)
+        if t["method"] == "m2m_reg":
+            assert (cfg["width"], cfg["subject_draw"]) == ("small", "repeat")
     regs = read_csv(out / "registrations.csv")
-    assert sorted((r["kind"], r["moving"], r["fixed"], r["pairs"]) for r in regs) == [
-        ("learned", "fa", "t1", "adni/m2m_fa_to_t1"), ("learned", "pet", "t1", "adni/m2m_pet_to_t1")]
+    assert {(r["kind"], r["moving"], r["fixed"], r["pairs"]) for r in regs} == {
+        ("learned", "fa", "t1", "adni/m2m_fa_to_t1"), ("learned", "pet", "t1", "adni/m2m_pet_to_t1")}
+    assert len(regs) == len(trainings)
     uses = read_csv(out / "uses.csv")
     status = {(u["artifact"], u["row"]): u["status"] for u in uses}
     assert status[("table1_pet_mri", "gradicon")] == status[("table1_fa_mri", "gradicon")] == "run"
-    assert status[("table1_pet_mri", "gradicon_m2m_gcc")] == "not_implemented"
+    assert status[("table1_pet_mri", "gradicon_m2m_gcc")] == "run"
     assert status[("table1_pet_mri", "syn")] == "skipped"                 # not in the test profile
     assert status[("fig1b", "gradicon")] == "run"
     assert status[("fig3", "gradicon (table1_fa_mri)")] == "run"
-    assert {u["status"] for u in uses} == {"run", "not_implemented", "skipped"}
+    assert {u["status"] for u in uses} == {"run", "skipped"}
     assert {u["artifact"] for u in uses} == set(ARTIFACTS)
 
 
-def test_test_full_runs_every_comparison_row_but_fireants(exp):
+def test_test_full_runs_every_row_but_fireants_and_lncc2(exp):
     plan = Planner([exp], STANDINS, profile="test_full").build()
     ran = {u.row for u in plan.uses if u.status == "run" and u.artifact == "table1_pet_mri"}
-    assert ran == (LEARNED | CLASSICAL) - {"fireants"}
+    assert ran == (LEARNED | CLASSICAL | M2M_ROWS) - {"fireants"}
     cfgs = [t["_config"] for t in plan.trainings.values()]
     assert all(c["iterations"] == 300 and c["batch_size"] == 1 for c in cfgs)
-    assert all(("levels" in c) == (t["method"] == "gradicon") for c, t in zip(cfgs, plan.trainings.values()))
+    assert all(("levels" in c) == (t["method"] in ("gradicon", "m2m_reg")) for c, t in zip(cfgs, plan.trainings.values()))
 
 
 def test_without_adni_every_artifact_says_why(exp):

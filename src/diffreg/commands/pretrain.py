@@ -31,7 +31,7 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, type=Path, help="file the stage writes (e.g. STAGE.pt)")
 
 
-def _training_set(args):
+def _training_set(args, config: dict):
     if args.data_dir is None:
         if args.subjects:
             raise InputError("--subjects needs --data-dir")
@@ -40,29 +40,15 @@ def _training_set(args):
     subjects = [s for s in (args.subjects or "").split(",") if s]
     if not subjects:
         raise InputError("--data-dir needs --subjects: no training subject given")
-    moving, fixed = args.moving_modality, args.fixed_modality
-    if UNSET in (moving, fixed):
-        # a stage row that names no modalities (the pipeline passes "null"): the images the subjects
-        # have, first and last modality by name (e.g. ED and ES frames)
-        found = _modalities(Path(args.data_dir), subjects)
-        if not found:
-            raise InputError(f"{args.data_dir}: no image of subjects {', '.join(subjects)}")
-        moving = found[0] if moving == UNSET else moving
-        fixed = found[-1] if fixed == UNSET else fixed
-    return TrainingSet.from_dir(args.data_dir, subjects, moving, fixed)
-
-
-UNSET = "null"
-
-
-def _modalities(data_dir: Path, subjects: list[str]) -> list[str]:
-    """Image modalities (not label maps) every subject has in `data_dir` (<subject>_<modality>.nii.gz)."""
-    common = None
-    for s in subjects:
-        mods = {p.name[len(s) + 1:-len(".nii.gz")] for p in data_dir.glob(f"{s}_*.nii.gz")}
-        mods = {m for m in mods if m and not m.endswith("labels") and "_" not in m and "." not in m}
-        common = mods if common is None else common & mods
-    return sorted(common or ())
+    # the stage's own settings `moving` / `fixed` where it declares them (a stage that trains across
+    # modalities), else the modalities of the rows it serves (stages.csv, passed by the pipeline)
+    modalities = []
+    for side, given in (("moving", args.moving_modality), ("fixed", args.fixed_modality)):
+        value = config.get(side) or (given if given not in (None, "", "null") else None)
+        if not value:
+            raise InputError(f"--{side}-modality: not given, and the stage has no setting {side}")
+        modalities.append(value)
+    return TrainingSet.from_dir(args.data_dir, subjects, *modalities)
 
 
 def run(args) -> int:
@@ -72,7 +58,7 @@ def run(args) -> int:
     fn = get_stage(args.kind)
     config = apply_deps(load_json_object(args.config, "stage config"), parse_deps(args.dep))
     check_config(args.kind, config, where=str(args.config))   # one line before any work
-    data = _training_set(args)
+    data = _training_set(args, config)
     manifest = RunManifest(NAME, vars(args), seed=args.seed, device=args.device)
     print(f"[pretrain {args.stage}] kind {args.kind}", flush=True)
     try:

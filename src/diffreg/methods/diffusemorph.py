@@ -1,4 +1,4 @@
-"""DiffuseMorph (Kim, Han, Ye; MICCAI 2022): a conditional diffusion network G and a deformation
+"""DiffuseMorph (Kim, Han, Ye; ECCV 2022): a conditional diffusion network G and a deformation
 network M trained jointly (paper Eq. 7-9):
 
     L = ||G(m, f, x_t, t) - eps||^2 + lam (-NCC(m o phi, f) + lam_phi ||grad phi||^2),
@@ -21,13 +21,21 @@ Settings where paper and official code differ (docs/diffusemorph.md):
   which are the paper's for the datasets those configs are for; set lam per task (the YAML does).
 - lr: paper faces 5e-6, cardiac 2e-4, brain 1e-4; official configs 5e-6 (2D), 2e-4 (3D); default
   per dimensionality as the configs.
-- betas: "adam" (0.9, 0.999; the paper cites Adam without other values) or "official" (0.5, 0.999).
+- betas: "adam" (0.9, 0.999; the paper cites Adam without other values) or "official" (0.5, 0.999,
+  official model/model.py).
+- init_weights: "pytorch" (PyTorch's default; the paper names none) or "official" (orthogonal U-Net,
+  N(0, 0.02) deformation net, zero biases: official model/networks.py).
+- augment: "none" (the paper names none) or "official" (the official loaders' random flips:
+  2D left-right, 3D in-plane flips and swap). `full` selects the official betas, init_weights and
+  augment (experiments/diffusemorph.yaml); methods.diffusemorph_official holds these and the
+  loader of an official *_gen_G.pth (`DiffuseMorph.load_official`).
 - eta0: "network" (phi_0 = M(m, 0), paper and code: "hardly warps") or "anchored"
   (phi_eta = M(m, eta e) - M(m, 0), so eta = 0 is exactly the identity; an option of ours).
 - network: "official" (2D: 64-channel U-Net, 64..1024 deformation net; 3D: 8 channels,
   16..32) or "small" (test profiles).
 - generation: T = 200 (paper and code); reverse steps: paper 80 (the default, spread evenly over
-  199..0, ancestral as the code's p_sample), code 200 (`gen_steps: 200`); `sampler: ddim` is ours.
+  199..0), code 200 (`gen_steps: 200`); `sampler: ddpm` (the default: ancestral, as the code's
+  p_sample) or `ddim` (deterministic; an option of ours).
 """
 from __future__ import annotations
 
@@ -45,6 +53,7 @@ from ..nets.diffusemorph_field import OFFICIAL as FIELD_OFFICIAL, DeformationUNe
 from ..nets.sr3_unet import OFFICIAL as UNET_OFFICIAL, SR3UNet
 from .base import METHODS, Method
 from .config import TrainerConfig
+from .diffusemorph_official import load_official_checkpoint, official_flips, official_init
 from .objective import Objective
 from .pairs import pad_to_multiple
 from .result import RegistrationResult
@@ -67,13 +76,17 @@ NCC_WINDOW = 9
 
 @dataclass
 class DiffuseMorphConfig(TrainerConfig):
-    REPORTED: ClassVar[tuple[str, ...]] = ("network", "lam")
+    # shown beside the report's rows: what each row ran (a short profile's lr and length included)
+    REPORTED: ClassVar[tuple[str, ...]] = ("network", "lam", "lr", "iterations", "betas", "init_weights",
+                                           "augment")
     network: str = "official"
     unet_kwargs: dict = field(default_factory=dict)     # merged over the network's U-Net settings
     field_kwargs: dict = field(default_factory=dict)    # merged over its deformation-net settings
     lam: float = 2.0                                    # lambda of Eq. 7 (per-dimension default: DEFAULTS)
     lambda_phi: float = 1.0                             # lambda_phi of Eq. 9 (paper: 1)
-    betas: str = "adam"
+    betas: str = "adam"              # "official": Adam (0.5, 0.999) as the official code
+    init_weights: str = "pytorch"    # "official": the official code's init_weights
+    augment: str = "none"            # "official": the official loaders' random flips
     timesteps: int = 2000
     beta_start: float = 1e-6
     beta_end: float = 1e-2
@@ -94,7 +107,8 @@ class DiffuseMorphConfig(TrainerConfig):
 
     def resolve(self, ndim: int, given: set[str]) -> None:
         for key, known in (("network", NETWORKS), ("betas", BETAS), ("eta0", ("network", "anchored")),
-                           ("sampler", ("ddpm", "ddim"))):
+                           ("sampler", ("ddpm", "ddim")), ("init_weights", ("pytorch", "official")),
+                           ("augment", ("none", "official"))):
             if getattr(self, key) not in known:
                 raise InputError(f"diffusemorph: {key} = {getattr(self, key)!r}: one of {', '.join(known)}")
         if not 0 < self.gen_t < self.timesteps or self.gen_steps < 0:
@@ -123,7 +137,10 @@ class DiffuseMorphObjective(Objective):
         self.method = method
 
     def sample(self, data: TrainingSet, rng: np.random.Generator, batch_size: int):
-        return data.sample(rng, batch_size, self.method.cfg.inter_subject)
+        moving, fixed = data.sample(rng, batch_size, self.method.cfg.inter_subject)
+        if getattr(self.method.cfg, "augment", "none") == "official":     # (FSDiffReg reuses this sampler)
+            moving, fixed = official_flips(moving, fixed, rng, self.method.ndim)
+        return moving, fixed
 
     def __call__(self, nets, batch) -> dict[str, torch.Tensor]:
         moving, fixed = batch
@@ -146,6 +163,8 @@ class DiffuseMorph(Method):
         unet, fld = NETWORKS[c.network][ndim]
         self.nets["unet"] = SR3UNet(ndim, **{**unet, **c.unet_kwargs}).to(device)
         self.nets["field"] = DeformationUNet(ndim, **{**fld, **c.field_kwargs}).to(device)
+        if c.init_weights == "official":
+            official_init(self.nets["unet"], self.nets["field"])
         self.multiple = int(np.lcm(self.nets["unet"].multiple, DeformationUNet.multiple))
         self.ncc = LNCC("box", size=NCC_WINDOW, squared=True, border="zeros",
                         eps=1e-5 / NCC_WINDOW ** (2 * ndim), eps_form="product").to(device)
@@ -174,14 +193,24 @@ class DiffuseMorph(Method):
         if any(n % self.multiple for n in data.shape):
             print(f"[train {self.name}] images {'x'.join(map(str, data.shape))} padded to multiples of "
                   f"{self.multiple}", flush=True)
+        if getattr(self.cfg, "augment", "none") == "official" and self.ndim == 3 and data.shape[0] != data.shape[1]:
+            print(f"[train {self.name}] augment official: in-plane sides {data.shape[0]} != {data.shape[1]}, "
+                  "flips without the official swap of the two axes", flush=True)
         return self.OBJECTIVE(self)
 
     def fit(self, data, log_path=None) -> dict:
         summary = super().fit(data, log_path)
         c = self.cfg
+        # (FSDiffReg inherits this fit: its settings have no init_weights / augment)
+        summary.update({k: getattr(c, k) for k in ("init_weights", "augment") if hasattr(c, k)})
         summary.update(network=c.network, lam=c.lam, lr=c.lr, betas=c.betas,
                        parameters={k: v[0] for k, v in self.parameter_counts().items()})
         return summary
+
+    def load_official(self, source) -> dict:
+        """Both networks from an official `*_gen_G.pth` (path or state dict), strictly; returns
+        the noise-schedule buffers it carried (methods.diffusemorph_official)."""
+        return load_official_checkpoint(self, source)
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()

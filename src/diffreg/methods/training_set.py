@@ -20,6 +20,9 @@ class TrainingSet:
     moving: list[np.ndarray]
     fixed: list[np.ndarray]
     atlas: int | None = None      # atlas-based training: every step registers a subject to this one
+    # label maps of each side, where every subject has one (schemes that monitor Dice while training)
+    moving_labels: list[np.ndarray] | None = None
+    fixed_labels: list[np.ndarray] | None = None
 
     def use_atlas(self, subject: str) -> None:
         """Fix the atlas: a training subject's id, or "first" (the first by id, as make-pairs picks it)."""
@@ -57,7 +60,8 @@ class TrainingSet:
         shapes = {a.shape for a in mov + fix}
         if len(shapes) != 1:
             raise InputError(f"{data_dir}: training images differ in shape {sorted(shapes)}; preprocess to one shape")
-        return cls(subjects, mov, fix)
+        labels = [_labels(data_dir, [p[k] for p in pairs], m, shapes) for k, m in enumerate((moving_modality, fixed_modality))]
+        return cls(subjects, mov, fix, moving_labels=labels[0], fixed_labels=labels[1])
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -95,6 +99,22 @@ class TrainingSet:
         """The `side` ("moving" or "fixed") images of subjects `indices` as (len, 1, *S) float."""
         arrays = {"moving": self.moving, "fixed": self.fixed}[side]
         return torch.from_numpy(np.stack([arrays[i] for i in indices])[:, None]).float()
+
+
+def _labels(data_dir: Path, subjects: list[str], modality: str, shapes: set) -> list[np.ndarray] | None:
+    """Each subject's `<subject>_<modality>_labels` or else `<subject>_labels` map; None unless every
+    subject has one of the images' shape (labels are optional for training)."""
+    out = []
+    for s in subjects:
+        path = next((p for p in (data_dir / f"{s}_{modality}_labels.nii.gz", data_dir / f"{s}_labels.nii.gz")
+                     if p.exists()), None)
+        if path is None:
+            return None
+        lab = read_image(path)[0]
+        if {lab.shape} != shapes:
+            return None
+        out.append(np.rint(lab).astype(np.int16))
+    return out
 
 
 def _find(data_dir: Path, subject: str, modality: str) -> Path:

@@ -34,7 +34,7 @@ VALUE_COLUMNS = ["row", "pair", "metric", "value"]
 INITIAL = "initial"
 LOWER_IS_BETTER = {"pct_jac_nonpos", "sdlogj", "hd95_vox", "hd95_mm", "pct_nondiff", "ndv_pct", "njd", "jsd",
                    "nmse", "mse", "nmse_continuous", "landmark_mse", "landmark_mse_before",
-                   "landmark_mse_continuous", "runtime_s", "register_time_s", "error_px"}
+                   "landmark_mse_continuous", "runtime_s", "register_time_s", "error_px", "nmse_generated"}
 MEAN_LABELS = ("mean", "all")
 
 
@@ -62,9 +62,11 @@ def _over_seeds(sel: pd.DataFrame, seeds: list) -> pd.DataFrame:
     return out[["method", "pair", "value"]]
 
 
-def metric_values(df: pd.DataFrame, metric: str, rename: dict[str, str] | None = None) -> pd.DataFrame:
+def metric_values(df: pd.DataFrame, metric: str, rename: dict[str, str] | None = None,
+                  initial: bool = False) -> pd.DataFrame:
     """Per (row, pair) values of `metric` (mean/whole label) from long metrics whose ``method`` is
-    the row; with Dice, the initial alignment (``dice_before``, one value per pair) as row initial.
+    the row; with Dice (or any metric when ``initial``: a check that names the row), the value
+    before registration (``<metric>_before``, one value per pair) as row initial.
     With a ``seed`` column (rows trained with several seeds) the units are seeds x pairs."""
     if df is None or not len(df):
         return pd.DataFrame(columns=VALUE_COLUMNS)
@@ -72,8 +74,8 @@ def metric_values(df: pd.DataFrame, metric: str, rename: dict[str, str] | None =
     d = d.assign(seed=d["seed"] if "seed" in d.columns else 0)
     seeds = sorted(d.loc[d["metric"] == metric, "seed"].dropna().unique())
     frames = [_over_seeds(d[d["metric"] == metric], seeds).rename(columns={"method": "row"}).assign(metric=metric)]
-    if metric == "dice":
-        before = d[d["metric"] == "dice_before"].assign(method=INITIAL, seed=0)
+    if metric == "dice" or initial:
+        before = d[d["metric"] == f"{metric}_before"].assign(method=INITIAL, seed=0)
         frames.append(_over_seeds(before, seeds).rename(columns={"method": "row"}).assign(metric=metric))
     out = pd.concat(frames, ignore_index=True)[VALUE_COLUMNS]
     if rename:
@@ -114,6 +116,8 @@ def judge(check: dict, values: pd.DataFrame) -> Verdict:
     lower = metric in LOWER_IS_BETTER
     series = _series(values, metric)
     initial = series.pop(INITIAL, None)
+    if initial is not None and INITIAL in names_rows(check):   # a check naming the initial row compares with it
+        series[INITIAL] = initial
     if "file" in check and "best" in check:
         group = [str(v) for v in check["best"]] if isinstance(check["best"], list) else [str(check["best"])]
         present = [g for g in group if g in series]
@@ -157,6 +161,12 @@ def judge(check: dict, values: pd.DataFrame) -> Verdict:
     return Verdict(stats.UNTESTABLE, f"unknown check {check}")
 
 
+def names_rows(check: dict) -> set[str]:
+    """The rows a check names explicitly (better/than, order, trend)."""
+    named = [check.get("better"), check.get("than")] + list(check.get("order") or []) + list(check.get("trend") or [])
+    return {str(r) for r in named if r is not None}
+
+
 def _judge_sweep(check: dict, series: dict[str, pd.Series], metric: str, lower: bool,
                  initial: pd.Series | None) -> Verdict:
     """The best allowed swept value against every value outside the allowed set."""
@@ -193,4 +203,4 @@ def claim_table(v: Verdict) -> pd.DataFrame:
     return pd.DataFrame(v.lines, columns=cols)
 
 
-__all__ = ["VALUE_COLUMNS", "metric_values", "file_values", "judge", "claim_table", "LOWER_IS_BETTER"]
+__all__ = ["VALUE_COLUMNS", "metric_values", "names_rows", "file_values", "judge", "claim_table", "LOWER_IS_BETTER"]

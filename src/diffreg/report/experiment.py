@@ -37,7 +37,8 @@ from diffreg.io import atomic_path
 from diffreg.report import stats, tables
 from diffreg.replicates import split_seed
 from diffreg.experiments import artifact_claims
-from diffreg.report.claims import LOWER_IS_BETTER, claim_table, file_values, judge, metric_values
+from diffreg.report.claims import (INITIAL, LOWER_IS_BETTER, claim_table, file_values, judge, metric_values,
+                                   names_rows)
 from diffreg.report.row_settings import settings_notes, training_settings
 
 USES_COLUMNS = ["experiment", "artifact", "row", "label", "status", "note", "param", "value"]
@@ -423,7 +424,7 @@ def claim_values(check: dict, kind: str, df: pd.DataFrame, uses: pd.DataFrame,
     metric = check.get("metric", "dice")
     if kind == "sweep":   # a swept row is named by its value: the check speaks of values
         return metric_values(df, metric, {r: str(_num(v)) for r, v in zip(uses["row"], uses["value"])}), ""
-    return metric_values(df, metric), ""
+    return metric_values(df, metric, initial=INITIAL in names_rows(check)), ""
 
 
 def _judged_claim(spec_claim: dict, stem: str, kind: str | None, df: pd.DataFrame, uses: pd.DataFrame,

@@ -6,6 +6,7 @@ Importing this package registers every kind; none imports torch until it runs, s
 can check kinds and settings cheaply.
 """
 from . import adm  # noqa: F401  registers adm_natural_images
+from . import m2m_curves  # noqa: F401  registers m2m_training_curves
 from . import ldm_morph  # noqa: F401  registers ldm_morph_latent_diffusion
 from .registry import SETTINGS, STAGES, USES_DATA, StageKind, check_config, get_stage, register
 

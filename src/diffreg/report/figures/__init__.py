@@ -5,6 +5,7 @@ Importing this package registers every paper's figure functions; none of them im
 until it runs, so the planner and the report can import it cheaply.
 """
 from . import dgir  # noqa: F401  registers dgir.similarity_heatmaps, dgir.correspondences
+from . import m2m_reg  # noqa: F401  registers m2m_reg.training_curves
 from .common import (DPI, PANEL_IN, QualitativeRow, dice_boxplot, draw_grid, field_slice, mid_slice, plt,
                      png_bytes, qualitative_figure)
 from .registry import FIGURES, SETTINGS, FigureFunction, check_config, get_figure, register
