@@ -6,6 +6,7 @@ Importing this package registers every kind; none imports torch until it runs, s
 can check kinds and settings cheaply.
 """
 from . import adm  # noqa: F401  registers adm_natural_images
+from . import diffusereg_vtn  # noqa: F401  registers diffusereg_vtn
 from .registry import SETTINGS, STAGES, USES_DATA, StageKind, check_config, get_stage, register
 
 __all__ = ["SETTINGS", "STAGES", "USES_DATA", "StageKind", "check_config", "get_stage", "register"]
