@@ -132,7 +132,7 @@ def test_denoiser_batch_and_odd_sizes():
 def test_ddim_eta1_full_schedule_equals_ddpm_ancestral_step():
     c = DiffuseRegConfig.from_dict({"use_phi0": False}, 3, "diffusereg")
     ddpm, ddim = make_schedulers(c)
-    ddim.set_timesteps(c.timesteps)
+    ddim.set_timesteps(c.diffusion_steps)
     torch.manual_seed(3)
     x, eps = torch.randn(1, 3, 4, 4, 4), torch.randn(1, 3, 4, 4, 4)
     for t in (1999, 1000, 1):
@@ -156,7 +156,7 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("vtn") / "vtn.pt"
     get_stage("diffusereg_vtn")({"iterations": 2, "channels": 4, "batch": 2}, out, data, 0, "cpu", 1)
     method = build_method("diffusereg", 3, {"phi0": str(out), "network": "small", "iterations": 2,
-                                            "sampler": "ddim", "sampling_steps": 3}, torch.device("cpu"))
+                                            "sampling": "ddim", "sampling_steps": 3}, torch.device("cpu"))
     summary = method.fit(data)
     return method, data, summary, rng
 
@@ -195,7 +195,7 @@ def test_settings_checked():
     from diffreg.errors import InputError
 
     with pytest.raises(InputError, match="ddim for fewer"):
-        DiffuseRegConfig.from_dict({"sampler": "ddpm", "sampling_steps": 50}, 3, "diffusereg")
+        DiffuseRegConfig.from_dict({"sampling": "ddpm", "sampling_steps": 50}, 3, "diffusereg")
     with pytest.raises(InputError, match="3D"):
         DiffuseRegConfig.from_dict({}, 2, "diffusereg")
     with pytest.raises(InputError, match="phi0"):

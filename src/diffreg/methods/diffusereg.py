@@ -49,7 +49,7 @@ DENOISERS = ("swin_unetr", "unet", "uvit", "swin_unet", "transmorph")
 
 @dataclass
 class DiffuseRegConfig(TrainerConfig):
-    REPORTED: ClassVar[tuple[str, ...]] = ("denoiser", "sampler", "sampling_steps")
+    REPORTED: ClassVar[tuple[str, ...]] = ("denoiser", "sampling", "sampling_steps")
     iterations: int = 120000           # 1200 epochs x 100 ACDC training pairs (official I120000_E1200)
     lr: float = 1e-4                   # AdamW, cosine annealing to lr_min over the run
     weight_decay: float = 1e-4
@@ -70,13 +70,14 @@ class DiffuseRegConfig(TrainerConfig):
     lambda_reg: float = 0.1            # lambda_2 (paper)
     ssim_window: int = 9               # paper: kernel size 9; sigma 1.5 (official SSIM3D default)
     ssim_sigma: float = 1.5
-    timesteps: int = 2000
+    diffusion_steps: int = 2000        # T (own names: other methods' "timesteps" / "sampler" must not get these)
     beta_start: float = 1e-6
     beta_end: float = 1e-2
-    sampler: str = "ddpm"              # "ddpm": ancestral (official); "ddim"
-    sampling_steps: int = 0            # 0: every timestep (DDPM: 2000); DDIM: any number
+    sampling: str = "ddpm"             # "ddpm": ancestral (official); "ddim"
+    sampling_steps: int = 0            # DDIM steps (0 or more than T: every timestep); DDPM takes every timestep
     eta: float = 0.0                   # DDIM's eta (1 on the full schedule = DDPM's ancestral step)
     save_steps: list = field(default_factory=list)   # sampling steps done at which fields are saved; [] = every 10 %
+    trajectory: str = "x0"             # saved fields: "x0" the denoised estimate (the official code's Fig. 3 path), "xt"
     augment: bool = False              # the official random flips of H, W and H <-> W transposition
     image_norm: str = "joint_zscore"   # "joint_zscore" (official code) or "none"
     inter_subject: bool = False        # ES -> ED of one patient (paper)
@@ -86,15 +87,21 @@ class DiffuseRegConfig(TrainerConfig):
             raise InputError(f"diffusereg registers 3D images (its VTN and denoiser are 3D), got {ndim}D")
         for key, known in (("flow_stats", ("train", "official")), ("denoiser", DENOISERS),
                            ("network", ("official", "small")), ("fusion", ("layerwise", "concat")),
-                           ("sampler", ("ddpm", "ddim")), ("image_norm", ("joint_zscore", "none"))):
+                           ("sampling", ("ddpm", "ddim")), ("trajectory", ("x0", "xt")), ("image_norm", ("joint_zscore", "none"))):
             if getattr(self, key) not in known:
                 raise InputError(f"diffusereg: {key} = {getattr(self, key)!r}: one of {', '.join(known)}")
-        if self.sampling_steps < 0 or self.sampling_steps > self.timesteps:
-            raise InputError(f"diffusereg: sampling_steps must lie in 0..timesteps ({self.timesteps})")
-        if self.sampler == "ddpm" and self.sampling_steps not in (0, self.timesteps):
-            raise InputError("diffusereg: the ddpm sampler takes every timestep (sampling_steps 0); use ddim for fewer")
+        if self.sampling_steps < 0:
+            raise InputError("diffusereg: sampling_steps must be >= 0")
+        if self.sampling == "ddpm" and 0 < self.sampling_steps < self.diffusion_steps:
+            raise InputError("diffusereg: ddpm sampling takes every timestep (sampling_steps 0); use ddim for fewer")
         if not 0 <= self.eta <= 1:
             raise InputError(f"diffusereg: eta must lie in [0, 1], got {self.eta}")
+
+    def steps(self) -> int:
+        """Reverse steps taken: every timestep for DDPM, else sampling_steps (at most T)."""
+        if self.sampling == "ddpm" or not self.sampling_steps:
+            return self.diffusion_steps
+        return min(self.sampling_steps, self.diffusion_steps)
 
     def make_optimizer(self, params):
         return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
@@ -109,7 +116,7 @@ class DiffuseRegConfig(TrainerConfig):
 
     def describe(self, key: str) -> str:
         if key == "sampling_steps":
-            return str(self.sampling_steps or self.timesteps)
+            return str(self.steps())
         return str(getattr(self, key))
 
 
@@ -256,7 +263,7 @@ def make_schedulers(c: DiffuseRegConfig):
     clip_denoised=False) and DDIM schedulers on the same linear betas."""
     from diffusers import DDIMScheduler, DDPMScheduler
 
-    kw = dict(num_train_timesteps=c.timesteps, beta_start=c.beta_start, beta_end=c.beta_end,
+    kw = dict(num_train_timesteps=c.diffusion_steps, beta_start=c.beta_start, beta_end=c.beta_end,
               beta_schedule="linear", clip_sample=False)
     return (DDPMScheduler(**kw, variance_type="fixed_small"),
             DDIMScheduler(**kw, set_alpha_to_one=True, timestep_spacing="leading"))
@@ -350,7 +357,7 @@ class DiffuseReg(Method):
             x0 = (self.phi0(nets, m, f) - st.mean) / st.std
         else:
             x0 = torch.randn(b, 3, *m.shape[2:], device=m.device)
-        t = torch.randint(0, c.timesteps, (b,), device=m.device)
+        t = torch.randint(0, c.diffusion_steps, (b,), device=m.device)
         noise = torch.randn_like(x0)
         x_t = self.q_sample(x0, t, noise)
         eps = nets["denoiser"](torch.cat([self.condition(m, f), x_t], 1), t)
@@ -377,19 +384,19 @@ class DiffuseReg(Method):
     # ------------------------------------------------------------------ sampling
     def timesteps_for(self) -> list[int]:
         c = self.cfg
-        if c.sampler == "ddpm":
-            return list(range(c.timesteps - 1, -1, -1))
-        self.ddim.set_timesteps(c.sampling_steps or c.timesteps)
+        if c.sampling == "ddpm":
+            return list(range(c.diffusion_steps - 1, -1, -1))
+        self.ddim.set_timesteps(c.steps())
         return [int(t) for t in self.ddim.timesteps]
 
     def step(self, eps, t: int, x, generator):
-        """One reverse step (diffusers), noise drawn from `generator` on the CPU."""
+        """One reverse step (diffusers), noise drawn from `generator` on the CPU: (x_{t-1}, x0_hat)."""
         x_cpu, eps_cpu = x.cpu(), eps.cpu()
-        if self.cfg.sampler == "ddpm":
-            out = self.ddpm.step(eps_cpu, t, x_cpu, generator=generator).prev_sample
+        if self.cfg.sampling == "ddpm":
+            out = self.ddpm.step(eps_cpu, t, x_cpu, generator=generator)
         else:
-            out = self.ddim.step(eps_cpu, t, x_cpu, eta=self.cfg.eta, generator=generator).prev_sample
-        return out.to(x.device)
+            out = self.ddim.step(eps_cpu, t, x_cpu, eta=self.cfg.eta, generator=generator)
+        return out.prev_sample.to(x.device), out.pred_original_sample.to(x.device)
 
     def save_points(self, n: int) -> list[int]:
         steps = self.cfg.save_steps or [int(round(k * n / 10)) for k in range(11)]
@@ -412,9 +419,11 @@ class DiffuseReg(Method):
             counts.append(0)
         for k, t in enumerate(times, start=1):
             tt = torch.full((m.shape[0],), t, device=self.device, dtype=torch.long)
-            x = self.step(net(torch.cat([cond, x], 1), tt), t, x, gen)
+            x, x0 = self.step(net(torch.cat([cond, x], 1), tt), t, x, gen)
             if k in keep:
-                saved.append(x * st.std + st.mean)
+                # the last step's x is the sample itself; before it, x0_hat or x_t (`trajectory`)
+                shown = x if (k == len(times) or c.trajectory == "xt") else x0
+                saved.append(shown * st.std + st.mean)
                 counts.append(k)
         return saved, counts
 
