@@ -31,7 +31,14 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, type=Path, help="file the stage writes (e.g. STAGE.pt)")
 
 
-def _training_set(args):
+def _modalities(args, config: dict) -> tuple[str, str]:
+    """--moving-modality / --fixed-modality; where the plan gave none (the pipeline renders a
+    missing stages.csv column as "null"), the stage config's `moving` / `fixed`."""
+    pick = lambda flag, key: config.get(key) if flag in (None, "", "null") and config.get(key) else flag
+    return pick(args.moving_modality, "moving"), pick(args.fixed_modality, "fixed")
+
+
+def _training_set(args, config: dict | None = None):
     if args.data_dir is None:
         if args.subjects:
             raise InputError("--subjects needs --data-dir")
@@ -40,7 +47,8 @@ def _training_set(args):
     subjects = [s for s in (args.subjects or "").split(",") if s]
     if not subjects:
         raise InputError("--data-dir needs --subjects: no training subject given")
-    return TrainingSet.from_dir(args.data_dir, subjects, args.moving_modality, args.fixed_modality)
+    moving, fixed = _modalities(args, config or {})
+    return TrainingSet.from_dir(args.data_dir, subjects, moving, fixed)
 
 
 def run(args) -> int:
@@ -50,7 +58,7 @@ def run(args) -> int:
     fn = get_stage(args.kind)
     config = apply_deps(load_json_object(args.config, "stage config"), parse_deps(args.dep))
     check_config(args.kind, config, where=str(args.config))   # one line before any work
-    data = _training_set(args)
+    data = _training_set(args, config)
     manifest = RunManifest(NAME, vars(args), seed=args.seed, device=args.device)
     print(f"[pretrain {args.stage}] kind {args.kind}", flush=True)
     try:

@@ -28,6 +28,8 @@ SETTINGS = {
     "channels": 16,
     "cascades": 3,
     "augment": True,          # the official loader's flips / transposition in training
+    "moving": None,           # the training modalities where the plan does not pass them (ES -> ED)
+    "fixed": None,
 }
 
 
