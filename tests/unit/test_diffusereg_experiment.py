@@ -129,7 +129,7 @@ def test_every_row_runs(exp, profile):
 
 def test_table2_variants_are_settings_of_one_method(exp):
     for profile, (network, steps, vtn_iterations) in {"full": ("official", None, 100000),
-                                                       "test": ("small", 10, 3)}.items():
+                                                       "test": ("small", 4, 3)}.items():
         plan = Planner([exp], STANDINS, profile=profile).build()
         uses = {(u.artifact, u.row): u for u in plan.uses}
         base = None
