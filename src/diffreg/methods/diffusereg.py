@@ -431,7 +431,8 @@ class DiffuseReg(Method):
                  generator: torch.Generator | None = None) -> RegistrationResult:
         fields, counts = self.sample(moving, fixed, generator)
         n = counts[-1]
+        # numbered as the trajectory's disp_step<k> files (k-th saved step; its time is counts[k] / n)
         images = {f"warped_step{k}": zero_padded_warp(moving.to(self.device), u).cpu()
-                  for u, k in zip(fields, counts)}
+                  for k, u in enumerate(fields)}
         return RegistrationResult(fields[-1].cpu(), [u.cpu() for u in fields], images,
                                   [k / n for k in counts])

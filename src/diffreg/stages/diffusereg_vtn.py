@@ -100,4 +100,4 @@ def diffusereg_vtn(config: dict, out: Path, data, seed: int, device: str, thread
     with atomic_path(Path(out)) as tmp:
         torch.save({**{k: {n: v.cpu() for n, v in st.items()} for k, st in vtn.official_state().items()},
                     "epoch": int(s["iterations"])}, tmp)
-    return {"kind": KIND, "grid": grid, "parameters": sum(p.numel() for p in vtn.parameters()), **summary}
+    return {"grid": grid, "parameters": sum(p.numel() for p in vtn.parameters()), **summary}
