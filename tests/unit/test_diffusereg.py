@@ -200,3 +200,21 @@ def test_settings_checked():
         DiffuseRegConfig.from_dict({}, 2, "diffusereg")
     with pytest.raises(InputError, match="phi0"):
         build_method("diffusereg", 3, {"network": "small"}, torch.device("cpu"))
+
+
+def test_adamw_and_cosine_schedule_to_lr_min():
+    import math
+
+    c = DiffuseRegConfig.from_dict({"use_phi0": False}, 3, "diffusereg")
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    opt = c.make_optimizer(params)
+    sched = c.make_scheduler(opt, 10)
+    assert isinstance(opt, torch.optim.AdamW) and opt.param_groups[0]["weight_decay"] == 1e-4
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(1e-4)
+    assert lrs[5] == pytest.approx(1e-6 + (1e-4 - 1e-6) * 0.5 * (1 + math.cos(math.pi * 5 / 10)))
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-6)
