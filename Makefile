@@ -19,7 +19,7 @@ demo: setup
 	@echo "Report: $(abspath $(OUTDIR))/report/index.html"
 
 test: setup
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q --durations=10
 
 test-unit: setup
 	$(PY) -m pytest tests/unit -q

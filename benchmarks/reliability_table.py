@@ -1,5 +1,6 @@
 """Seconds from command to error message for every rejection case of tests/reliability/: the CLI
-cases as a user runs them (a fresh `python -m diffreg.cli` process each, imports included) and the
+cases as a user runs them (a fresh `python -m diffreg.cli` process each, imports included), the
+`diffreg launch` cases main.nf runs before any task (the same, on the parameters as JSON) and the
 pipeline cases (`nextflow run main.nf -profile test ...`, JVM start included). Prints a markdown
 table (docs/reliability.md keeps the last one).
 
@@ -21,6 +22,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 from diffreg.cli import main  # noqa: E402
 from tests.reliability import test_cli_rejections as cli  # noqa: E402
+from tests.reliability import test_launch_rejections as launch  # noqa: E402
 from tests.reliability import test_pipeline_rejections as nf  # noqa: E402
 
 # pipeline cases beyond the tests' (each costs a JVM start there): the table covers them all
@@ -47,6 +49,21 @@ def _cli_row(case, w: Path, toy: Path, model: Path, env: dict) -> tuple[str, int
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "diffreg.cli", *argv(w, toy, model)], capture_output=True,
                           text=True, env=env, cwd=w)
+    elapsed = time.perf_counter() - t0
+    err = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    return name, proc.returncode, (err[-1] if err else "(no message)"), elapsed
+
+
+def _launch_row(case, w: Path, env: dict) -> tuple[str, int, str, float]:
+    """A `diffreg launch` case as main.nf runs it: a fresh process on the parameters as JSON."""
+    import json
+    name, changes, _ = case
+    w.mkdir()
+    params = {**launch.BASE, **(changes(w) if callable(changes) else changes)}
+    (w / "params.json").write_text(json.dumps(params))
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "diffreg.cli", "launch", "--params", str(w / "params.json"),
+                           "--out", str(w / "launch.json")], capture_output=True, text=True, env=env, cwd=w)
     elapsed = time.perf_counter() - t0
     err = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     return name, proc.returncode, (err[-1] if err else "(no message)"), elapsed
@@ -89,6 +106,11 @@ def main_(argv=None) -> int:
                 w = tmp / f"cli{i}"
                 name, rc, line, s = _cli_row(case, w, toy, model, plugin_env if case is DIVERGED else env)
                 rows.append(("CLI", name, rc, _clean(line, {"{w}": w, "{toy}": toy, "{model}": model}), s))
+                print(f"{name}: {s:.1f} s", file=sys.stderr, flush=True)
+            for i, case in enumerate(c for c in launch.CASES if a.k in c[0]):
+                w = tmp / f"launch{i}"
+                name, rc, line, s = _launch_row(case, w, env)
+                rows.append(("launch", name, rc, _clean(line, {"{w}": w}), s))
                 print(f"{name}: {s:.1f} s", file=sys.stderr, flush=True)
         if a.only != "cli":
             cases = [(c[0], c[1]) for c in nf.CASES] + [(c[0], c[1]) for c in EXTRA_PIPELINE]

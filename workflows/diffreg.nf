@@ -12,25 +12,27 @@ include { TRAIN_MODELS      } from '../subworkflows/local/train_models'
 include { REGISTER_EVALUATE } from '../subworkflows/local/register_evaluate'
 include { PLAN              } from '../modules/local/plan'
 include { TASK_PAIRS        } from '../modules/local/task_pairs'
-include { datasets2d        } from '../subworkflows/local/prepare_data'
 include { FIGURE            } from '../modules/local/figure'
 include { ARTIFACTS         } from '../modules/local/artifacts'
 include { TABULATE          } from '../modules/local/tabulate'
 include { REPORT            } from '../modules/local/report'
-include { splitList; pick; planRows; parseNeeds; resolveNeeds } from '../subworkflows/local/utils'
+include { pick; planRows; parseNeeds; resolveNeeds } from '../subworkflows/local/utils'
 
 workflow DIFFREG {
     take:
-    datasets    // [[name, samplesheet or null, ndim]]: the first one is the main path's
-    papers      // experiment YAML files
-    weights     // user files by parameter name (official checkpoints, VGG/DINO weights, ...)
+    launch      // launch.json of `diffreg launch` (main.nf): datasets (the first is the main path's),
+                // papers (experiment YAML files), weights (user files by parameter name), sliced,
+                // recipes2d, dataset_flags, plan_args
 
     main:
-    PREPARE_DATA(datasets, [params.toy_subjects, params.toy_size, params.toy_ndim, params.seed, params.standin_subjects, params.standin_size],
+    def datasets = launch.datasets      // [[name, sheet (null: embedded), ndim, standin]]
+    def papers = launch.papers.collect { file(it) }
+    def weights = launch.weights ?: [:]
+    PREPARE_DATA(datasets, [subjects: params.toy_subjects, size: params.toy_size, ndim: params.toy_ndim, seed: params.seed,
+                            standin_subjects: params.standin_subjects, standin_size: params.standin_size],
                  [reference: params.reference, reference_modality: params.reference_modality, label_names: params.label_names,
-                  moving_modality: params.moving_modality, sliced: datasets2d(papers),
-                  recipes2d: (params.dataset_args ?: '').toString().tokenize(';').collect { it.trim() }
-                      .findAll { it =~ /^[a-z0-9_-]+:2d=/ }.collect { it.substring(0, it.indexOf(':2d=')) }])
+                  moving_modality: params.moving_modality, sliced: launch.sliced, recipes2d: launch.recipes2d,
+                  flags: launch.dataset_flags ?: [:]])
     subjects = PREPARE_DATA.out.subjects
 
     // one example image, the modalities and the dimensionalities of each dataset: what the plan can run on
@@ -42,7 +44,7 @@ workflow DIFFREG {
             [name, top[0][2], mods.flatten().unique().sort(), items.collect { it[1] }.unique().sort()] }
         .toSortedList { a, b -> a[0] <=> b[0] }
         .map { list -> [list.collect { it[0] }, list.collect { it[1] }, list.collect { it[2] }, list.collect { it[3] }] }
-    PLAN(papers, examples, planArgs(datasets[0][0], weights.keySet()))
+    PLAN(papers, examples, launch.plan_args)
     plan = PLAN.out.plan
 
     // training subjects of each (dataset, ndim), sorted: stable -resume hashes
@@ -78,7 +80,7 @@ workflow DIFFREG {
 
     // each paper's tables and figures (sorted inputs: -resume finds the task again)
     registrations = REGISTER_EVALUATE.out.registrations
-    main_names = PREPARE_DATA.out.label_names.filter { it[0] == datasets[0][0] }.map { it[1] }.first()
+    main_names = PREPARE_DATA.out.label_names.filter { it[0] == datasets[0].name }.map { it[1] }.first()
     // every preprocessed file with its dataset, in one sorted order: ARTIFACTS stages file k in images/k/
     // and names its dataset on line k of a manifest (two datasets may hold subjects of the same name)
     staged_images = subjects.flatMap { meta, files -> files.collect { f -> [meta.dataset, f] } }
@@ -112,30 +114,11 @@ workflow DIFFREG {
     report = REPORT.out.html
 }
 
-// the plan's flags from the pipeline parameters: profile, given user files, and the main path
-def planArgs(main_dataset, given) {
-    def settings = [backbone: params.backbone, similarity: params.similarity, regulariser: params.regulariser,
-                    lambda_reg: params.lambda_reg, batch_size: params.batch_size, lr: params.learning_rate,
-                    iterations: params.train_iterations].findAll { k, v -> v != null }
-    def baselines = splitList(params.baselines).collect { b ->
-        params.containsKey("${b}_preset".toString()) ? "${b}=${params["${b}_preset".toString()]}" : b }
-    def args = ["--profile ${params.experiment_profile}"]
-    if (params.seeds > 1) args << "--seeds ${params.seeds}"
-    if (splitList(params.artifacts).findAll { it != 'all' }) args << "--artifacts ${splitList(params.artifacts).join(',')}"
-    if (given) args << "--given ${given.sort().join(',')}"
-    if (splitList(params.methods)) args << "--main-methods ${splitList(params.methods).join(',')}"
-    if (baselines) args << "--main-baselines ${baselines.join(',')}"
-    if (splitList(params.methods) || baselines) {
-        args << "--main-dataset ${main_dataset} --main-moving ${params.moving_modality} --main-fixed ${params.fixed_modality}"
-        args << "--main-pairing ${params.pair_scheme == 'intra' ? 'intra' : 'inter'}"
-        args += settings.collect { k, v -> "--main-set ${k}=${v}" }
-    }
-    return args.join(' ')
-}
-
-// what the report states about this run: code version, command line, profile, every parameter,
+// what the report states about the results: code version, command line, profile, every parameter,
 // Nextflow version, and where the trace is (pipeline_info/). Written at launch beside the trace,
-// so `make report` finds it again; a new file each run, so REPORT runs again too.
+// so `make report` finds it again. Only what decides the results goes in (no run name, start time or
+// -resume flag: pipeline_info/runs.tsv has those per launch), so a -resume with nothing changed
+// writes the same file and takes the report from the cache too.
 def provenanceFile(datasets) {
     def git = { List args ->
         try { def p = (['git', '-C', "${projectDir}"] + args).execute(); def out = p.text.trim(); p.waitFor(); p.exitValue() == 0 ? out : null }
@@ -144,16 +127,15 @@ def provenanceFile(datasets) {
     def info = file("${params.outdir}/pipeline_info")
     def meta = [git_commit: workflow.commitId ?: git(['rev-parse', 'HEAD']),
                 git_dirty: changed == null ? null : (changed ? "yes (${changed.readLines().size()} changed file(s))" : 'no'),
-                command_line: workflow.commandLine, profile: workflow.profile, run_name: workflow.runName,
-                session_id: workflow.sessionId?.toString(), start: workflow.start?.toString(),
-                launch_dir: workflow.launchDir?.toString(), work_dir: workflow.workDir?.toString(),
+                command_line: workflow.commandLine.replaceAll(/ -resume( [0-9a-f-]{36}| [a-z]+_[a-z]+)?/, ''),
+                profile: workflow.profile, launch_dir: workflow.launchDir?.toString(), work_dir: workflow.workDir?.toString(),
                 container_engine: workflow.containerEngine, nextflow: nextflow.version?.toString(),
                 pipeline_info: info.toAbsolutePath().toString(),
                 params: params.collectEntries { k, v -> [k, v == null || v instanceof Number || v instanceof Boolean ? v : v.toString()] },
                 // what each user dataset's adapter left out (`diffreg dataset` writes skipped.csv beside the sheet)
-                skipped: datasets.findAll { it[1] }.collectEntries { d ->
-                    def f = file(d[1].toString()).parent.resolve('skipped.csv')
-                    [d[0], f.exists() ? f.splitCsv(header: true).collect { [it.item, it.reason] } : null] }]
+                skipped: datasets.findAll { it.sheet }.collectEntries { d ->
+                    def f = file(d.sheet.toString()).parent.resolve('skipped.csv')
+                    [d.name, f.exists() ? f.splitCsv(header: true).collect { [it.item, it.reason] } : null] }]
     info.mkdirs()
     def out = info.resolve('provenance.json')
     out.text = groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(meta)) + '\n'

@@ -6,7 +6,7 @@ method's own warped images. Evaluation re-warps the moving image and labels with
 :func:`diffreg.spatial.warp_numpy`, so every method and baseline is scored through the same
 interpolation, and scores the field with :mod:`diffreg.metrics`.
 
-Long table columns (design.md): experiment, artifact, method, dataset, pair, label, metric, value.
+Long table columns (docs/conventions.md): experiment, artifact, method, dataset, pair, label, metric, value.
 ``label`` is a label name (``labels.json`` or ``"label N"``), ``"mean"`` for the nanmean over
 foreground labels, ``"all"`` for quantities of the whole field or image, or the name of a label
 union (an evaluation config's ``label_unions``, e.g. LV = blood pool + myocardium): the per-label

@@ -1,7 +1,7 @@
 """NIfTI in and out, displacement fields on disk, atomic writes and run manifests.
 
 Arrays are returned in the closest canonical (RAS) orientation, so that spatial axes of every
-tensor in the package follow one order (design.md, Conventions).
+tensor in the package follow one order (docs/conventions.md).
 """
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def _versions() -> dict[str, str]:
 
 class RunManifest:
     """Collects what a command did and writes run.json: parameters, seed, versions, commit,
-    wall time, peak memory and device (design.md, Conventions)."""
+    wall time, peak memory and device (docs/conventions.md)."""
 
     def __init__(self, command: str, params: dict, seed: int | None = None, device: str = "cpu"):
         self.start = time.perf_counter()

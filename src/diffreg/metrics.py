@@ -1,6 +1,6 @@
 """Evaluation metrics: numpy arrays in, Python floats (or dicts of floats) out.
 
-Displacements are (D, *S) numpy arrays in voxel units (backward maps, design.md). Jacobians are of
+Displacements are (D, *S) numpy arrays in voxel units (backward maps, docs/conventions.md). Jacobians are of
 x + u(x) and come from :mod:`diffreg.spatial` (central differences) unless stated otherwise.
 
 Absent labels (one rule everywhere, as Learn2Reg): Dice of a label missing from *both* maps is NaN

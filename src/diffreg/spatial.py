@@ -1,6 +1,6 @@
 """Spatial transforms on displacement fields: the one warp of the code base and what builds on it.
 
-Conventions (design.md):
+Conventions (docs/conventions.md):
 - images are (B, C, *S), displacements (B, D, *S) with D = len(S), in voxel units, channels in
   array-axis order;
 - a displacement ``u`` is a backward map: ``warp(m, u)(x) = m(x + u(x))``;

@@ -1,9 +1,9 @@
-"""DiffuseMorph through the real pipeline on the embedded stand-ins at the test profile's size
+"""DiffuseMorph in the shared `-profile test` run (every paper) on the embedded stand-ins at the test profile's size
 (4 subjects, 32^2): the faces task (Table 1, Figs. 5-7) and the cardiac task with the paper's
 ED -> ES protocol as the test pairs, the continuous deformation scored against the stand-in's
 intermediate frames, and Fig. 8's trajectory view; on the faces, the landmark MSE (Fig. 6) and
 NMSE / SSIM on the RGB photographs (Table 1); the brain tables (3, 4, Fig. 10) atlas-based on the
-`oasis` stand-in, and no embedded brain population (no task of the paper uses it)."""
+`oasis` stand-in."""
 from __future__ import annotations
 
 import json
@@ -11,14 +11,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from .conftest import run_nextflow
 
-
-def test_diffusemorph_cardiac_task_end_to_end(tmp_path):
-    proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", "--papers", "diffusemorph",
-                        "--methods", "none", "--baselines", "none", "--toy_subjects", "4", "--toy_size", "32")
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    res = tmp_path / "results"
+def test_diffusemorph_cardiac_task_end_to_end(test_run):
+    res = test_run[0] / "results"
 
     # the protocol's pairs: each test patient's ED moving onto its own ES
     pairs = pd.read_csv(res / "pairs/acdc/diffusemorph_ed_to_es/pairs.csv")
@@ -71,5 +66,4 @@ def test_diffusemorph_cardiac_task_end_to_end(tmp_path):
     table3 = pd.read_csv(out / "table3.csv").set_index("method")
     assert table3.loc["diffusemorph", "n"] == len(atlas) and np.isfinite(table3.loc["diffusemorph", "dice_mean"])
     assert (out / "fig10.png").stat().st_size > 10_000 and (out / "table4.png").is_file()
-    assert not (res / "toy_data/samplesheet.csv").exists()
 

@@ -101,16 +101,19 @@ def test_run_manifests(test_run):
 
 
 def test_resume_caches_everything(test_run):
-    """Every task is taken from the cache but the report, which states the new launch's provenance
-    (its run name, start and command line) and so is rendered again, in seconds."""
+    """A -resume with nothing changed takes every task from the cache, the report included (its
+    provenance holds only what decides the results; runs.tsv records each launch)."""
     cwd, _ = test_run
+    report = cwd / "results/report/index.html"
+    before = report.read_text()
     proc = run_nextflow(cwd, "-profile", "test", "--outdir", "results", "-resume")
     assert proc.returncode == 0, proc.stdout[-3000:]
-    cached = re.findall(r"Cached process >", proc.stdout)
-    assert re.findall(r"Submitted process > (\S+)", proc.stdout) == ["DIFFREG:REPORT"], proc.stdout
-    assert len(cached) >= len(PROCESSES) - 1
+    assert not re.findall(r"Submitted process > (\S+)", proc.stdout), proc.stdout
+    assert len(re.findall(r"Cached process >", proc.stdout)) >= len(PROCESSES)
+    assert report.read_text() == before
+    runs = (cwd / "results/pipeline_info/runs.tsv").read_text().splitlines()
     run_name = re.search(r"Launching `[^`]+` \[([a-z_]+)\]", proc.stdout).group(1)
-    assert run_name in (cwd / "results/report/index.html").read_text()
+    assert len(runs) >= 3 and run_name in runs[-1] and "\ttrue\t" in runs[-1]
 
 
 def test_stub_run(tmp_path):
@@ -156,7 +159,8 @@ def test_help_lists_every_parameter(tmp_path):
 
 
 def test_own_samplesheet_with_any_file_names(tmp_path):
-    """A user's layout (one folder per subject, arbitrary names, relative paths) runs end to end."""
+    """A user's layout (one folder per subject, arbitrary names with spaces and non-ASCII
+    characters, relative paths) runs end to end."""
     import csv
     import shutil
     import subprocess
@@ -166,19 +170,21 @@ def test_own_samplesheet_with_any_file_names(tmp_path):
     subprocess.run([str(root / "bin/diffreg"), "toy-data", "--outdir", str(toy), "--n-subjects", "4",
                     "--size", "48", "--ndim", "2", "--seed", "3"], check=True, capture_output=True)
     rows = list(csv.DictReader(open(toy / "samplesheet.csv")))
-    own = tmp_path / "mydata"
-    with open(own.with_suffix(".csv"), "w", newline="") as fh:
+    own = tmp_path / "my data"
+    sheet = tmp_path / "my sheet 1 é.csv"
+    with open(sheet, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["subject", "split", "labels", "image_t1", "image_t1brain"])
         for r in rows:
             d = own / r["subject"]
             d.mkdir(parents=True)
-            shutil.copy(toy / r["image_nbe"], d / "head.nii.gz")
+            shutil.copy(toy / r["image_nbe"], d / "head scan ü.nii.gz")
             shutil.copy(toy / r["image_be"], d / "brain.nii.gz")
-            shutil.copy(toy / r["labels"], d / "seg.nii.gz")
-            rel = f"mydata/{r['subject']}"
-            w.writerow([r["subject"], r["split"], f"{rel}/seg.nii.gz", f"{rel}/head.nii.gz", f"{rel}/brain.nii.gz"])
-    proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", "--input", str(own.with_suffix(".csv")),
+            shutil.copy(toy / r["labels"], d / "seg (labels).nii.gz")
+            rel = f"my data/{r['subject']}"
+            w.writerow([r["subject"], r["split"], f"{rel}/seg (labels).nii.gz", f"{rel}/head scan ü.nii.gz",
+                        f"{rel}/brain.nii.gz"])
+    proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", "--input", str(sheet),
                         "--label_names", str(toy / "labels.json"), "--reference_modality", "t1",
                         "--moving_modality", "t1brain", "--fixed_modality", "t1brain",
                         "--methods", "none", "--baselines", "syn", "--papers", "none")
@@ -188,3 +194,27 @@ def test_own_samplesheet_with_any_file_names(tmp_path):
     assert len(dice) >= 1 and dice.value.between(0.3, 1).all()
     assert "grey matter" in set(metrics.label)
     assert (tmp_path / "results/preprocessed" / rows[0]["subject"] / f"{rows[0]['subject']}_t1brain.nii.gz").exists()
+
+
+def test_test_profile_plans_every_paper_and_the_scorecard_counts_its_artifacts(test_run):
+    """`make demo` (-profile test) regenerates all five papers; the report's scorecard row of each
+    counts the artifacts on disk (index.json) and the verdicts of its claims.json."""
+    cwd, _ = test_run
+    res = cwd / "results"
+    planned = set(pd.read_csv(res / "pipeline_info/plan/experiments.csv")["experiment"])
+    papers = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "experiments").glob("*.yaml")
+                    if p.stem != "baselines")
+    assert set(papers) | {"main"} == planned
+    page = (res / "report/index.html").read_text()
+    for paper in papers:
+        index = json.loads((res / "experiments" / paper / "index.json").read_text())
+        verdicts = [c["verdict"] for c in json.loads((res / "experiments" / paper / "claims.json").read_text())]
+        made = sum(bool(s["regenerated"]) for s in index["sections"])
+        name = re.escape(index["experiment"].replace("&", "&amp;"))
+        row = re.search(rf'<tr><td><a href="#paper-\d+">{name}</a></td><td>(\d+) / (\d+)</td><td>\d+</td>'
+                        r'<td>(\d+)</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>', page)
+        assert row, paper
+        assert (int(row[1]), int(row[2])) == (made, len(index["sections"])), paper
+        assert [int(row[i]) for i in range(3, 7)] == [verdicts.count(v) for v in
+                                                       ("holds", "consistent", "does not hold", "not testable")]
+        assert made > 0, f"{paper}: nothing regenerated"

@@ -113,6 +113,11 @@ SHEET_CASES = [
      f"{S} line 3 (s1): 2D/3D mismatch: image_a is 3D, image_b is 2D"),
     ("shape-mismatch", lambda w: (sheet(w), _img(w / "s1_b.nii.gz", _rand((7, 5, 4)))), validate(), 2,
      f"{S} line 3 (s1): shape mismatch: image_a (6, 5, 4) vs image_b (7, 5, 4)"),
+    # labels written at 2 mm on a 1 mm image (same array shape): every Dice would be wrong
+    ("label-geometry", lambda w: (sheet(w), nib.save(nib.Nifti1Image(_labels(), np.diag([2.0, 2.0, 2.0, 1.0])),
+                                                     str(w / "s1_lab.nii.gz"))), validate(), 2,
+     f"{S} line 3 (s1): labels: its voxel-to-world affine differs from image_a's by up to 1 mm: a label map "
+     "must lie on its image's grid"),
     ("4d-image", lambda w: (sheet(w), _img(w / "s1_b.nii.gz", _rand((6, 5, 4, 2)))), validate(), 2,
      f"{S} line 3 (s1): image_b: {{w}}/s1_b.nii.gz: expected a 2D or 3D image, got shape (6, 5, 4, 2)"),
     ("non-integer-labels", lambda w: (sheet(w), _img(w / "s0_lab.nii.gz", _labels().astype(np.float32) + 0.5)),

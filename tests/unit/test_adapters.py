@@ -68,9 +68,12 @@ def test_neurite_oasis(tmp_path, capsys):
         nii(d / "aligned_seg35.nii.gz", labels3d(values=(5, 17, 35)))
     (root / "subjects.txt").write_text("\n".join(p.name for p in root.iterdir()) + "\n")
     out = tmp_path / "o" / "samplesheet.csv"
-    # the paper's split (300 train) does not fit 5 subjects: one clear line
+    # the paper's split (300 train) does not fit 5 subjects: one clear line naming the scheme that does
     assert run(["neurite-oasis", "--root", root, "--out", out]) == 2
-    assert "split counts (300) exceed the 5 subjects" in capsys.readouterr().err
+    assert ("split counts (300) of split scheme dgir exceed the 5 subjects found; give --split-scheme small"
+            in capsys.readouterr().err)
+    assert run(["neurite-oasis", "--root", root, "--split-scheme", "small", "--out", out]) == 0
+    assert pd.read_csv(out)["split"].value_counts().to_dict() == {"train": 3, "test": 2}
     conf = yaml_file(tmp_path, "splits: {default: s, schemes: {s: {train: 3, test: rest}}}\n"
                                "pairings:\n  be_nbe: {split: test, scheme: all_ordered, moving_modality: be,"
                                " fixed_modality: nbe}\n")

@@ -61,3 +61,23 @@ def test_planner_has_no_per_paper_branch():
         hits = [i for i, line in enumerate(path.read_text().splitlines(), 1)
                 if PAPERS.search(line) and not line.lstrip().startswith("#")]
         assert not hits, f"{name} lines {hits} name a paper"
+
+
+def test_the_pipeline_reads_no_yaml_and_no_python_source():
+    """Experiment YAMLs, samplesheets' dataset lists and registries are read by `diffreg launch`
+    and `diffreg plan` alone; Groovy reads their JSON/CSV output."""
+    hits = [f"{p.relative_to(ROOT)}:{i}" for p in _nextflow_files("main.nf", "workflows", "subworkflows", "modules")
+            for i, line in enumerate(p.read_text().splitlines(), 1)
+            if re.search(r"snakeyaml|Yaml\(|/src/diffreg|\.py\b", line)]
+    assert not hits, hits
+
+
+def test_no_paper_or_weight_name_in_the_configs():
+    """nextflow.config names no paper and no weight file (the schema's `weights` group lists them);
+    no profile config names a weight file either."""
+    schema = __import__("json").loads((ROOT / "nextflow_schema.json").read_text())
+    weights = list(schema["$defs"]["weights"]["properties"])
+    code = lambda path: "\n".join(line.split("//")[0] for line in path.read_text().splitlines())
+    assert not PAPERS.search(code(ROOT / "nextflow.config"))
+    for path in [ROOT / "nextflow.config", *sorted((ROOT / "conf").glob("*.config"))]:
+        assert not [w for w in weights if w in code(path)], path

@@ -128,7 +128,9 @@ def test_label_values_from_labels_json(tmp_path):
     lab[0, 0, 0] = 5
     _img(tmp_path / "lab5.nii.gz", lab)
     sheet = make_sheet(tmp_path, rows=[{"labels": "lab5.nii.gz"}])
-    load_samplesheet(sheet)  # no declared set: any non-negative integer
+    # no declared set: a label only one subject has is refused as a likely stray value, unless allowed
+    expect_error(sheet, "label 5 is in 1 of the 3 labelled subjects (s0); labels found: 1, 2, 5")
+    assert load_samplesheet(sheet, allow_missing_labels=True).attrs["labels_found"]["s0"] == [1, 2, 5]
     (tmp_path / "labels.json").write_text(json.dumps({"0": "bg", "1": "a", "2": "b"}))
     expect_error(sheet, "line 2 (s0)", "label values [5]")
     assert read_label_values(None, sheet) == {0, 1, 2}

@@ -1,8 +1,9 @@
 // Forms one dataset's evaluation pairs from its samplesheet with a scheme from experiments/pairs/.
 // The stub runs the real command too (a CSV of the samplesheet's subjects, seconds, no image read),
 // so that a stub run registers, evaluates and tabulates the pairs a real run would.
+// the sheet keeps the user's file name (spaces, any character): quoted for the shell
 def makePairs(samplesheet, args) {
-    "diffreg make-pairs --input ${samplesheet} --no-image-check ${args} --out pairs.csv"
+    "diffreg make-pairs --input '${samplesheet.toString().replace("'", "'\\''")}' --no-image-check ${args} --out pairs.csv"
 }
 
 process MAKE_PAIRS {

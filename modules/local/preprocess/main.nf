@@ -22,10 +22,12 @@ process PREPROCESS {
     def names = (meta.modalities + meta.label_names).collect { "${stem}_${it}.nii.gz" }.join(' ')
     def same_grid = meta.prealigned && !(args =~ /--(shape|spacing|resize|extract-slice)\b/)
     def extra_files = extras instanceof List ? extras : [extras]
+    // staged files keep the user's names (spaces, any character): each quoted for the shell
+    def q = { fs -> (fs instanceof List ? fs : [fs]).collect { "'" + it.toString().replace("'", "'\\''") + "'" }.join(' ') }
     def copies = same_grid ? [meta.extras ?: [], extra_files].transpose().collect { name, f -> "cp -L '${f}' 'out/${stem}_${name}'" }.join('\n    ') : ''
     """
-    diffreg preprocess --subject ${meta.id} --images ${images} --labels ${labels} \
-        --reference ${reference} --threads ${task.cpus} --names ${names} --outdir out ${args}${meta.prealigned ? ' --prealigned' : ''}
+    diffreg preprocess --subject '${meta.id}' --images ${q(images)} --labels ${labels ? q(labels) : ''} \
+        --reference ${q(reference)} --threads ${task.cpus} --names ${names} --outdir out ${args}${meta.prealigned ? ' --prealigned' : ''}
     ${copies}
     """
 

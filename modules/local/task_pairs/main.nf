@@ -2,7 +2,7 @@
 // (a task's `pairs`), made from the dataset's samplesheet; `pairs` is '<pairing file>/<pairing>'.
 // The stub runs the real command too (seconds, no image read): a stub run uses the protocol's pairs.
 def taskPairs(samplesheet, pairs, args) {
-    "diffreg make-pairs --input ${samplesheet} --no-image-check --config pairing.yaml --pairing ${pairs.tokenize('/')[-1]} ${args} --out pairs.csv"
+    "diffreg make-pairs --input '${samplesheet.toString().replace("'", "'\\''")}' --no-image-check --config pairing.yaml --pairing ${pairs.tokenize('/')[-1]} ${args} --out pairs.csv"
 }
 
 process TASK_PAIRS {

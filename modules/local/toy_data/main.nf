@@ -17,10 +17,9 @@ process TOY_DATA {
     tuple val(name), path("pairs_${name}/pairs.csv")          , emit: pairs, optional: true
 
     script:
-    // its evaluation pairs here, not by MAKE_PAIRS (whose --moving_modality is the main path's): within a
-    // subject for the frame / expression data (their papers pair ED -> ES, neutral -> expression),
-    // between subjects otherwise; the subjects are what counts, each registration set picks its modalities
-    def scheme = ['acdc', 'camus', 'echonet', 'faces'].contains(name) ? 'intra' : 'all_ordered'
+    // its evaluation pairs here, not by MAKE_PAIRS (whose --moving_modality is the main path's), with the
+    // scheme the stand-in declares (pair_scheme.txt: within a subject for frame / expression data, between
+    // subjects otherwise); the subjects are what counts, each registration set picks its modalities
     def args = task.ext.args ?: ''
     if (name == 'toy') {   // the command (and files) of the brain population as they always were
         """
@@ -30,7 +29,7 @@ process TOY_DATA {
         """
         diffreg toy-data --dataset ${name} --qc qc --outdir ${name} --n-subjects ${n_subjects} --size ${size} --ndim ${ndim} --seed ${seed}
         mods=(\$(head -1 ${name}/samplesheet.csv | tr ',' '\\n' | sed -n 's/^image_//p'))
-        diffreg make-pairs --input ${name}/samplesheet.csv --no-image-check --scheme ${scheme} \\
+        diffreg make-pairs --input ${name}/samplesheet.csv --no-image-check --scheme \$(cat ${name}/pair_scheme.txt) \\
             --moving-modality \${mods[0]} --fixed-modality \${mods[1]:-\${mods[0]}} ${args} --out pairs_${name}/pairs.csv
         """
     }

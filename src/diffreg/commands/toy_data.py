@@ -59,6 +59,8 @@ def run(args) -> int:
         png = render_qc(args.outdir, Path(args.qc) / f"{standin.name}_standin.png",
                         title=f"{standin.name}: {standin.summary}")
         manifest.update(qc=str(png))
+    # how the pipeline pairs it (TOY_DATA reads it for make-pairs --scheme)
+    (Path(args.outdir) / "pair_scheme.txt").write_text(standin.pairing + "\n")
     manifest.write(Path(args.outdir) / "run.json")
     print(Path(args.outdir) / "samplesheet.csv")
     return 0

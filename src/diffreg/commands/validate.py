@@ -17,23 +17,15 @@ def add_arguments(p) -> None:
                         "allowed label values (instead of --label-values)")
     p.add_argument("--out", type=Path, default=None,
                    help="also write the validated samplesheet here, with absolute paths (and run.json beside it)")
+    p.add_argument("--allow-missing-labels", action="store_true",
+                   help="without a declared label set, accept a label value that some labelled subjects lack "
+                        "(refused by default: usually a stray value)")
     p.add_argument("--no-image-check", action="store_true",
                    help="check columns, ids, splits and file existence only (do not open images)")
 
 
-def _ndim(df) -> int:
-    """Dimensionality of the first image (the samplesheet check already made them all agree);
-    the pipeline reads it from the summary line to key the dataset's subjects."""
-    import nibabel as nib
-
-    col = next(c for c in df.columns if c.startswith("image_"))
-    path = next(p for p in df[col] if isinstance(p, str) and p)
-    shape = nib.load(path).shape
-    return 3 if len([n for n in shape if n > 1]) >= 3 else 2
-
-
 def run(args) -> int:
-    from ..data.samplesheet import load_samplesheet, modalities, read_label_values, write_samplesheet
+    from ..data.samplesheet import image_ndim, load_samplesheet, modalities, read_label_values, write_samplesheet
     from ..errors import InputError
     from ..io import RunManifest, load_json_object
 
@@ -47,11 +39,15 @@ def run(args) -> int:
                              f"got {', '.join(sorted(names))}") from None
     else:
         values = read_label_values(args.label_values, args.input)
-    df = load_samplesheet(args.input, check_images=not args.no_image_check, label_values=values)
+    df = load_samplesheet(args.input, check_images=not args.no_image_check, label_values=values,
+                          allow_missing_labels=args.allow_missing_labels)
     counts = df["split"].value_counts()
     summary = (f"{args.input}: OK, {len(df)} subjects ("
                + ", ".join(f"{s} {int(counts.get(s, 0))}" for s in ("train", "val", "test"))
-               + f"), modalities {', '.join(modalities(df))}, {_ndim(df)}D")
+               + f"), modalities {', '.join(modalities(df))}, {image_ndim(df)}D")
+    found = df.attrs.get("labels_found") or {}
+    if found:
+        print("labels found: " + "; ".join(f"{sid} {','.join(map(str, v)) or 'none'}" for sid, v in found.items()))
     if args.out:
         write_samplesheet(df, args.out)
         manifest.update(n_subjects=len(df), modalities=modalities(df))

@@ -47,6 +47,16 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
 
 
+def image_ndim(df: pd.DataFrame) -> int:
+    """Dimensionality of the first image (the samplesheet check already made them all agree)."""
+    import nibabel as nib
+
+    col = next(c for c in df.columns if c.startswith("image_"))
+    path = next(p for p in df[col] if isinstance(p, str) and p)
+    shape = nib.load(path).shape
+    return 3 if len([n for n in shape if n > 1]) >= 3 else 2
+
+
 def modalities(df: pd.DataFrame) -> list[str]:
     """Modality names, in column order (``image_be`` -> ``be``)."""
     return [c[len(IMAGE_PREFIX):] for c in df.columns if c.startswith(IMAGE_PREFIX)]
@@ -90,6 +100,8 @@ def read_label_values(spec: str | None, samplesheet: Path | None = None) -> set[
 class _ImageInfo:
     shape: tuple[int, ...]
     ndim: int
+    affine: np.ndarray | None = None   # voxel -> world (mm)
+    values: frozenset = frozenset()    # a label map's foreground values
 
 
 class _Problems:
@@ -145,7 +157,20 @@ def _image_info(path: Path, is_label: bool, label_values: set[int] | None) -> tu
             return None, f"{path}: label values {bad[:10]} outside the declared set ({declared})"
         if vals <= {0}:
             return None, f"{path}: label map is empty (background only)"
-    return _ImageInfo(shape, len(shape)), None
+    values = frozenset(int(v) for v in np.unique(data) if v != 0) if is_label else frozenset()
+    return _ImageInfo(shape, len(shape), np.asarray(img.affine, dtype=float), values), None
+
+
+GEOMETRY_TOLERANCE_MM = 1e-3
+
+
+def _image_of_labels(col: str, present: list[str]) -> str | None:
+    """The image column a label column belongs to: `labels_<m>` -> `image_<m>`; `labels` -> the first image."""
+    if col.startswith(LABELS_PREFIX):
+        return f"{IMAGE_PREFIX}{col[len(LABELS_PREFIX):]}"
+    if col == "labels" and present:
+        return f"{IMAGE_PREFIX}{present[0]}"
+    return None
 
 
 def _cell(row: pd.Series, col: str) -> str:
@@ -156,7 +181,7 @@ def _cell(row: pd.Series, col: str) -> str:
 
 
 def load_samplesheet(path: str | Path, check_images: bool = True,
-                     label_values: set[int] | str | None = None) -> pd.DataFrame:
+                     label_values: set[int] | str | None = None, allow_missing_labels: bool = False) -> pd.DataFrame:
     """Read and validate a samplesheet; return it with absolute paths and a boolean ``prealigned``.
 
     `label_values`: a set, a spec such as "0-3", "any", or None (then labels.json beside the sheet,
@@ -177,12 +202,14 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
     if spaced:
         raise InputError(f"{path}: space around column name(s) {', '.join(repr(c) for c in spaced)}; "
                          "remove the spaces")
+    undeclared = label_values is None        # no set given: labels.json beside the sheet, if any
     if label_values == "any":  # no declared set, and no labels.json lookup
         label_values = None
     elif isinstance(label_values, str):
         label_values = read_label_values(label_values)
     elif label_values is None:
         label_values = read_label_values(None, path)
+    undeclared = undeclared and label_values is None
 
     probs = _Problems(path)
     mods = modalities(df)
@@ -210,6 +237,7 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
     out = df.copy()
     prealigned = []
     ndims: dict[int, tuple[int, str]] = {}
+    found: dict[str, set[int]] = {}          # subject -> foreground label values of its label maps
     for i, row in df.iterrows():
         line = int(i) + 2  # header is line 1
         for col in df.columns:
@@ -259,6 +287,8 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
                 probs.add(line, sid, f"{col}: {err}")
             else:
                 infos[col] = info
+                if not col.startswith(IMAGE_PREFIX):
+                    found.setdefault(sid, set()).update(info.values)
         if infos:
             first_col, first = next(iter(infos.items()))
             for col, info in infos.items():
@@ -268,14 +298,43 @@ def load_samplesheet(path: str | Path, check_images: bool = True,
                 if info.shape != first.shape:
                     probs.add(line, sid, f"shape mismatch: {first_col} {first.shape} vs {col} {info.shape}")
                     break
+            # a label map on another grid than its image (e.g. labels at 2 mm on a 1 mm image, same
+            # array shape) would be read voxel by voxel against the wrong anatomy: every Dice wrong
+            for col, info in infos.items():
+                image_col = _image_of_labels(col, present)
+                if image_col is None or image_col not in infos:
+                    continue
+                diff = float(np.abs(info.affine - infos[image_col].affine).max())
+                if diff > GEOMETRY_TOLERANCE_MM:
+                    probs.add(line, sid, f"{col}: its voxel-to-world affine differs from {image_col}'s by up to "
+                                         f"{diff:.3g} mm: a label map must lie on its image's grid")
+                    break
             ndims.setdefault(first.ndim, (line, sid))
     if len(ndims) > 1:
         (l2, s2), (l3, s3) = ndims[2], ndims[3]
         probs.add(max(l2, l3), s2 if l2 > l3 else s3,
                   f"2D/3D mismatch across subjects: line {l2} ({s2}) is 2D, line {l3} ({s3}) is 3D")
     probs.raise_if_any()
+    if undeclared and not allow_missing_labels:
+        _check_same_labels(path, found)
     out["prealigned"] = prealigned
+    out.attrs["labels_found"] = {k: sorted(v) for k, v in found.items()}
     return out
+
+
+def _check_same_labels(path: Path, found: dict[str, set[int]]) -> None:
+    """With no declared label set, a label that some labelled subjects lack is most likely a stray
+    value (a label 7 among 1-3): its Dice would be 0 where it is missing and drag the mean down."""
+    every = set().union(*found.values()) if found else set()
+    for value in sorted(every):
+        have = sorted(s for s, v in found.items() if value in v)
+        if len(have) < len(found):
+            raise InputError(
+                f"{path}: label {value} is in {len(have)} of the {len(found)} labelled subjects "
+                f"({', '.join(have[:5])}{', ...' if len(have) > 5 else ''}); labels found: "
+                f"{', '.join(map(str, sorted(every)))}. Declare the labels in a labels.json (value -> name) "
+                "beside the samplesheet or with --label_names, or allow it with --allow_missing_labels "
+                "(diffreg validate: --allow-missing-labels)")
 
 
 def write_samplesheet(df: pd.DataFrame, path: str | Path) -> Path:

@@ -10,7 +10,7 @@ from .registries import SIMILARITIES
 @SIMILARITIES.register("mi")
 class MutualInformation(Similarity):
     """similarity = MI in nats (Gaussian Parzen windows, ``num_bins`` bins over [0, 1]), averaged
-    over batch and channels; loss = -MI (MONAI's value). Inputs must be in [0, 1] (design.md)."""
+    over batch and channels; loss = -MI (MONAI's value). Inputs must be in [0, 1] (docs/conventions.md)."""
 
     def __init__(self, num_bins: int = 23, sigma_ratio: float = 0.5):
         super().__init__()

@@ -17,7 +17,7 @@ include { EXTRACT_SLICES } from '../../../modules/local/extract_slices'
 // Files only evaluation reads (meta.extras names them, in order; PREPROCESS copies them): `landmarks`
 // -> <subject>_landmarks.csv, `rgb_<modality>` -> <subject>_<modality>.rgb.nii.gz (not ending in
 // _<modality>.nii.gz, so that pick() never takes them for the grey image).
-def parseRow(row, base, dataset, ndim, reference_modality) {
+def parseRow(row, base, dataset, ndim, reference_modality, flags) {
     def resolve = { p -> p.startsWith('/') ? file(p) : base.resolve(p) }
     def cols = row.findAll { k, v -> k.startsWith('image_') && v }
         .sort { kv -> kv.key == "image_${reference_modality}" ? 0 : 1 }
@@ -25,6 +25,7 @@ def parseRow(row, base, dataset, ndim, reference_modality) {
     def extras = row.findAll { k, v -> v && (k == 'landmarks' || (k.startsWith('rgb_') && row.get('image_' + (k - 'rgb_')))) }
     // split and prealigned as `diffreg validate` reads them (docs/samplesheet.md): case and spaces ignored
     def meta = [dataset: dataset, ndim: ndim, id: row.subject, split: (row.split ?: '').trim().toLowerCase(),
+                flags: flags ?: '',   // the dataset's own `diffreg preprocess` flags (--dataset_args)
                 modalities: cols.keySet().collect { it - 'image_' },
                 label_names: labels.keySet().collect { it == 'labels' ? 'labels' : "${it - 'labels_'}_labels" },
                 prealigned: (row.prealigned ?: 'false').trim().toLowerCase() in ['true', '1', 'yes'],
@@ -32,75 +33,40 @@ def parseRow(row, base, dataset, ndim, reference_modality) {
     return [meta, cols.values().collect { resolve(it) }, labels.values().collect { resolve(it) }, extras.values().collect { resolve(it) }]
 }
 
-// [[name, null, ndim, 'standin']] for each dataset that a task of `papers` (experiment YAMLs) names,
-// that has an embedded stand-in (a register(StandIn("name", ...)) line under src/diffreg/data/standins)
-// and that `given` ([[name, sheet, ndim]]) lacks; ndim: the largest its tasks ask for. `which`:
-// null or 'auto' (all of them), 'none', or a comma-separated list of names.
-def standinDatasets(given, papers, which) {
-    def choice = which == null ? 'auto' : which.toString().trim()
-    if (choice == 'none' || !papers) return []
-    def known = file("${projectDir}/src/diffreg/data/standins/*.py").collectMany { f ->
-        (f.text =~ /StandIn\("([a-z0-9_-]+)"/).collect { it[1] } }.unique()
-    def wanted = [:]
-    papers.each { p ->
-        def doc = new org.yaml.snakeyaml.Yaml().load(file(p).text)
-        def tasks = doc instanceof Map && doc.tasks instanceof Map ? doc.tasks : [:]
-        tasks.each { name, t ->
-            if (!(t instanceof Map)) return
-            [t.dataset, t.train_dataset].findAll { it }.each { d ->   // the test pairs' and the training's
-                wanted[d.toString()] = (wanted[d.toString()] ?: []) + [(t.ndim ?: 3) as int] }
-        }
-    }
-    def listed = choice == 'auto' ? null : choice.tokenize(',').collect { it.trim() }
-    return wanted.findAll { name, nds -> name != 'toy' && name in known && !given.any { it[0] == name } && (listed == null || name in listed) }
-        .collect { name, nds -> [name, null, nds.max(), 'standin'] }
-}
-
-// Names of the datasets a 2D task of `papers` names: a 3D one of them also gives one slice per
-// subject (EXTRACT_SLICES), as `toy` always does (a paper's 2D mid-slices of a dataset that other
-// papers register as volumes), or its own 2D recipe's subjects (--dataset_args NAME:2d=...).
-def datasets2d(papers) {
-    return (papers ?: []).collectMany { p ->
-        def doc = new org.yaml.snakeyaml.Yaml().load(file(p).text)
-        def tasks = doc instanceof Map && doc.tasks instanceof Map ? doc.tasks.values() : []
-        tasks.findAll { it instanceof Map && it.dataset && (it.ndim ?: 3) as int == 2 }
-            .collectMany { [it.dataset.toString()] + (it.train_dataset ? [it.train_dataset.toString()] : []) }
-    }.unique()
-}
-
 workflow PREPARE_DATA {
     take:
-    datasets    // [[name, samplesheet or null (the embedded data), ndim]]
-    toy         // [n_subjects, size, ndim, seed] of the embedded data, then [n_subjects, size] of the stand-ins (null: the same)
+    datasets    // [[name, sheet: samplesheet or null (embedded), ndim, standin: made for a paper's task]]
+    toy         // [subjects, size, ndim, seed] of the embedded brain population, [standin_subjects, standin_size] of the stand-ins (null: the same)
     settings    // [reference: file or null, reference_modality: name, label_names, moving_modality: the main path's,
-                //  sliced: names of 3D datasets that also feed 2D tasks (datasets2d), recipes2d: those with a NAME:2d recipe]
+                //  sliced: names of 3D datasets that also feed 2D tasks, recipes2d: those with a NAME:2d recipe,
+                //  flags: each dataset's (and NAME:2d recipe's) own preprocessing flags]
 
     main:
-    def user = datasets.findAll { it[1] }
-    ch_sheets = Channel.fromList(user.collect { name, sheet, ndim -> [name, file(sheet, checkIfExists: true), ndim] })
+    def user = datasets.findAll { it.sheet }
+    ch_sheets = Channel.fromList(user.collect { d -> [d.name, file(d.sheet, checkIfExists: true), d.ndim] })
     // --label_names: the one dataset the user named (stand-ins added for the papers do not count);
     // otherwise the labels.json a dataset adapter wrote beside the samplesheet (`diffreg dataset`)
-    def named = datasets.count { it.size() < 4 }
+    def named = datasets.count { !it.standin }
     def namesOf = { sheet ->
         if (named == 1 && settings.label_names) return file(settings.label_names)
         def beside = file(sheet).parent.resolve('labels.json')
         return beside.exists() ? beside : file("${projectDir}/assets/NO_FILE")
     }
-    ch_names = Channel.fromList(user.collect { name, sheet, ndim -> [name, namesOf(sheet)] })
-    def made = datasets.findAll { !it[1] }
+    ch_names = Channel.fromList(user.collect { d -> [d.name, namesOf(d.sheet)] })
+    def made = datasets.findAll { !it.sheet }
     ch_made_pairs = Channel.empty()
     ch_standin_qc = Channel.empty()
     if (made) {
         // the brain population keeps the --toy_* settings of its dimensionality; a stand-in, its tasks'
-        TOY_DATA(Channel.fromList(made.collect { it[0] == 'toy' ? [it[0], toy[0], toy[1], toy[2], toy[3]]
-                                                                 : [it[0], toy[4] ?: toy[0], toy[5] ?: toy[1], it[2], toy[3]] }))
+        TOY_DATA(Channel.fromList(made.collect { it.name == 'toy' ? [it.name, toy.subjects, toy.size, toy.ndim, toy.seed]
+                                                                   : [it.name, toy.standin_subjects ?: toy.subjects, toy.standin_size ?: toy.size, it.ndim, toy.seed] }))
         ch_sheets = ch_sheets.mix(TOY_DATA.out.samplesheet)
         ch_names = ch_names.mix(TOY_DATA.out.label_names)
         ch_made_pairs = TOY_DATA.out.pairs
         ch_standin_qc = TOY_DATA.out.qc
     }
     ch_subjects = ch_sheets.flatMap { name, sheet, ndim ->
-        sheet.splitCsv(header: true).collect { row -> parseRow(row, sheet.parent, name, ndim as int, settings.reference_modality) } }
+        sheet.splitCsv(header: true).collect { row -> parseRow(row, sheet.parent, name, ndim as int, settings.reference_modality, settings.flags[name]) } }
 
     // The affine reference of each dataset: the user's, or its first training subject's image of reference_modality.
     ch_reference = ch_subjects
@@ -119,10 +85,10 @@ workflow PREPARE_DATA {
             .combine(ch_reference, by: 0)
             .flatMap { dataset, meta, images, labels, extras, ref ->
                 def twice = meta.ndim == 3 && dataset in settings.sliced && dataset in recipes2d
-                [[meta, images, labels, ref, extras]] + (twice ? [[meta + [ndim: 2, stem: "${meta.id}_2d".toString(), recipe: "${dataset}:2d".toString()],
+                [[meta, images, labels, ref, extras]] + (twice ? [[meta + [ndim: 2, stem: "${meta.id}_2d".toString(), flags: settings.flags["${dataset}:2d".toString()] ?: ''],
                                                                   images, labels, ref, extras]] : []) }
     )
-    def standin = made.findAll { it[0] != 'toy' }.collect { it[0] }   // their pairs come with them
+    def standin = made.findAll { it.name != 'toy' }.collect { it.name }   // their pairs come with them
     // a dataset without the main path's modality (e.g. acdc's ed/es beside toy's be) gets no own
     // pairs: its tasks name their paper's pairs (TASK_PAIRS); make-pairs would stop on it
     def moving = "image_${settings.moving_modality ?: 'be'}".toString()

@@ -3,7 +3,6 @@
  * CSV files, and staging the files a planned task depends on. Written once, used everywhere.
  */
 
-def splitList(value) { value ? value.toString().tokenize(',').collect { it.trim() }.findAll { it && it != 'none' } : [] }
 
 // a subject's image of one modality (files are named <stem>_<modality>.nii.gz)
 def pick(files, suffix) { files.find { it.name.endsWith("_${suffix}.nii.gz") } }

@@ -44,13 +44,29 @@ def dataset_config(name: str, path: Path | None = None) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
+def _too_few(rule: dict, fixed: int, n: int) -> str:
+    name = rule.get("_scheme")
+    text = f"split counts ({fixed}) {f'of split scheme {name} ' if name else ''}exceed the {n} subjects found"
+    fits = sorted(k for k, v in (rule.get("_fixed") or {}).items() if v <= n and k != name)
+    if fits:
+        return f"{text}; give --split-scheme {' or '.join(fits)}"
+    return text + "; no split scheme of this dataset fits (declare one in experiments/pairs/)" if name else text
+
+
 def split_rule(conf: dict, scheme: str | None) -> tuple[str, dict]:
     splits = conf.get("splits") or {}
     schemes = splits.get("schemes") or {}
     name = scheme or splits.get("default")
     if name not in schemes:
         raise InputError(f"split scheme '{name}' not declared (have {', '.join(schemes) or 'none'})")
-    return name, dict(schemes[name])
+    # the other schemes' fixed counts, so that a copy too small for this one is told which fits
+    fixed = {n: _fixed_count(r) for n, r in schemes.items()}
+    return name, {**schemes[name], "_scheme": name, "_fixed": fixed}
+
+
+def _fixed_count(rule: dict) -> int:
+    return 0 if rule.get("from") == "given" else sum(int(v) for k, v in rule.items()
+                                                       if k in ("train", "val", "test") and v != "rest")
 
 
 def note(message: str) -> None:
@@ -123,7 +139,7 @@ def assign_splits(ids: Sequence[str], rule: dict, given: dict[str, str] | None =
         raise InputError("only one split may be 'rest'")
     fixed = sum(int(v) for v in counts.values() if v != "rest")
     if fixed > len(ids):
-        raise InputError(f"split counts ({fixed}) exceed the {len(ids)} subjects found")
+        raise InputError(_too_few(rule, fixed, len(ids)))
     if rest:
         counts[rest[0]] = len(ids) - fixed
     out, k = {}, 0

@@ -48,6 +48,9 @@ class StandIn:
     adapter: str | None
     summary: str
     ndims: tuple[int, ...] = (2, 3)
+    # how its evaluation pairs are formed (make-pairs' scheme): within a subject for frame or
+    # expression data (the papers pair ED -> ES, neutral -> expression), between subjects otherwise
+    pairing: str = "all_ordered"
 
 
 STANDINS: Registry = Registry("embedded dataset")

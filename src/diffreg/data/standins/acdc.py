@@ -135,4 +135,4 @@ def generate(outdir: str | Path, cfg: AcdcConfig, absolute_paths: bool = False) 
 
 
 register(StandIn("acdc", AcdcConfig, generate, "acdc",
-                 "cardiac cine MR phantom: ED -> ES frames with true displacements, ACDC labels"))
+                 "cardiac cine MR phantom: ED -> ES frames with true displacements, ACDC labels", pairing="intra"))

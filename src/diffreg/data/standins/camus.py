@@ -53,4 +53,4 @@ def generate(outdir: str | Path, cfg: CamusConfig, absolute_paths: bool = False)
 
 
 register(StandIn("camus", CamusConfig, generate, "camus",
-                 "apical 2CH/4CH B-mode-like views of the heart phantom, ED/ES, CAMUS labels", ndims=(2,)))
+                 "apical 2CH/4CH B-mode-like views of the heart phantom, ED/ES, CAMUS labels", ndims=(2,), pairing="intra"))

@@ -67,4 +67,4 @@ def generate(outdir: str | Path, cfg: EchonetConfig, absolute_paths: bool = Fals
 
 
 register(StandIn("echonet", EchonetConfig, generate, "echonet",
-                 "apical 4CH B-mode-like cine loops of the heart phantom, LV masks at ED/ES", ndims=(2,)))
+                 "apical 4CH B-mode-like cine loops of the heart phantom, LV masks at ED/ES", ndims=(2,), pairing="intra"))

@@ -271,4 +271,4 @@ def generate(outdir: str | Path, cfg: FacesConfig, absolute_paths: bool = False)
 
 register(StandIn("faces", FacesConfig, generate, None,
                  "face photographs (scikit-image, matplotlib) under known expression warps, landmarks, "
-                 "region labels, RGB copies", ndims=(2,)))
+                 "region labels, RGB copies", ndims=(2,), pairing="intra"))
