@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from diffreg.methods import TrainingSet, build_method
-from diffreg.methods.diffusereg import DiffuseRegConfig, make_schedulers
+from diffreg.methods.diffusereg import DiffuseRegConfig, field_from_net, make_schedulers, to_net
 from diffreg.nets.diffusereg_swin import (ConditionalWindowAttention, DiffuseRegSwinUNETR, SwinBlock,
                                           compute_mask, tiled_bias)
 from diffreg.nets.vtn_lowres import LowResVTN
@@ -165,7 +165,8 @@ def test_training_fits_field_stats_and_runs(trained):
     method, data, summary, _ = trained
     assert summary["iterations"] == 2 and np.isfinite(summary["loss_last_10pct"])
     st = method.nets["field_stats"]
-    phi = method.phi0(method.nets, data.images([0, 1], "moving") * 2 - 1, data.images([0, 1], "fixed") * 2 - 1)
+    net = lambda side: to_net(data.images([0, 1], side), "zyx") * 2 - 1      # the networks' layout
+    phi = method.phi0(method.nets, net("moving"), net("fixed"))
     assert torch.allclose(st.mean.flatten(), phi.mean(dim=(0, 2, 3, 4)), atol=1e-4)
     assert method.config["phi0"] == {"im_size": [16, 16, 16], "n_cascades": 3, "channels": 4}
     # the saved model rebuilds without the VTN file
@@ -218,3 +219,15 @@ def test_adamw_and_cosine_schedule_to_lr_min():
     assert lrs[0] == pytest.approx(1e-4)
     assert lrs[5] == pytest.approx(1e-6 + (1e-4 - 1e-6) * 0.5 * (1 + math.cos(math.pi * 5 / 10)))
     assert opt.param_groups[0]["lr"] == pytest.approx(1e-6)
+
+
+def test_network_layout_round_trip():
+    """A field in the networks' (z, y, x) layout warps as its conversion does in the stored layout."""
+    from diffreg.nets.vtn_lowres import zero_padded_warp
+
+    torch.manual_seed(6)
+    img = torch.rand(1, 1, 6, 7, 5)
+    u_net = torch.randn(1, 3, 5, 7, 6)
+    a = zero_padded_warp(to_net(img, "zyx"), u_net)
+    b = to_net(zero_padded_warp(img, field_from_net(u_net, "zyx")), "zyx")
+    assert torch.allclose(a, b, atol=1e-5)

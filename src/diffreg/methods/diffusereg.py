@@ -80,6 +80,9 @@ class DiffuseRegConfig(TrainerConfig):
     trajectory: str = "x0"             # saved fields: "x0" the denoised estimate (the official code's Fig. 3 path), "xt"
     augment: bool = False              # the official random flips of H, W and H <-> W transposition
     image_norm: str = "joint_zscore"   # "joint_zscore" (official code) or "none"
+    axes: str = "zyx"                  # the networks see the array axes reversed (NIfTI x, y, z -> z, y, x: the
+                                       # official SimpleITK arrays, slices first, as its (2, 4, 4) windows
+                                       # and its phi0 statistics expect); "xyz": as stored
     inter_subject: bool = False        # ES -> ED of one patient (paper)
 
     def resolve(self, ndim: int, given: set[str]) -> None:
@@ -87,7 +90,7 @@ class DiffuseRegConfig(TrainerConfig):
             raise InputError(f"diffusereg registers 3D images (its VTN and denoiser are 3D), got {ndim}D")
         for key, known in (("flow_stats", ("train", "official")), ("denoiser", DENOISERS),
                            ("network", ("official", "small")), ("fusion", ("layerwise", "concat")),
-                           ("sampling", ("ddpm", "ddim")), ("trajectory", ("x0", "xt")), ("image_norm", ("joint_zscore", "none"))):
+                           ("sampling", ("ddpm", "ddim")), ("trajectory", ("x0", "xt")), ("axes", ("zyx", "xyz")), ("image_norm", ("joint_zscore", "none"))):
             if getattr(self, key) not in known:
                 raise InputError(f"diffusereg: {key} = {getattr(self, key)!r}: one of {', '.join(known)}")
         if self.sampling_steps < 0:
@@ -240,18 +243,30 @@ def joint_zscore(m: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     return (x - mean.view(shape)) / std.view(shape).clamp_min(1e-8)
 
 
-def augment_pair(m: torch.Tensor, f: torch.Tensor, rng: np.random.Generator):
-    """The official augmentation (data/util_3D.py): each with probability 1/2, flip H, flip W,
-    transpose H and W (only where H == W), the same for both images."""
+def to_net(x: torch.Tensor, axes: str) -> torch.Tensor:
+    """Images (B, C, X, Y, Z) -> the networks' layout: (B, C, Z, Y, X) for axes "zyx"."""
+    return x.permute(0, 1, 4, 3, 2).contiguous() if axes == "zyx" else x
+
+
+def field_from_net(u: torch.Tensor, axes: str) -> torch.Tensor:
+    """A field in the networks' layout -> (B, 3, X, Y, Z) with channels in array-axis order."""
+    return u.permute(0, 1, 4, 3, 2)[:, [2, 1, 0]].contiguous() if axes == "zyx" else u
+
+
+def augment_pair(m: torch.Tensor, f: torch.Tensor, rng: np.random.Generator, axes: str = "zyx"):
+    """The official augmentation (data/util_3D.py) of (B, 1, X, Y, Z) images: each with probability
+    1/2, flip H, flip W, transpose H and W (where H == W), the same for both images. H and W are
+    the in-plane axes (Y and X; with axes "xyz" the last two as stored)."""
+    h, w = (3, 2) if axes == "zyx" else (3, 4)
     flips = [rng.random() < 0.5 for _ in range(3)]
     out = []
     for x in (m, f):
         if flips[0]:
-            x = x.flip(-2)
+            x = x.flip(h)
         if flips[1]:
-            x = x.flip(-1)
-        if flips[2] and x.shape[-1] == x.shape[-2]:
-            x = x.transpose(-1, -2)
+            x = x.flip(w)
+        if flips[2] and x.shape[h] == x.shape[w]:
+            x = x.transpose(h, w)
         out.append(x.contiguous())
     return out
 
@@ -276,7 +291,7 @@ class DiffuseRegObjective(Objective):
     def sample(self, data: TrainingSet, rng: np.random.Generator, batch_size: int):
         m, f = data.sample(rng, batch_size, self.method.cfg.inter_subject)
         if self.method.cfg.augment:
-            m, f = augment_pair(m, f, rng)
+            m, f = augment_pair(m, f, rng, self.method.cfg.axes)
         return m, f
 
     def __call__(self, nets, batch) -> dict[str, torch.Tensor]:
@@ -324,8 +339,8 @@ class DiffuseReg(Method):
         s2 = torch.zeros(3, dtype=torch.float64)
         count = 0
         for i in range(n):
-            m = data.images([i], "moving").to(self.device) * 2 - 1
-            f = data.images([i], "fixed").to(self.device) * 2 - 1
+            m = to_net(data.images([i], "moving"), self.cfg.axes).to(self.device) * 2 - 1
+            f = to_net(data.images([i], "fixed"), self.cfg.axes).to(self.device) * 2 - 1
             phi = self.phi0(self.nets, m, f).double().cpu()
             s1 += phi.sum(dim=(0, 2, 3, 4))
             s2 += (phi ** 2).sum(dim=(0, 2, 3, 4))
@@ -350,7 +365,7 @@ class DiffuseReg(Method):
     def loss_terms(self, nets, moving: torch.Tensor, fixed: torch.Tensor) -> dict[str, torch.Tensor]:
         """The loss of Eq. 3 for images in [0, 1] (B, 1, D, H, W)."""
         c = self.cfg
-        m, f = moving * 2 - 1, fixed * 2 - 1
+        m, f = to_net(moving, c.axes) * 2 - 1, to_net(fixed, c.axes) * 2 - 1     # all in the networks' layout
         st = nets["field_stats"]
         b = m.shape[0]
         if c.use_phi0:
@@ -404,10 +419,10 @@ class DiffuseReg(Method):
 
     @torch.no_grad()
     def sample(self, moving: torch.Tensor, fixed: torch.Tensor, generator: torch.Generator | None = None):
-        """Fields (voxels) after each saved step, and the step counts: x_T ~ N(0, I) -> x_0."""
+        """Fields (voxels, (B, 3, X, Y, Z)) after each saved step, and the step counts: x_T ~ N(0, I) -> x_0."""
         c = self.cfg
         net, st = self.nets["denoiser"].eval(), self.nets["field_stats"]
-        m, f = moving.to(self.device) * 2 - 1, fixed.to(self.device) * 2 - 1
+        m, f = to_net(moving, c.axes).to(self.device) * 2 - 1, to_net(fixed, c.axes).to(self.device) * 2 - 1
         cond = self.condition(m, f)
         gen = generator if generator is not None else torch.Generator().manual_seed(c.seed)
         x = torch.randn((m.shape[0], 3, *m.shape[2:]), generator=gen).to(self.device)
@@ -415,7 +430,7 @@ class DiffuseReg(Method):
         keep = self.save_points(len(times))
         saved, counts = [], []
         if 0 in keep:
-            saved.append(x * st.std + st.mean)
+            saved.append(field_from_net(x * st.std + st.mean, c.axes))
             counts.append(0)
         for k, t in enumerate(times, start=1):
             tt = torch.full((m.shape[0],), t, device=self.device, dtype=torch.long)
@@ -423,7 +438,7 @@ class DiffuseReg(Method):
             if k in keep:
                 # the last step's x is the sample itself; before it, x0_hat or x_t (`trajectory`)
                 shown = x if (k == len(times) or c.trajectory == "xt") else x0
-                saved.append(shown * st.std + st.mean)
+                saved.append(field_from_net(shown * st.std + st.mean, c.axes))
                 counts.append(k)
         return saved, counts
 

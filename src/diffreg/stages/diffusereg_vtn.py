@@ -7,7 +7,8 @@ stem + 3 cascades), trained on the study's training pairs with its official loss
       so the 0.1-weighted terms count once more at weight 1: effective 1.1)
     + sum over the deformable cascades of the L2 gradient of their flows (weight 1)
 
-Adam 1e-4, batch 2, images in [-1, 1] (the official loader), ES moving -> ED fixed. The file is
+Adam 1e-4, batch 2, images in [-1, 1] (the official loader), ES moving -> ED fixed, the array
+axes reversed (`axes: zyx`, the official SimpleITK layout, as the method sees them). The file is
 the official checkpoint layout {"cascade <i>": state} (+ "epoch"), so the official E2000.pth can
 replace it (`param`). The VTN's grid is the training images' shape padded to multiples of 16.
 """
@@ -28,6 +29,7 @@ SETTINGS = {
     "channels": 16,
     "cascades": 3,
     "augment": True,          # the official loader's flips / transposition in training
+    "axes": "zyx",            # the layout the VTN sees: as the method's `axes` (zyx: slices first, official)
     "moving": None,           # the training modalities where the plan does not pass them (ES -> ED)
     "fixed": None,
 }
@@ -67,7 +69,7 @@ def diffusereg_vtn(config: dict, out: Path, data, seed: int, device: str, thread
 
     from diffreg.device import resolve_device, set_threads
     from diffreg.methods.config import TrainerConfig
-    from diffreg.methods.diffusereg import augment_pair
+    from diffreg.methods.diffusereg import augment_pair, to_net
     from diffreg.methods.objective import Objective
     from diffreg.methods.trainer import Trainer
     from diffreg.nets.vtn_lowres import LowResVTN
@@ -79,17 +81,20 @@ def diffusereg_vtn(config: dict, out: Path, data, seed: int, device: str, thread
         raise InputError(f"{KIND}: the lowRes VTN is 3D, got images of shape {data.shape}")
     set_threads(threads)
     dev = resolve_device(device)
-    grid = [-(-n // 16) * 16 for n in data.shape]
-    pad = [v for n, g in zip(reversed(data.shape), reversed(grid)) for v in (0, g - n)]
+    if s["axes"] not in ("zyx", "xyz"):
+        raise InputError(f"{KIND}: axes must be zyx or xyz, got {s['axes']!r}")
+    shape = tuple(reversed(data.shape)) if s["axes"] == "zyx" else tuple(data.shape)
+    grid = [-(-n // 16) * 16 for n in shape]
+    pad = [v for n, g in zip(reversed(shape), reversed(grid)) for v in (0, g - n)]
     vtn = LowResVTN(grid, int(s["cascades"]), int(s["channels"])).to(dev)
 
     class VTNObjective(Objective):
         def sample(self, d, rng, batch_size):
             m, f = d.sample(rng, batch_size, False)
-            return augment_pair(m, f, rng) if s["augment"] else (m, f)
+            return augment_pair(m, f, rng, s["axes"]) if s["augment"] else (m, f)
 
         def __call__(self, nets, batch):
-            m, f = (F.pad(x * 2 - 1, pad) for x in batch)
+            m, f = (F.pad(to_net(x, s["axes"]) * 2 - 1, pad) for x in batch)
             _, _, results = nets["vtn"](f, m)
             total, terms = vtn_loss(results, f)
             return {"loss": total, **terms}
