@@ -1,4 +1,4 @@
-"""DiffuseReg through the real pipeline on the embedded ACDC stand-in at the test profile's size:
+"""DiffuseReg in the shared `-profile test` run (every paper) on the embedded ACDC stand-in:
 the VTN stage, every row of Table 1 and Table 2 (the ten variants of the one method), Fig. 3's
 trajectory from the saved sampling steps and the DDIM-vs-DDPM artifact; nothing reads "not
 implemented"."""
@@ -10,21 +10,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .conftest import run_nextflow
 
 PRINTED_ROWS = ("diffusereg", "diffusereg_no_al", "diffusereg_no_al_cm", "diffusereg_no_al_cm_rt", "diffusereg_cf_uvit",
                 "diffusereg_no_phi0", "diffusereg_unet", "diffusereg_uvit", "diffusereg_swin_unet",
                 "diffusereg_transmorph")
 
 
-def test_diffusereg_every_row_runs(tmp_path):
-    proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", "--papers", "diffusereg",
-                        "--methods", "none", "--baselines", "none", "--max_pairs", "1")
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    res = tmp_path / "results"
+def test_diffusereg_every_row_runs(test_run):
+    res = test_run[0] / "results"
 
     uses = pd.read_csv(res / "pipeline_info/plan/uses.csv")
-    assert (uses["status"] == "run").all()
+    uses = uses[uses["experiment"] == "diffusereg"]
+    assert len(uses) and (uses["status"] == "run").all()
     # the phi_0 stage ran once, on the training pairs, and wrote the official checkpoint layout
     stages = sorted((res / "pretrained").glob("diffusereg_vtn-*.pt"))
     assert len(stages) == 1
@@ -52,16 +49,16 @@ def test_diffusereg_every_row_runs(tmp_path):
     out = res / "experiments/diffusereg"
     table1 = pd.read_csv(out / "table1.csv").set_index("method")
     for row in ("diffusemorph", "fsdiffreg", "diffusereg"):
-        assert table1.loc[row, "n"] == 1 and np.isfinite(table1.loc[row, "dice_structures_mean"]), row
+        assert table1.loc[row, "n"] >= 1 and np.isfinite(table1.loc[row, "dice_structures_mean"]), row
     assert "paper_dice_structures" in table1.columns
     table2 = pd.read_csv(out / "table2.csv").set_index("method")
-    assert (table2["n"].reindex(list(PRINTED_ROWS)) == 1).all()
+    assert (table2["n"].reindex(list(PRINTED_ROWS)) >= 1).all()
     ddim = pd.read_csv(out / "ddim.csv").set_index("method")
     assert np.isfinite(ddim.loc[["ddpm", "ddim"], "runtime_s_mean"]).all()
     claims = json.loads((out / "claims.json").read_text())
     judged = [c for c in claims if c["artifact"] in ("table1", "table2", "ddim")]
     assert len(judged) == 3 + 8 + 2
-    # judged on the rows' values (with one test pair a paired test may find too few to decide)
+    # judged on the rows' values (with two test pairs a paired test may find too few to decide)
     assert not any("did not run" in json.dumps(c) for c in judged)
     index = json.loads((out / "index.json").read_text())
     fig3 = next(s for s in index["sections"] if s["artifact"] == "fig3")
