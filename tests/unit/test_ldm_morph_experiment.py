@@ -1,5 +1,6 @@
 """experiments/ldm_morph.yaml: every table and figure of LDM-Morph, the paper's numbers as it prints
-them, LDM-Morph's own rows not implemented, and plans on the embedded stand-ins."""
+them, LDM-Morph's own rows (Table 1, the Table 3 ablation, the Fig. 7 beta sweep) planned on its
+latent diffusion stage, the claims as the paper states them, and plans on the embedded stand-ins."""
 from __future__ import annotations
 
 import csv
@@ -22,7 +23,7 @@ ARTIFACTS = ([f"table1_{d}" for d in DATASETS] + [f"fig4_{d}" for d in DATASETS]
 STANDINS = {"camus": {2}, "echonet": {2}, "acdc": {2, 3}}
 TABLE1_ROWS = ["syn", "lddmm", "voxelmorph", "cyclemorph", "diffusemorph", "transmorph", "transmatch", "ldm_morph"]
 LEARNED = ["voxelmorph", "cyclemorph", "diffusemorph", "transmorph", "transmatch"]
-NOT_IMPLEMENTED = {"ldm_morph", "base", "ldm_fe", "ldm_fe_lgca"}
+LDM_ROWS = {"ldm_morph", "base", "ldm_fe", "ldm_fe_lgca"}
 
 # The paper's tables as printed, a second transcription to hold the YAML against: "mean (SD)" ->
 # (mean, SD); per row (Avg. DSC, |J| <= 0 (%), Time (s)); None = "-" (not printed).
@@ -101,7 +102,29 @@ def test_every_artifact_in_the_papers_order(exp):
     for name, art in exp.artifacts.items():
         assert art.get("title"), name
         if name != "fig4_acdc" and not name.startswith("fig_a"):
-            assert art.get("claim", {}).get("check"), f"{name}: a claim with a check"
+            checks = [c["check"] for c in ([art["claim"]] if art.get("claim") else []) + list(art.get("claims") or [])]
+            assert checks and all(checks), f"{name}: a claim with a check"
+
+
+def _checks(art):
+    return [c["check"] for c in ([art["claim"]] if art.get("claim") else []) + list(art.get("claims") or [])]
+
+
+def test_claims_as_the_paper_states_them(exp):
+    arts = exp.artifacts
+    for d in DATASETS:
+        # Table 3: "as each module was progressively added ... the average DSC values consistently improved"
+        t3 = _checks(arts[f"table3_{d}"])
+        assert {"metric": "dice", "order": ["base", "ldm_fe", "ldm_fe_lgca", "ldm_morph"]} in t3
+        assert {"metric": "pct_jac_nonpos", "better": "ldm_morph", "than": "ldm_fe_lgca"} in t3
+        assert _checks(arts[f"table1_{d}"]) == [{"metric": "dice", "best": "ldm_morph", "among": "all"}]
+    for d in ("camus2ch", "camus4ch", "echo"):
+        # Fig. 4: "the highest median and the most compact box": median and IQR, not the best mean
+        assert _checks(arts[f"fig4_{d}"]) == [{"metric": "dice", "median_iqr": "ldm_morph", "among": "all"}]
+    assert not _checks(arts["fig4_acdc"])
+    assert {"metric": "dice", "argmax_in": [0.4]} in _checks(arts["fig7_camus4ch"])
+    trend = {"metric": "pct_jac_nonpos", "trend": ["1", "0.8", "0.6", "0.4", "0.2"], "margin": 0.0}
+    assert trend in _checks(arts["fig7_camus2ch"]) and trend in _checks(arts["fig7_camus4ch"])
 
 
 @pytest.mark.parametrize("table", sorted(PRINTED))
@@ -119,24 +142,45 @@ def test_ablation_full_row_and_table2_classical_rows_repeat_table1(exp):
             assert rows[f"table2_{d}"][r] == {k: v for k, v in rows[f"table1_{d}"][r].items() if k != "runtime_s"}
 
 
-def test_ldm_morph_rows_are_not_implemented_with_a_note(exp):
+def test_ldm_morph_rows_run_on_the_latent_diffusion_stage(exp):
     for name in ("ldm_morph", "ldm_morph_base", "ldm_morph_ldm_fe", "ldm_morph_ldm_fe_lgca"):
         preset = exp.losses[name]
-        assert preset["status"] == "not_implemented" and "not implemented in diffreg" in preset["note"]
-    assert exp.losses["ldm_morph"]["lr"] == 1e-4 and exp.losses["ldm_morph"]["beta"] == 0.6
-    assert exp.losses["ldm_morph"]["lambda_reg"] == 0.01 and exp.losses["ldm_morph"]["batch_size"] == 1
+        assert preset["method"] == "ldm_morph" and "status" not in preset
+        assert (preset["lr"], preset["batch_size"], preset["lambda_reg"]) == (1e-4, 1, 0.01)
+    assert exp.losses["ldm_morph"]["beta"] == 0.6
+    variants = {n: (exp.losses[n]["features"], exp.losses[n]["lgca"], exp.losses[n]["beta"])
+                for n in ("ldm_morph_base", "ldm_morph_ldm_fe", "ldm_morph_ldm_fe_lgca", "ldm_morph")}
+    assert variants == {"ldm_morph_base": (False, False, 1.0), "ldm_morph_ldm_fe": (True, False, 1.0),
+                        "ldm_morph_ldm_fe_lgca": (True, True, 1.0), "ldm_morph": (True, True, 0.6)}
+    assert exp.stages["latent_diffusion"]["kind"] == "ldm_morph_latent_diffusion"
     for profile in ("test", "test_full", "full"):
         plan = Planner([exp], STANDINS, profile=profile).build()
-        for u in plan.uses:
-            base = u.row.split(" (")[0]
-            if base in NOT_IMPLEMENTED or base.startswith("beta_"):
-                assert u.status == "not_implemented", (profile, u)
-                assert "not implemented in diffreg" in u.note
-            else:
-                assert u.status != "not_implemented", (profile, u)
-        # the beta sweep of Fig. 7: five values per dataset, none runs
-        betas = sorted({u.row for u in plan.uses if u.artifact == "fig7_echo"})
-        assert betas == ["beta_0.2", "beta_0.4", "beta_0.6", "beta_0.8", "beta_1.0"]
+        assert {u.status for u in plan.uses} <= {"run", "skipped"}, profile
+        uses = {(u.artifact, u.row): u for u in plan.uses}
+        # the test profile: the ablation and three betas on CAMUS-2CH, LDM-Morph itself everywhere
+        for d in DATASETS:
+            betas = sorted(r for a, r in uses if a == f"fig7_{d}")
+            full_sweep = profile != "test" or d == "camus2ch"
+            assert betas == (["beta_0.2", "beta_0.4", "beta_0.6", "beta_0.8", "beta_1.0"] if profile != "test"
+                             else ["beta_0.2", "beta_0.6", "beta_1.0"] if d == "camus2ch" else ["beta_0.6"])
+            ran = {r for (a, r), u in uses.items() if a == f"table3_{d}" and u.status == "run"}
+            assert ran == (LDM_ROWS if full_sweep else {"ldm_morph"})
+            assert uses[(f"table1_{d}", "ldm_morph")].status == "run"
+            # beta 0.6 is Table 1's training, beta 1.0 the ablation's LDM-FE + LGCA: one training each
+            assert uses[(f"fig7_{d}", "beta_0.6")].label == uses[(f"table1_{d}", "ldm_morph")].label
+            if full_sweep:
+                assert uses[(f"fig7_{d}", "beta_1.0")].label == uses[(f"table3_{d}", "ldm_fe_lgca")].label
+        # one latent diffusion model per training dataset, trained on its training subjects
+        assert sorted((s["kind"], s["dataset"], s["data"]) for s in plan.stages.values()) == \
+            [("ldm_morph_latent_diffusion", d, "yes") for d in ("acdc", "camus", "echonet")]
+        runs = [t for t in plan.trainings.values() if t["method"] == "ldm_morph"]
+        # Table 1 + 3 ablation rows + the betas other than 0.6 and 1.0 (test: CAMUS only, beta 0.2)
+        assert len(runs) == (3 * 7 if profile != "test" else 5 + 1 + 1)
+        for t in runs:
+            cfg = t["_config"]
+            assert ("ldm" in cfg) == (cfg["features"] or cfg["beta"] < 1), cfg
+            assert t["needs"].startswith("ldm=stage:latent_diffusion-") or not cfg["features"]
+            assert cfg["inter_subject"] is False and cfg["network"] == ("official" if profile == "full" else "small")
 
 
 def test_comparison_rows_settings_reach_the_configs(exp):
@@ -173,10 +217,8 @@ def test_table2_trains_on_echo_and_tests_on_camus(exp):
         assert plan.trainings[echo_run]["dataset"] == "echonet"
     # without EchoNet, Table 2 says which training data it needs
     plan = Planner([exp], {"camus": {2}}, profile="full").build()
-    notes = {u.note for u in plan.uses if u.artifact == "table2_camus2ch" and u.row != "ldm_morph"}
+    notes = {u.note for u in plan.uses if u.artifact == "table2_camus2ch"}
     assert notes == {"needs dataset echonet (the training data of task echo_to_camus2ch_toy)"}
-    assert next(u for u in plan.uses if u.artifact == "table2_camus2ch" and u.row == "ldm_morph").status == \
-        "not_implemented"
 
 
 def test_real_datasets_pick_the_real_tasks(exp):
@@ -189,8 +231,9 @@ def test_real_datasets_pick_the_real_tasks(exp):
                     "acdc_2d.test": ("acdc", "acdc/ldm_morph_ed_to_es"),
                     "echo_to_camus2ch.test": ("camus-2ch", "camus/ldm_morph_ed_to_es"),
                     "echo_to_camus4ch.test": ("camus-4ch", "camus/ldm_morph_ed_to_es")}
-    # 5 learned methods x 4 training sets (CAMUS-2CH, CAMUS-4CH, ECHO, ACDC); Table 2 reuses ECHO
-    assert len(plan.trainings) == 20
+    # 5 learned methods and 7 LDM-Morph trainings (Table 1, 3 ablation rows, betas 0.2, 0.4, 0.8) x 4
+    # training sets (CAMUS-2CH, CAMUS-4CH, ECHO, ACDC); Table 2 reuses ECHO
+    assert len(plan.trainings) == 4 * (5 + 7)
     assert {t["dataset"] for t in plan.trainings.values()} == {"camus-2ch", "camus-4ch", "echonet", "acdc"}
 
 
@@ -206,21 +249,25 @@ def test_plan_on_the_standins(exp, profile, tmp_path):
     assert {t["ndim"] for t in trainings} == {"2"}
     assert {t["dataset"] for t in trainings} == {"camus", "echonet", "acdc"}
     n_learned = 1 if profile == "test" else len(LEARNED)
-    assert len(trainings) == 3 * n_learned
+    # LDM-Morph: Table 1, 3 ablation rows, the other betas (test: the ablation and beta 0.2 on CAMUS only)
+    n_ldm = 3 + 3 + 1 if profile == "test" else 3 * 7
+    assert len(trainings) == 3 * n_learned + n_ldm
+    stages = read("stages.csv")
+    assert sorted(s["dataset"] for s in stages) == ["acdc", "camus", "echonet"]
     tasks = {"camus2ch_toy", "camus4ch_toy", "echo", "acdc_2d", "echo_to_camus2ch_toy", "echo_to_camus4ch_toy"}
     assert {r["label"].split("@")[1].split(".")[0] for r in regs} == tasks
     classical = [r for r in regs if r["kind"] == "classical"]
     if profile == "test":
-        assert classical == [] and {r["method"] for r in regs} == {"voxelmorph"}
+        assert classical == [] and {r["method"] for r in regs} == {"voxelmorph", "ldm_morph"}
     else:   # SyN and LDDMM on every Table 1 task (Table 2's SyN / LDDMM rows are not in test_full)
         assert {(r["method"], r["preset"]) for r in classical} == {("syn", "ldm_morph"), ("lddmm", "ldm_morph")}
         assert len(classical) == 2 * 4
     assert all(r["pairs"].endswith("/ldm_morph_ed_to_es") for r in regs)
     ran = {u["artifact"] for u in uses if u["status"] == "run"}
-    # every artifact with a comparison row runs some; the ablation and the beta sweep are LDM-Morph's alone
-    assert ran == {a for a in ARTIFACTS if not a.startswith(("table3_", "fig7_"))}
+    assert ran == set(ARTIFACTS)
+    assert {u["row"] for u in uses if u["status"] == "run" and u["artifact"] == "table3_camus2ch"} == LDM_ROWS
     statuses = {u["status"] for u in uses}
-    assert statuses <= {"run", "not_implemented", "skipped"}
+    assert statuses <= {"run", "skipped"}
     skipped = {u["note"] for u in uses if u["status"] == "skipped"}
     assert skipped <= {f"not in the {profile} profile"}
 

@@ -241,7 +241,7 @@ class SwinStream(nn.Module):
 
     def __init__(self, ndim, cfg):
         super().__init__()
-        self.patch_embed = PatchEmbed(ndim, cfg.patch_size, 1, cfg.embed_dim)
+        self.patch_embed = PatchEmbed(ndim, cfg.patch_size, getattr(cfg, "in_chans", 1), cfg.embed_dim)
         dpr = _drop_paths(cfg.drop_path_rate, cfg.depths)
         self.layers = nn.ModuleList()
         n = len(cfg.depths)
@@ -269,8 +269,9 @@ class LWSA(nn.Module):
     def __init__(self, ndim, cfg):
         super().__init__()
         self.transformer = SwinStream(ndim, cfg)
-        self.c1 = ConvNormAct(ndim, 1, cfg.embed_dim // 2)      # unused by the official forward
-        self.c2 = ConvNormAct(ndim, 1, cfg.reg_head_chan)       # unused by the official forward
+        cin = getattr(cfg, "in_chans", 1)                       # LDM-Morph: one stream on the pair (2)
+        self.c1 = ConvNormAct(ndim, cin, cfg.embed_dim // 2)    # unused by the official forward
+        self.c2 = ConvNormAct(ndim, cin, cfg.reg_head_chan)     # unused by the official forward
 
     def forward(self, x):
         return self.transformer(x)
@@ -304,14 +305,16 @@ class LWCA(nn.Module):
 
 
 class DecoderBlock(nn.Module):
-    """Upsample x2, concatenate one or two skips, two conv-norm-act (conv1 with two skips, conv3 with one)."""
+    """Upsample x2, concatenate one or two skips, two conv-norm-act (conv1 with two skips, conv3 with one).
+    `mode`: the upsampling (default (tri)linear; LDM-Morph's decoder: bicubic)."""
 
-    def __init__(self, ndim, cin, cout, skip):
+    def __init__(self, ndim, cin, cout, skip, mode=None):
         super().__init__()
         self.conv1 = ConvNormAct(ndim, cin + 2 * skip, cout)
         self.conv2 = ConvNormAct(ndim, cout, cout)
         self.conv3 = ConvNormAct(ndim, cin + skip, cout)
-        self.up = nn.Upsample(scale_factor=2, mode="bilinear" if ndim == 2 else "trilinear", align_corners=False)
+        mode = mode or ("bilinear" if ndim == 2 else "trilinear")
+        self.up = nn.Upsample(scale_factor=2, mode=mode, align_corners=False)
 
     def forward(self, x, skip, skip2=None):
         x = torch.cat([self.up(x), skip] + ([skip2] if skip2 is not None else []), 1)
