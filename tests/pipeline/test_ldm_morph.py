@@ -1,4 +1,4 @@
-"""LDM-Morph through the real pipeline on the embedded stand-ins at the test profile's size
+"""LDM-Morph in the shared `-profile test` run (every paper) on the embedded stand-ins
 (4 subjects, 32^2): the latent diffusion model pretrained per dataset, LDM-Morph trained and
 registered on every task, its Table 3 ablation and three betas of Fig. 7 on CAMUS-2CH, and no
 row reading "not implemented"."""
@@ -9,17 +9,13 @@ import json
 import numpy as np
 import pandas as pd
 
-from .conftest import run_nextflow
 
-
-def test_ldm_morph_runs_every_row(tmp_path):
-    proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", "--papers", "ldm_morph",
-                        "--methods", "none", "--baselines", "none", "--toy_subjects", "4", "--toy_size", "32")
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    res = tmp_path / "results"
+def test_ldm_morph_runs_every_row(test_run):
+    res = test_run[0] / "results"
 
     uses = pd.read_csv(res / "pipeline_info/plan/uses.csv")
-    assert "not_implemented" not in set(uses["status"])
+    uses = uses[uses["experiment"] == "ldm_morph"]
+    assert len(uses) and "not_implemented" not in set(uses["status"])
     ran = uses[uses["status"] == "run"]
     for d in ("camus2ch", "camus4ch", "echo", "acdc"):
         assert "ldm_morph" in set(ran.loc[ran["artifact"] == f"table1_{d}", "row"])
