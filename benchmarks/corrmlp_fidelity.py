@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from random_weights import unit_gain  # noqa: E402  (benchmarks/)
+from random_weights import seeded, unit_gain  # noqa: E402  (benchmarks/)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -36,9 +36,6 @@ SMALL = dict(enc_channels=2, dec_channels=4)
 SMALL_SHAPE = (1, 1, 32, 24, 40)
 SEEDS = (21, 1, 2)                     # weights, moving, fixed
 
-
-def seeded(shape, seed):
-    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
 
 
 def randomise(module: nn.Module, seed: int) -> None:

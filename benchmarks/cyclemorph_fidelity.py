@@ -29,6 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from random_weights import seeded  # noqa: E402  (benchmarks/)
 from diffreg.methods import build_method  # noqa: E402
 from diffreg.methods.cyclemorph import apply  # noqa: E402
 from diffreg.nets.cyclemorph import CycleMorphNet  # noqa: E402
@@ -39,9 +40,6 @@ SEEDS = (21, 22, 23, 24)            # G_A, G_B, A, B
 LAMBDAS = dict(lambda_reg=1.0, alpha=0.1, beta=0.5)
 CPU = torch.device("cpu")
 
-
-def seeded(shape, seed):
-    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
 
 
 def randomise(module, seed, head_scale=2.0):

@@ -25,6 +25,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from random_weights import seeded, small_uniform  # noqa: E402  (benchmarks/)
 from diffreg.methods.gradicon import gradicon_terms, icon_lncc  # noqa: E402
 from diffreg.nets.tallunet import DGIRNet  # noqa: E402
 
@@ -33,15 +34,6 @@ SMALL_UP = (4, 8, 8, 12, 12)
 SHAPES = {2: (2, 1, 48, 40), 3: (1, 1, 136, 136, 136)}     # the 3D chain needs >= 129 voxels per axis
 
 
-def seeded(shape, seed):
-    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
-
-
-def randomise(module, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_((torch.rand(p.shape, generator=g) - 0.5) * (0.4 if p.ndim > 1 else 0.2))
 
 
 def load_official(icon_root: Path, ugi_root: Path):
@@ -75,7 +67,7 @@ def official_chain(icon, networks, ndim, down, up, last_step):
 def compare(icon, networks, unigradicon, ndim, sparse, report, fixture=None):
     shape = SHAPES[ndim]
     inner = official_chain(icon, networks, ndim, SMALL_DOWN, SMALL_UP, True)
-    randomise(inner, 1)
+    small_uniform(inner, 1)
     lmbda = 1.5
     if sparse:
         net = unigradicon.GradientICONSparse(inner, icon.LNCC(sigma=5), lmbda=lmbda)

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from random_weights import unit_gain  # noqa: E402
+from random_weights import seeded, unit_gain  # noqa: E402
 
 from diffreg.features.latent_diffusion import OFFICIAL_UNET, encoder_block_outputs  # noqa: E402
 from diffreg.nets.adm import ADMUNet  # noqa: E402
@@ -50,9 +50,6 @@ SMALL_SHAPE = (1, 1, 64, 64)
 SMALL_VQ = VQConfig(ch=32, ch_mult=(1, 1, 2), num_res_blocks=1, attn_resolutions=(16,), resolution=64, n_embed=32)
 SEEDS = (11, 1, 2, 3)                   # weights, moving, fixed, features
 
-
-def seeded(shape, seed, dtype=torch.float32):
-    return torch.rand(shape, generator=torch.Generator().manual_seed(seed)).to(dtype)
 
 
 def _stub(name, **attrs):

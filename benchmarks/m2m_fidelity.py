@@ -34,6 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from random_weights import seeded, small_uniform  # noqa: E402  (benchmarks/)
 from diffreg.losses import build_regulariser  # noqa: E402
 from diffreg.methods import build_method  # noqa: E402
 from diffreg.methods.gradicon import icon_lncc  # noqa: E402
@@ -52,15 +53,6 @@ TERMS = {"loss": "all_loss", "m2m": "similarity_loss", "reg": "inverse_consisten
          "gcc": "canonical_consistency_loss"}
 
 
-def seeded(shape, seed):
-    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
-
-
-def randomise(module, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_((torch.rand(p.shape, generator=g) - 0.5) * (0.4 if p.ndim > 1 else 0.2))
 
 
 # --------------------------------------------------------------------------- the official side
@@ -112,7 +104,7 @@ def official_inner(icon, networks, ndim, levels):
 def run_official(icon, networks, module, case):
     wrapper, ndim, levels, shape, num_cano, lam_inv, lam_can = CASES[case]
     inner = official_inner(icon, networks, ndim, levels)
-    randomise(inner, WEIGHT_SEED)
+    small_uniform(inner, WEIGHT_SEED)
     args = Namespace(lambda_inv=lam_inv, lambda_can=lam_can, input_shape=list((1,) + shape[1:]),
                      num_cano=num_cano, log_mono=False)
     net = getattr(module, wrapper)(args, inner, icon.LNCC(sigma=5))

@@ -27,6 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from random_weights import seeded  # noqa: E402  (benchmarks/)
 from diffreg.methods import build_method  # noqa: E402
 from diffreg.nets.symnet import SYMNetUNet, to_voxels  # noqa: E402
 
@@ -36,9 +37,6 @@ SEEDS = (11, 12, 13)               # weights, X, Y
 RANGE = 100.0
 CPU = torch.device("cpu")
 
-
-def seeded(shape, seed):
-    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
 
 
 def randomise(module, seed, head_scale=0.06):

@@ -31,6 +31,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from random_weights import seeded  # noqa: E402  (benchmarks/)
 from diffreg.nets.transmatch import OFFICIAL_3D, TransMatch  # noqa: E402
 
 # small width for the fixture: non-cubic windows exercise the bias index, padding and shift masks
@@ -40,9 +41,6 @@ SMALL_SHAPE = (1, 1, 128, 32, 64)
 OFFICIAL_OPTIONS = dict(fixed_stream="moving_lwsa", window_merge="official")
 SEEDS = (11, 1, 2)                     # weights, moving, fixed
 
-
-def seeded(shape, seed):
-    return torch.rand(shape, generator=torch.Generator().manual_seed(seed))
 
 
 def randomise(module: nn.Module, seed: int) -> None:

@@ -1,4 +1,4 @@
-"""M2M-Reg through the real pipeline on the embedded adni stand-in (4 subjects, 32^3): M2M-Reg's
+"""M2M-Reg in the shared `-profile test` run (every paper) on the embedded adni stand-in (4 subjects, 32^3): M2M-Reg's
 full objective on each backbone (Table 1) and with pre-aligned bridges (Table 2) trains and is
 scored (tiny networks, 5 steps), Fig. 1a's curves of GradICON without and with M2M-Reg are logged
 during training and drawn, Fig. 3 shows the M2M-Reg rows, and no row of the paper's method reads
@@ -10,16 +10,12 @@ import json
 import numpy as np
 import pandas as pd
 
-from .conftest import run_nextflow
 
 M2M_ROWS = ["transmorph_m2m_gcc", "corrmlp_m2m_gcc", "gradicon_m2m_gcc"]     # the test profile's
 
 
-def test_m2m_reg_end_to_end(tmp_path):
-    proc = run_nextflow(tmp_path, "-profile", "test", "--outdir", "results", "--papers", "m2m_reg",
-                        "--methods", "none", "--baselines", "none")
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    check_results(tmp_path)
+def test_m2m_reg_end_to_end(test_run):
+    check_results(test_run[0])
 
 
 def check_results(tmp_path):
@@ -27,7 +23,8 @@ def check_results(tmp_path):
     out = tmp_path / "results" / "experiments" / "m2m_reg"
 
     uses = pd.concat(pd.read_csv(p) for p in (tmp_path / "results").rglob("uses.csv"))
-    assert not (uses["status"] == "not_implemented").any(), uses[uses["status"] == "not_implemented"]
+    uses = uses[uses["experiment"] == "m2m_reg"]
+    assert len(uses) and not (uses["status"] == "not_implemented").any(), uses[uses["status"] == "not_implemented"]
     pet = pd.read_csv(out / "table1_pet_mri.csv").set_index("method")
     for row in M2M_ROWS + ["gradicon"]:
         assert pet.loc[row, "n"] == 2 and np.isfinite(pet.loc[row, "dice_mean"]), row

@@ -1,5 +1,6 @@
-"""experiments/diffusereg.yaml: Table 1, Table 2 and Fig. 3, the paper's numbers as it prints them,
-DiffuseReg's rows not implemented, and a plan on the embedded ACDC stand-in."""
+"""experiments/diffusereg.yaml: Table 1, Table 2, Fig. 3 and the DDIM text claim, the paper's numbers
+as it prints them, every row a run (DiffuseReg's variants settings of the one method), and a plan
+on the embedded ACDC stand-in."""
 from __future__ import annotations
 
 import csv
@@ -15,7 +16,7 @@ from diffreg.planner import Planner
 from .paper_numbers import assert_printed
 
 YAML = Path(__file__).resolve().parents[2] / "experiments" / "diffusereg.yaml"
-ARTIFACTS = ["table1", "table2", "fig3"]       # Figs. 1 and 2 are diagrams
+ARTIFACTS = ["table1", "table2", "fig3", "ddim"]       # Figs. 1 and 2 are diagrams
 STANDINS = {"toy": {2, 3}, "acdc": {3}}
 LV, MYO, RV = "dice:left ventricle", "dice:myocardium", "dice:right ventricle"
 
@@ -46,7 +47,21 @@ PRINTED = {
     },
 }
 PERCENT = {LV, MYO, RV, "dice_structures"}     # printed in %, stored as fractions
-NOT_IMPLEMENTED = {"table1": {"diffusereg"}, "table2": set(PRINTED["table2"]), "fig3": {"diffusereg"}}
+DIFFUSEREG_ROWS = {"table1": {"diffusereg"}, "table2": set(PRINTED["table2"]), "fig3": {"diffusereg"},
+                   "ddim": {"ddpm", "ddim"}}
+# Table 2's rows as settings of method diffusereg (besides phi0 from the VTN stage)
+VARIANTS = {
+    "diffusereg": {},
+    "diffusereg_no_al": {"lambda_sim": 0.0, "lambda_reg": 0.0},
+    "diffusereg_no_al_cm": {"lambda_sim": 0.0, "lambda_reg": 0.0, "cond_mask": False},
+    "diffusereg_no_al_cm_rt": {"lambda_sim": 0.0, "lambda_reg": 0.0, "cond_mask": False, "time_resblocks": False},
+    "diffusereg_cf_uvit": {"fusion": "concat"},
+    "diffusereg_no_phi0": {"use_phi0": False},
+    "diffusereg_unet": {"denoiser": "unet"},
+    "diffusereg_uvit": {"denoiser": "uvit"},
+    "diffusereg_swin_unet": {"denoiser": "swin_unet"},
+    "diffusereg_transmorph": {"denoiser": "transmorph"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +70,18 @@ def exp():
 
 
 def test_artifacts_in_the_papers_order_with_claims(exp):
+    from diffreg.experiments import artifact_claims
+
     assert list(exp.artifacts) == ARTIFACTS
     for name, art in exp.artifacts.items():
-        assert art.get("title"), name
-        assert art["claim"]["check"]["best"] == "diffusereg", name   # every claim is about ours
+        assert art.get("title") and artifact_claims(art), name
+    checks = lambda a: [c["check"] for c in artifact_claims(exp.artifacts[a])]
+    # Table 1: one check per claimed quantity (Dice, JSD, NJD), each DiffuseReg best
+    assert [(c["metric"], c["best"]) for c in checks("table1")] == [
+        ("dice_structures", "diffusereg"), ("jsd", "diffusereg"), ("njd", "diffusereg")]
+    # Fig. 3 is judged on the trajectory, not on Dice; the DDIM claim on time and Dice
+    assert checks("fig3")[0]["metric"] != "dice_structures"
+    assert {c["metric"] for c in checks("ddim")} == {"runtime_s", "dice_structures"}
 
 
 @pytest.mark.parametrize("table", sorted(PRINTED))
@@ -94,17 +117,43 @@ def test_columns_are_metrics_diffreg_computes(exp):
 
 
 @pytest.mark.parametrize("profile", ["test", "test_full", "full"])
-def test_diffusereg_rows_are_not_implemented_and_the_baselines_run(exp, profile):
+def test_every_row_runs(exp, profile):
     plan = Planner([exp], STANDINS, profile=profile).build()
     status = {(u.artifact, u.row): u.status for u in plan.uses}
-    for art, rows in NOT_IMPLEMENTED.items():
+    for art, rows in DIFFUSEREG_ROWS.items():
         for row in rows:
-            assert status[(art, row)] == "not_implemented", (art, row)
-    for art in ("table1", "fig3"):
-        assert status[(art, "diffusemorph")] == status[(art, "fsdiffreg")] == "run"
-    notes = {u.note for u in plan.uses if u.status == "not_implemented"}
-    assert all("not implemented in diffreg yet" in n for n in notes)
-    assert {u.status for u in plan.uses} == {"run", "not_implemented"}
+            assert status[(art, row)] == "run", (art, row)
+    assert {u.status for u in plan.uses} == {"run"}
+    assert all("not implemented" not in u.note for u in plan.uses)
+
+
+def test_table2_variants_are_settings_of_one_method(exp):
+    for profile, (network, steps, vtn_iterations) in {"full": ("official", None, 100000),
+                                                       "test": ("small", 4, 3)}.items():
+        plan = Planner([exp], STANDINS, profile=profile).build()
+        uses = {(u.artifact, u.row): u for u in plan.uses}
+        base = None
+        for row, settings in VARIANTS.items():
+            t = plan.trainings[uses[("table2", row)].label.split("@")[0]]
+            assert t["method"] == "diffusereg", row
+            cfg = dict(t["_config"])
+            assert cfg.pop("network") == network and cfg.pop("inter_subject") is False
+            assert cfg.pop("diffusion_steps", None) == steps
+            if profile == "test":
+                assert cfg.pop("iterations") == 5
+            phi0 = cfg.pop("phi0", None)
+            assert (phi0 is None) == (row == "diffusereg_no_phi0"), row
+            if phi0 is not None:
+                assert phi0["stage"].startswith("diffusereg_vtn-")
+                base = phi0
+            assert cfg == settings, row
+        # one VTN stage, trained on the task's pairs
+        st = plan.stages[base["stage"]]
+        assert (st["kind"], st["data"], st["_config"].get("iterations")) == ("diffusereg_vtn", "yes", vtn_iterations)
+        # Table 1's row is Table 2's row 1 and the DDIM artifact's DDPM row: one training
+        assert uses[("table1", "diffusereg")].label == uses[("table2", "diffusereg")].label == uses[("ddim", "ddpm")].label
+        ddim = plan.trainings[uses[("ddim", "ddim")].label.split("@")[0]]["_config"]
+        assert (ddim["sampling"], ddim["sampling_steps"]) == ("ddim", 50)
 
 
 def test_rows_settings_reach_the_configs(exp):
@@ -131,21 +180,19 @@ def test_plan_on_the_standin_through_the_command_line(tmp_path):
     assert main(["plan", "--papers", str(YAML), "--ndims", "acdc=3", "--profile", "test", "--out", str(out)]) == 0
     read = lambda f: list(csv.DictReader((out / f).open()))
     trainings = read("trainings.csv")
-    assert sorted(r["method"] for r in trainings) == ["diffusemorph", "fsdiffreg"]
+    assert sorted(r["method"] for r in trainings) == ["diffusemorph"] + ["diffusereg"] * 11 + ["fsdiffreg"]
     assert {(r["train_moving"], r["train_fixed"], r["dataset"], r["ndim"]) for r in trainings} == {("es", "ed", "acdc", "3")}
     regs = read("registrations.csv")
-    assert len(regs) == 2 and {r["kind"] for r in regs} == {"learned"}
+    assert len(regs) == 13 and {r["kind"] for r in regs} == {"learned"}
     assert {r["pairs"] for r in regs} == {"acdc/diffusereg_es_to_ed"}
     uses = read("uses.csv")
-    assert sum(u["status"] == "not_implemented" for u in uses) == 12      # 1 + 10 + 1 (fig3)
-    assert sum(u["status"] == "run" for u in uses) == 4                   # table1 and fig3: 2 each
+    assert len(uses) == 3 + 10 + 3 + 2 and all(u["status"] == "run" for u in uses)
+    assert [r["kind"] for r in read("stages.csv")] == ["diffusereg_vtn"]
     assert json.loads((out / "run.json").read_text())
 
 
 def test_without_acdc_every_artifact_says_why(exp):
     plan = Planner([exp], {"toy": {2, 3}}, profile="test").build()
     uses = [u for u in plan.uses if u.artifact in ("table1", "table2")]
-    # the rows that could run say which data they need; DiffuseReg's rows are not implemented anywhere
-    assert {u.note for u in uses if u.status == "skipped"} == {"needs dataset acdc"}
-    assert {u.row for u in uses if u.status == "skipped"} == {"diffusemorph", "fsdiffreg"}
-    assert all(u.status == "not_implemented" for u in uses if u.row.startswith("diffusereg"))
+    # every row says which data it needs
+    assert {u.note for u in uses} == {"needs dataset acdc"} and {u.status for u in uses} == {"skipped"}

@@ -67,16 +67,27 @@ def test_icon_term_vanishes_for_inverse_consistent_maps():
     assert terms["similarity"].item() == pytest.approx(expected.item(), rel=1e-6)
 
 
-def test_gradicon_trains_and_registers_a_shift_better_than_identity():
+@pytest.fixture
+def one_thread():
+    """This short fit is sensitive to the order of floating-point sums: with 2 threads the same
+    seed lands elsewhere (from -2.8 to +0.4 voxels across pairs); one thread makes it reproducible."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_gradicon_trains_and_registers_a_shift_better_than_identity(one_thread):
     """Smooth random images shifted by 2 voxels along axis 0: after a short fit (batch 4, so that
     the BatchNorm statistics used at registration are sensible) the field points about 2 voxels
-    back and the warped image is closer to the fixed one."""
+    back and the warped image is closer to the fixed one. (On one thread, lr 2e-3 for 300 steps
+    lands within 0.35 voxel of -2 on all six pairs; 5e-3 for 150 steps reached -5.3 on one.)"""
     from diffreg import spatial
     data = smooth_shift_pairs()
     mov, fix = data.moving, data.fixed
     torch.manual_seed(0)
     m = build_method("gradicon", 2, {"backbone_kwargs": {"down": [2, 8, 8, 8, 8, 8], "up": [8, 8, 8, 8, 8]},
-                                     "iterations": 150, "lr": 5e-3, "batch_size": 4, "sigma": 2,
+                                     "iterations": 300, "lr": 2e-3, "batch_size": 4, "sigma": 2,
                                      "log_every": 1000, "inter_subject": False}, CPU)
     summary = m.fit(data)
     assert np.isfinite(summary["loss_last_10pct"]) and summary["loss_last_10pct"] < summary["loss_first_10pct"]

@@ -81,6 +81,16 @@ class TrainerConfig(MethodConfig):
         """Adam's (beta1, beta2); Kingma & Ba's defaults unless a method's code used others."""
         return (0.9, 0.999)
 
+    def make_optimizer(self, params):
+        """The optimiser of the Trainer: Adam (lr, adam_betas) unless a method's paper used another."""
+        import torch
+
+        return torch.optim.Adam(params, lr=self.lr, betas=self.adam_betas())
+
+    def make_scheduler(self, optimizer, iterations: int):
+        """A learning-rate schedule stepped once per iteration, or None (a constant rate)."""
+        return None
+
 
 def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)

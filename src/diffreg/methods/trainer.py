@@ -119,7 +119,7 @@ class Trainer:
         params = trainable_parameters(nets)
         if not params:
             raise ValueError(f"{self.name}: no trainable parameter in networks {list(nets)}")
-        self.optimizer = opt = torch.optim.Adam(params, lr=c.lr, betas=c.adam_betas())
+        self.optimizer = opt = c.make_optimizer(params)     # Adam unless the method's config says otherwise
         set_train_mode(nets)
         rows: list[dict[str, float]] = []
         t0, n_iter, start = time.perf_counter(), int(c.iterations), 1
@@ -133,6 +133,9 @@ class Trainer:
             rows = list(state["rows"])
             t0 -= rows[-1]["elapsed_s"] if rows else 0.0
             self.log(f"resumed from iteration {start - 1} (checkpoint {checkpoint.path})")
+        schedule = c.make_scheduler(opt, n_iter)
+        for _ in range(start - 1 if schedule is not None else 0):   # a resumed schedule goes on where it was
+            schedule.step()
         for it in range(start, n_iter + 1):
             batch = to_device(distributed.shard(objective.sample(data, rng, c.batch_size), rank, size), self.device)
             terms = objective(model, batch)
@@ -141,6 +144,8 @@ class Trainer:
             terms["loss"].backward()
             check_finite_grads(self.name, it, params, values)
             opt.step()
+            if schedule is not None:
+                schedule.step()
             rows.append({"iteration": it, **values, "elapsed_s": time.perf_counter() - t0})
             if checkpoint and rank == 0 and checkpoint.every > 0 and it % checkpoint.every == 0 and it < n_iter:
                 checkpoint.save(it, nets, opt, rng, rows)

@@ -140,12 +140,12 @@ class TransMorph(nn.Module):
 
     def __init__(self, ndim: int, embed_dim: int = 96, depths: Sequence[int] = (2, 2, 4, 2),
                  heads: Sequence[int] = (4, 4, 8, 8), window: Sequence[int] | int | None = None,
-                 patch_size: int = 4, head_channels: int = 16):
+                 patch_size: int = 4, head_channels: int = 16, in_channels: int = 2):
         super().__init__()
-        self.ndim = ndim
+        self.ndim, self.in_channels = ndim, in_channels
         if window is None:
             window = 7 if ndim == 2 else (5, 6, 7)
-        self.encoder = SwinEncoder(ndim, 2, embed_dim, patch_size, depths, heads, window)
+        self.encoder = SwinEncoder(ndim, in_channels, embed_dim, patch_size, depths, heads, window)
         ch = self.encoder.channels
         self.ups = nn.ModuleList()
         c = ch[-1]
@@ -153,14 +153,14 @@ class TransMorph(nn.Module):
             self.ups.append(_Up(ndim, c, skip_c, skip_c))
             c = skip_c
         half_c = max(1, embed_dim // 2)
-        self.c_half = ConvAct(ndim, 2, half_c)
-        self.c_full = ConvAct(ndim, 2, head_channels)
+        self.c_half = ConvAct(ndim, in_channels, half_c)
+        self.c_full = ConvAct(ndim, in_channels, head_channels)
         self.up_half = _Up(ndim, c, half_c, head_channels)
         self.up_full = _Up(ndim, head_channels, head_channels, head_channels)
         self.flow = flow_head(ndim, head_channels)
 
     def forward(self, x):
-        _check_input(x, self.ndim)
+        _check_input(x, self.ndim, self.in_channels)
         feats = self.encoder(x)
         h = feats[-1]
         for up, skip in zip(self.ups, reversed(feats[:-1])):

@@ -7,6 +7,7 @@ can check kinds and settings cheaply.
 """
 from . import adm  # noqa: F401  registers adm_natural_images
 from . import m2m_curves  # noqa: F401  registers m2m_training_curves
+from . import diffusereg_vtn  # noqa: F401  registers diffusereg_vtn
 from . import ldm_morph  # noqa: F401  registers ldm_morph_latent_diffusion
 from .registry import SETTINGS, STAGES, USES_DATA, StageKind, check_config, get_stage, register
 
