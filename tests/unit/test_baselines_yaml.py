@@ -14,8 +14,10 @@ META = {"method", "status", "note"}
 def test_every_registered_method_and_backbone_has_a_preset():
     methods = {p["method"] for p in PRESETS.values() if not p.get("status")}
     backbones = {p["backbone"] for p in PRESETS.values() if p.get("backbone")}
-    # DGIR, DiffuseMorph, LDM-Morph and M2M-Reg are papers here, uniGradICON is pretrained (no training preset)
-    assert METHODS.names() == sorted(methods | {"dgir", "diffusemorph", "ldm_morph", "m2m_reg", "unigradicon"})
+    # DGIR, DiffuseMorph, DiffuseReg, LDM-Morph and M2M-Reg are papers here, uniGradICON is pretrained
+    # (no training preset)
+    assert METHODS.names() == sorted(methods | {"dgir", "diffusemorph", "diffusereg", "ldm_morph", "m2m_reg",
+                                                "unigradicon"})
     assert set(BACKBONES.names()) - backbones == {"dgir_official", "icon"}   # GradICON's / DGIR's own nets
 
 
