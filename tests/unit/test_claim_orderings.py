@@ -97,3 +97,10 @@ def test_a_check_naming_initial_compares_with_the_value_before_registration():
     vals = metric_values(df, "nmse_generated", initial=True)
     assert judge({"metric": "nmse_generated", "better": "diffusemorph", "than": "initial"}, vals).verdict == stats.HOLDS
     assert judge({"metric": "nmse_generated", "better": "initial", "than": "diffusemorph"}, vals).verdict == stats.FAILS
+
+
+def test_order_and_trend_name_swept_values_as_numbers():
+    """A sweep's rows are its values as written by the plan ("1" for 1.0): a check may write 1.0."""
+    rows = {"0.2": BASE, "0.6": BASE + 0.03 + NOISE, "1": BASE + 0.06}
+    assert judge({"metric": "dice", "order": [0.2, 0.6, 1.0]}, values(rows)).verdict == stats.HOLDS
+    assert judge({"metric": "dice", "trend": ["0.2", "0.6", "1.0"], "margin": 0.01}, values(rows)).verdict == stats.HOLDS

@@ -144,10 +144,10 @@ def judge(check: dict, values: pd.DataFrame) -> Verdict:
         return _prefixed(f"{metric}: ", stats.better_than_all(a, series, [b], lower))
     if "order" in check:
         return _prefixed(f"{metric}, order {' < '.join(map(str, check['order']))}: ",
-                         orderings.ordered([str(r) for r in check["order"]], series, lower))
+                         orderings.ordered([_row_key(r, series) for r in check["order"]], series, lower))
     if "trend" in check:
         return _prefixed(f"{metric}, trend {' -> '.join(map(str, check['trend']))}: ",
-                         orderings.trend([str(r) for r in check["trend"]], series, lower,
+                         orderings.trend([_row_key(r, series) for r in check["trend"]], series, lower,
                                          float(check.get("margin", 0.0))))
     if "median_iqr" in check:
         row, among = str(check["median_iqr"]), check.get("among", "all")
@@ -159,6 +159,14 @@ def judge(check: dict, values: pd.DataFrame) -> Verdict:
     if "argmax_in" in check or "argmax_in_range" in check:
         return _judge_sweep(check, series, metric, lower, initial)
     return Verdict(stats.UNTESTABLE, f"unknown check {check}")
+
+
+def _row_key(row, series: dict) -> str:
+    """A row named in a check as the values name it: a swept value written 1.0 is the row "1"."""
+    name = str(row)
+    if name in series:
+        return name
+    return next((k for k in series if _num(k) == _num(name) and not isinstance(_num(name), str)), name)
 
 
 def names_rows(check: dict) -> set[str]:
