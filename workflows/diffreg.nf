@@ -138,6 +138,8 @@ def provenanceFile(datasets) {
                     [d.name, f.exists() ? f.splitCsv(header: true).collect { [it.item, it.reason] } : null] }]
     info.mkdirs()
     def out = info.resolve('provenance.json')
-    out.text = groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(meta)) + '\n'
+    def text = groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(meta)) + '\n'
+    // rewritten only when it changed: Nextflow hashes the file by its time stamp (REPORT's cache)
+    if (!out.exists() || out.text != text) out.text = text
     return out
 }
