@@ -265,7 +265,7 @@ def _stage(**settings):
 _LR = "must be a number in (0, 1] (Adam moves every weight by about lr per step)"
 # settings of a pretraining stage: refused before any training (the divergence itself: test_pretrain_divergence.py)
 PRETRAIN_CASES = [
-    ("pretrain-unknown-kind", _stage(), pretrain("vae"), 2, "unknown stage kind 'vae' (known: adm_natural_images, ldm_morph_latent_diffusion, m2m_training_curves)"),
+    ("pretrain-unknown-kind", _stage(), pretrain("vae"), 2, "unknown stage kind 'vae' (known: adm_natural_images, diffusereg_vtn, ldm_morph_latent_diffusion, m2m_training_curves)"),
     ("pretrain-lr-100", _stage(lr=100), pretrain(), 2, f"adm_natural_images: lr 100 {_LR}"),
     ("pretrain-lr-0", _stage(lr=0), pretrain(), 2, f"adm_natural_images: lr 0 {_LR}"),
     ("pretrain-lr-nan", lambda w: (w / "stage.json").write_text('{"lr": NaN}'), pretrain(), 2, f"adm_natural_images: lr nan {_LR}"),
