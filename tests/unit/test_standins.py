@@ -20,7 +20,7 @@ from diffreg.spatial import warp_numpy
 
 def _digest(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.iterdir()) if p.is_file() and p.name != "run.json"}
+            for p in sorted(folder.iterdir()) if p.is_file() and p.name not in ("run.json", "pair_scheme.txt")}
 
 
 def _load(path):
@@ -74,6 +74,8 @@ def test_default_dataset_is_the_brain_population_unchanged(tmp_path):
     generate(tmp_path / "direct", ToyConfig(n_subjects=3, size=16, ndim=3, seed=4))
     assert _digest(tmp_path / "cli") == _digest(tmp_path / "direct")
     assert json.loads((tmp_path / "cli" / "run.json").read_text())["params"]["dataset"] == "brain"
+    # the command also says how the pipeline pairs the data (between subjects: a brain population)
+    assert (tmp_path / "cli" / "pair_scheme.txt").read_text() == "all_ordered\n"
 
 
 def test_option_of_another_dataset_is_refused(tmp_path, capsys):
@@ -204,3 +206,12 @@ def test_echonet_video_and_masks(tmp_path):
     assert _toy([*args, "--outdir", tmp_path / "b"]) == 0
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a" / "Videos") == _digest(tmp_path / "b" / "Videos")
+
+
+def test_frame_and_expression_stand_ins_pair_within_a_subject():
+    """TOY_DATA forms each stand-in's pairs with the scheme it declares (pair_scheme.txt)."""
+    from diffreg.data import standins
+    reg = standins.load_all()
+    assert {n: reg.get(n).pairing for n in reg.names()} == {
+        "brain": "all_ordered", "oasis": "all_ordered", "adni": "all_ordered",
+        "acdc": "intra", "camus": "intra", "echonet": "intra", "faces": "intra"}
