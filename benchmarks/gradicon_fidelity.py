@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import types
 from pathlib import Path
 
 import torch
@@ -25,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from official_stubs import placeholder_module  # noqa: E402  (benchmarks/)
 from random_weights import seeded, small_uniform  # noqa: E402  (benchmarks/)
 from diffreg.methods.gradicon import gradicon_terms, icon_lncc  # noqa: E402
 from diffreg.nets.tallunet import DGIRNet  # noqa: E402
@@ -38,12 +38,7 @@ SHAPES = {2: (2, 1, 48, 40), 3: (1, 1, 136, 136, 136)}     # the 3D chain needs 
 
 def load_official(icon_root: Path, ugi_root: Path):
     for name in ("itk", "footsteps"):
-        try:
-            __import__(name)
-        except ImportError:       # a stub whose attributes are placeholders (annotations only)
-            stub = types.ModuleType(name)
-            stub.__getattr__ = lambda attr: type(attr, (), {})
-            sys.modules[name] = stub
+        placeholder_module(name)
     sys.path.insert(0, str(icon_root / "src"))
     sys.path.insert(0, str(ugi_root / "src"))
     import icon_registration as icon

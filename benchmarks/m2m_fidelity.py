@@ -34,6 +34,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from official_stubs import placeholder_module  # noqa: E402  (benchmarks/)
 from random_weights import seeded, small_uniform  # noqa: E402  (benchmarks/)
 from diffreg.losses import build_regulariser  # noqa: E402
 from diffreg.methods import build_method  # noqa: E402
@@ -56,13 +57,6 @@ TERMS = {"loss": "all_loss", "m2m": "similarity_loss", "reg": "inverse_consisten
 
 
 # --------------------------------------------------------------------------- the official side
-def _stub(name):
-    try:
-        __import__(name)
-    except ImportError:           # a stub whose attributes are placeholders (annotations only)
-        stub = types.ModuleType(name)
-        stub.__getattr__ = lambda attr: type(attr, (), {})
-        sys.modules[name] = stub
 
 
 # the official composed calls (first map innermost) -> ICON's order (first map outermost)
@@ -77,7 +71,7 @@ CHAIN = re.compile(r"((?:self\.phi_(?!AB\(self\.phi_BA\()\w+\(){2,})([^()]*?)(\)
 
 def load_official(root: Path):
     for name in ("itk", "ml_collections"):
-        _stub(name)
+        placeholder_module(name)
     sys.path.insert(0, str(root))
     import icon_registration as icon
     import icon_registration.networks as networks

@@ -80,8 +80,8 @@ def check_preprocess_flags(flags: str, where: str) -> None:
         with contextlib.redirect_stderr(err):
             _, extra = parser.parse_known_args(required + words)
     except (argparse.ArgumentError, SystemExit) as exc:
-        why = str(exc) if isinstance(exc, argparse.ArgumentError) else err.getvalue().strip().splitlines()[-1:]
-        raise InputError(f"{where}: {why if isinstance(why, str) else ''.join(why)} "
+        why = str(exc) if isinstance(exc, argparse.ArgumentError) else (err.getvalue().strip().splitlines() or [""])[-1]
+        raise InputError(f"{where}: {why} "
                          "(see: diffreg preprocess --help)") from None
     if extra:
         raise InputError(f"{where}: unknown flag(s) {' '.join(extra)} of diffreg preprocess "
