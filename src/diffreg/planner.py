@@ -27,7 +27,7 @@ COLUMNS = {
     "trainings.csv": ["run", "method", "ndim", "dataset", "train_moving", "train_fixed", "config", "needs", "seed",
                       "atlas"],
     "registrations.csv": ["experiment", "label", "kind", "run", "method", "preset", "ndim", "dataset", "moving",
-                          "fixed", "eval_config", "pairs"],
+                          "fixed", "eval_config", "pairs", "settings"],
     "uses.csv": ["experiment", "artifact", "row", "label", "status", "note", "param", "value"],
     "figures.csv": ["figure", "experiment", "artifact", "function", "ndim", "dataset", "moving", "fixed", "config",
                     "needs"],
@@ -61,6 +61,7 @@ class Plan:
     figures: dict[str, dict] = field(default_factory=dict)         # figure id -> row (+ _config)
     experiments: list[dict] = field(default_factory=list)
     evals: dict[str, dict] = field(default_factory=dict)           # eval config file -> content
+    settings: dict[str, dict] = field(default_factory=dict)        # registration settings file -> content
 
     def counts(self) -> dict[str, int]:
         return {s: sum(u.status == s for u in self.uses) for s in STATUSES}
@@ -297,12 +298,16 @@ class Planner:
         full.update(config)
         task_profile = (target.spec.get("profiles") or {}).get(self.profile) or {}
         full.update({k: v for k, v in task_profile.items() if k in known and k != param})
+        # registration-only settings (a sampler, its steps) stay out of the training: rows that differ
+        # only there share one trained model, each registered with its own settings
+        inference = {k: full.pop(k) for k in METHODS.get(method).Config.INFERENCE if k in full}
         self.add_stages(exp, settings, target, needs, train)
         for k in range(self.seeds):    # replicate k trains with seed --seed + k (diffreg.replicates)
             run = self.training(method, ndim, target.trains_on, train, full, needs, k,
                                 atlas="first" if target.spec.get("pairing") == "atlas" else "")
-            label = seed_label(method if exp.name == "main" else f"{run}@{target.task}.{target.test}", k)
-            self.registration(exp, label, target, art, kind="learned", run=run, method=method)
+            name = run + (f"+{hash8(inference)}" if inference else "")
+            label = seed_label(method if exp.name == "main" else f"{name}@{target.task}.{target.test}", k)
+            self.registration(exp, label, target, art, kind="learned", run=run, method=method, inference=inference)
             if k == 0:
                 use.label = label
             else:
@@ -345,10 +350,15 @@ class Planner:
         return run
 
     def registration(self, exp: Experiment, label: str, target: Target, art: dict, kind: str, run: str = "",
-                     method: str = "", preset: str = "") -> None:
+                     method: str = "", preset: str = "", inference: dict | None = None) -> None:
         key = (exp.name, label)
+        settings = ""
+        if inference:
+            settings = f"register-{hash8(inference)}.json"
+            self.plan.settings[settings] = dict(inference)
         self.plan.registrations.setdefault(key, {
             "experiment": exp.name, "label": label, "kind": kind, "run": run, "method": method, "preset": preset,
+            "settings": settings,
             "ndim": int(target.spec["ndim"]), "dataset": target.dataset, "moving": target.moving,
             # <pairing file>/<pairing> (experiments/pairs/<file>.yaml of the task's dataset, aliases
             # resolved), "" = the dataset's own pairs
@@ -493,7 +503,7 @@ def write_plan(plan: Plan, out: str | Path) -> None:
     for group in (plan.stages, plan.trainings, plan.figures):
         for row in group.values():
             config(row["config"], row["_config"])
-    for name, content in plan.evals.items():
+    for name, content in {**plan.evals, **plan.settings}.items():
         config(name, content)
     table("stages.csv", list(plan.stages.values()))
     table("trainings.csv", list(plan.trainings.values()))

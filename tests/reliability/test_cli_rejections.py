@@ -207,12 +207,17 @@ TRAIN_CASES = [
 ]
 
 
-def register(moving="{d}/sub-002_be.nii.gz", fixed="{d}/sub-003_be.nii.gz", model="{m}"):
+def register(moving="{d}/sub-002_be.nii.gz", fixed="{d}/sub-003_be.nii.gz", model="{m}", extra=()):
     def argv(w, d, m):
         f = lambda s: s.format(w=w, d=d, m=m)  # noqa: E731
-        return ["register", "--model", f(model), "--moving", f(moving), "--fixed", f(fixed),
+        files = ["--moving", f(moving), "--fixed", f(fixed)] if moving else []
+        return ["register", "--model", f(model), *files, *[f(x) for x in extra],
                 "--device", "cpu", "--threads", "1", "--out", str(w / "out" / "reg")]
     return argv
+
+
+def _write(name: str, text: str):
+    return lambda w: (w / name).write_text(text)
 
 
 def _copy_model(files: dict[str, str | bytes | None]):
@@ -250,6 +255,16 @@ REGISTER_CASES = [
      "{w}/nan.nii.gz: contains NaN or Inf voxels"),
     ("3d-image-2d-model", lambda w: (_img(w / "m3.nii.gz", _rand((8, 8, 8))), _img(w / "f3.nii.gz", _rand((8, 8, 8), 1))),
      register(moving="{w}/m3.nii.gz", fixed="{w}/f3.nii.gz"), 2, "{w}/m3.nii.gz: 3D image, model {m} is 2D"),
+    ("no-images", None, register(moving=None), 2, "give --moving and --fixed, or --pairs"),
+    ("pairs-not-found", None, register(moving=None, extra=("--pairs", "{w}/none.csv")), 2, "--pairs {w}/none.csv: file not found"),
+    ("pairs-no-fixed-column", _write("p.csv", "id,moving\np1,sub-002_be.nii.gz\n"),
+     register(moving=None, extra=("--pairs", "{w}/p.csv", "--images-dir", "{d}")), 2,
+     "{w}/p.csv: no column fixed (columns: id, moving, fixed, moving_labels, fixed_labels)"),
+    ("pairs-file-missing", _write("p.csv", "id,moving,fixed\np1,sub-002_be.nii.gz,gone.nii.gz\n"),
+     register(moving=None, extra=("--pairs", "{w}/p.csv", "--images-dir", "{d}")), 2,
+     "{w}/p.csv:2: fixed gone.nii.gz not found under {d}"),
+    ("settings-of-training", _write("s.json", '{"lr": 0.1}'), register(extra=("--settings", "{w}/s.json")), 2,
+     "voxelmorph: lr not settable at registration (only none: the others change what is trained)"),
 ]
 
 def pretrain(kind="adm_natural_images"):

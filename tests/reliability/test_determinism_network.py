@@ -44,6 +44,30 @@ def test_same_seed_same_bytes(toy, tmp_path):
     assert {n.split("/")[0] for n in zipfile.ZipFile(a / "model" / "model.pt").namelist()} == {"model"}
 
 
+def test_pairs_of_a_set_equal_one_pair_runs(toy, tmp_path):
+    """`register --pairs` (one pipeline task per registration set, the model loaded once) writes for
+    each pair the bytes that a run on that pair alone writes."""
+    common = ["--device", "cpu", "--threads", "1", "--seed", "3"]
+    assert main(["train", "--method", "voxelmorph", "--data-dir", str(toy), "--subjects", "sub-001",
+                 "--iterations", "3", *common, "--out", str(tmp_path / "model")]) == 0
+    pairs = [("p1", "sub-002", "sub-003"), ("p2", "sub-003", "sub-002")]
+    (tmp_path / "pairs.csv").write_text("id,moving,fixed,moving_labels,fixed_labels\n" + "".join(
+        f"{i},{m}_be.nii.gz,{f}_be.nii.gz,{m}_labels.nii.gz,{f}_labels.nii.gz\n" for i, m, f in pairs))
+    assert main(["register", "--model", str(tmp_path / "model"), "--name", "vm", "--pairs", str(tmp_path / "pairs.csv"),
+                 "--images-dir", str(toy), *common, "--out", str(tmp_path / "set")]) == 0
+    for i, m, f in pairs:
+        alone = tmp_path / "alone" / f"vm__{i}"
+        assert main(["register", "--model", str(tmp_path / "model"), "--name", "vm", "--pair", i,
+                     "--moving", str(toy / f"{m}_be.nii.gz"), "--fixed", str(toy / f"{f}_be.nii.gz"),
+                     "--moving-labels", str(toy / f"{m}_labels.nii.gz"), "--fixed-labels", str(toy / f"{f}_labels.nii.gz"),
+                     *common, "--out", str(alone)]) == 0
+        for name in ("disp.nii.gz", "warped.nii.gz", "warped_labels.nii.gz"):
+            assert (tmp_path / "set" / f"vm__{i}" / name).read_bytes() == (alone / name).read_bytes(), (i, name)
+        import json
+        run = json.loads((tmp_path / "set" / f"vm__{i}" / "run.json").read_text())
+        assert (run["pair"], run["moving"], run["fixed"]) == (i, f"{m}_be.nii.gz", f"{f}_be.nii.gz")
+
+
 BLOCKER = textwrap.dedent("""
     import socket, sys
     attempts = []

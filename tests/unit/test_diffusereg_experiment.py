@@ -152,8 +152,13 @@ def test_table2_variants_are_settings_of_one_method(exp):
         assert (st["kind"], st["data"], st["_config"].get("iterations")) == ("diffusereg_vtn", "yes", vtn_iterations)
         # Table 1's row is Table 2's row 1 and the DDIM artifact's DDPM row: one training
         assert uses[("table1", "diffusereg")].label == uses[("table2", "diffusereg")].label == uses[("ddim", "ddpm")].label
-        ddim = plan.trainings[uses[("ddim", "ddim")].label.split("@")[0]]["_config"]
-        assert (ddim["sampling"], ddim["sampling_steps"]) == ("ddim", 50)
+        # the DDIM row: the same trained model, sampled with its own registration settings
+        ddpm_reg = plan.registrations[("diffusereg", uses[("ddim", "ddpm")].label)]
+        ddim_reg = plan.registrations[("diffusereg", uses[("ddim", "ddim")].label)]
+        assert ddim_reg["run"] == ddpm_reg["run"] and ddim_reg["label"] != ddpm_reg["label"]
+        assert ddpm_reg["settings"] == "" and plan.settings[ddim_reg["settings"]] == {"sampling": "ddim",
+                                                                                     "sampling_steps": 50}
+        assert not {"sampling", "sampling_steps"} & set(plan.trainings[ddim_reg["run"]]["_config"])
 
 
 def test_rows_settings_reach_the_configs(exp):
@@ -180,10 +185,13 @@ def test_plan_on_the_standin_through_the_command_line(tmp_path):
     assert main(["plan", "--papers", str(YAML), "--ndims", "acdc=3", "--profile", "test", "--out", str(out)]) == 0
     read = lambda f: list(csv.DictReader((out / f).open()))
     trainings = read("trainings.csv")
-    assert sorted(r["method"] for r in trainings) == ["diffusemorph"] + ["diffusereg"] * 11 + ["fsdiffreg"]
+    # Table 2's ten variants; the DDIM row samples Table 1's model (registration settings)
+    assert sorted(r["method"] for r in trainings) == ["diffusemorph"] + ["diffusereg"] * 10 + ["fsdiffreg"]
     assert {(r["train_moving"], r["train_fixed"], r["dataset"], r["ndim"]) for r in trainings} == {("es", "ed", "acdc", "3")}
     regs = read("registrations.csv")
     assert len(regs) == 13 and {r["kind"] for r in regs} == {"learned"}
+    own = [r for r in regs if r["settings"]]
+    assert len(own) == 1 and json.loads((out / "configs" / own[0]["settings"]).read_text())["sampling"] == "ddim"
     assert {r["pairs"] for r in regs} == {"acdc/diffusereg_es_to_ed"}
     uses = read("uses.csv")
     assert len(uses) == 3 + 10 + 3 + 2 and all(u["status"] == "run" for u in uses)

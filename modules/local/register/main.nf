@@ -1,25 +1,32 @@
-// Registers one pair with a trained model: displacement, warped image and labels, run.json.
+// Registers every pair of one registration set with its trained model, loaded once: per pair a
+// <label>__<pair> folder with the displacement, warped image and labels, and run.json.
 process REGISTER {
-    tag "${meta.label} ${meta.id}"
+    tag "${meta.label} (${pairs.size()} pairs)"
     label 'process_gpu'
 
     input:
-    tuple val(meta), path(moving), path(fixed), path(moving_labels), path(fixed_labels), path(model)
+    tuple val(meta), val(pairs), path(images, stageAs: 'images/*'), path(model), path(settings)
 
     output:
-    tuple val(meta), path("${meta.label}__${meta.id}"), path(moving), path(fixed), path(moving_labels), path(fixed_labels), emit: registration
+    tuple val(meta.label), path("${meta.label}__*", type: 'dir'), emit: registration
 
     script:
     def args = task.ext.args ?: ''
+    def own = settings.name != 'NO_FILE' ? "--settings ${settings}" : ''
+    def quote = { v -> '"' + (v ?: '').toString().replace('"', '""') + '"' }
+    def rows = pairs.collect { p -> [p.id, p.moving, p.fixed, p.moving_labels, p.fixed_labels].collect(quote).join(',') }
     """
-    diffreg register --model ${model} --name '${meta.label}' --pair ${meta.id} --moving ${moving} --fixed ${fixed} \\
-        --moving-labels ${moving_labels} --fixed-labels ${fixed_labels} \\
-        --threads ${task.cpus} ${args} --out '${meta.label}__${meta.id}'
+    cat > pairs.csv <<'PAIRS'
+id,moving,fixed,moving_labels,fixed_labels
+${rows.join('\n')}
+PAIRS
+    diffreg register --model ${model} --name '${meta.label}' --pairs pairs.csv --images-dir images ${own} \\
+        --threads ${task.cpus} ${args} --out .
     """
 
     stub:
+    def dirs = pairs.collect { p -> "'${meta.label}__${p.id}'" }.join(' ')
     """
-    mkdir -p '${meta.label}__${meta.id}' && touch '${meta.label}__${meta.id}'/{disp,warped,warped_labels}.nii.gz
-    echo '{}' > '${meta.label}__${meta.id}/run.json'
+    for d in ${dirs}; do mkdir -p "\$d" && touch "\$d"/{disp,warped,warped_labels}.nii.gz && echo '{}' > "\$d/run.json"; done
     """
 }

@@ -1,8 +1,13 @@
 """`diffreg register`: register one pair with a trained model, in the project's field convention:
 disp.nii.gz and warped.nii.gz, and what a sampling method shows besides (methods.RegistrationResult):
-disp_step<k>.nii.gz for its trajectory, <name>.nii.gz for its images."""
+disp_step<k>.nii.gz for its trajectory, <name>.nii.gz for its images.
+
+`--pairs pairs.csv --images-dir DIR` registers every pair of a registration set with the model loaded
+once (one pipeline task per set: the interpreter, torch and the weights load once, not per pair),
+each into <out>/<name>__<pair>."""
 from __future__ import annotations
 
+import csv
 import sys
 import time
 from pathlib import Path
@@ -24,17 +29,24 @@ HELP = "Register a moving image to a fixed image with a trained model"
 
 def add_arguments(p) -> None:
     p.add_argument("--model", required=True, help="model folder written by `diffreg train`")
-    p.add_argument("--moving", required=True, help="moving image (NIfTI)")
-    p.add_argument("--fixed", required=True, help="fixed image (NIfTI)")
+    p.add_argument("--moving", default=None, help="moving image (NIfTI); or give --pairs")
+    p.add_argument("--fixed", default=None, help="fixed image (NIfTI); or give --pairs")
+    p.add_argument("--pairs", default=None, metavar="CSV",
+                   help="several pairs instead of --moving/--fixed: columns id, moving, fixed, moving_labels, "
+                        "fixed_labels (file names under --images-dir); each goes to <out>/<name>__<id>")
+    p.add_argument("--images-dir", default=".", help="folder of the files --pairs names")
     p.add_argument("--moving-labels", default=None, help="moving label map, warped with nearest neighbour")
     p.add_argument("--fixed-labels", default=None, help="fixed label map (recorded for evaluation)")
     p.add_argument("--pair", default=None, help="pair id recorded in run.json")
     p.add_argument("--name", default=None,
                    help="method name recorded in run.json (default: the model's method), e.g. one run of a loss grid")
+    p.add_argument("--settings", default=None, metavar="JSON",
+                   help="registration-only settings of the model's method (e.g. DiffuseReg's sampling, "
+                        "sampling_steps, eta, save_steps, trajectory), applied to the loaded model")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help="output folder (with --pairs: the folder of the pairs' folders)")
 
 
 def check_field(disp: torch.Tensor, model: str, moving: str) -> None:
@@ -52,7 +64,7 @@ def check_field(disp: torch.Tensor, model: str, moving: str) -> None:
                                f"times the image size {size} (a diverged model?); nothing written")
 
 
-def _load_model(model: str, device: torch.device):
+def _load_model(model: str, device: torch.device, settings: str | None = None):
     """load_method, with every way a folder is not a trained model as one InputError line."""
     from ..io import load_json_object
 
@@ -72,7 +84,8 @@ def _load_model(model: str, device: torch.device):
     if not zipfile.is_zipfile(folder / "model.pt"):  # torch.save writes a zip archive
         raise InputError(f"{folder / 'model.pt'}: not a PyTorch checkpoint (no zip archive: truncated or another file)")
     try:
-        return load_method(folder, device)
+        inference = load_json_object(settings, "registration settings") if settings else None
+        return load_method(folder, device, inference)
     except InputError:
         raise
     except Exception as exc:  # a truncated or foreign model.pt, weights of another network
@@ -89,33 +102,84 @@ def run(args) -> int:
         return exc.exit_code
 
 
+PAIR_COLUMNS = ("id", "moving", "fixed", "moving_labels", "fixed_labels")
+
+
+def read_pairs(path: str, images_dir: str) -> list[dict]:
+    """The rows of --pairs with their files resolved under --images-dir, or one InputError line."""
+    src = Path(path)
+    if not src.is_file():
+        raise InputError(f"--pairs {path}: file not found")
+    with src.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in ("id", "moving", "fixed") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(f"{path}: no column {', '.join(missing)} (columns: {', '.join(PAIR_COLUMNS)})")
+        rows = list(reader)
+    if not rows:
+        raise InputError(f"{path}: no pairs")
+    root = Path(images_dir)
+    for n, row in enumerate(rows, start=2):
+        for key in PAIR_COLUMNS[1:]:
+            name = (row.get(key) or "").strip()
+            row[key] = str(root / name) if name else None
+            if row[key] and not Path(row[key]).exists():
+                raise InputError(f"{path}:{n}: {key} {name} not found under {images_dir}")
+        if not row["moving"] or not row["fixed"]:
+            raise InputError(f"{path}:{n}: pair {row.get('id')!r} needs a moving and a fixed image")
+    return rows
+
+
 def _run(args) -> int:
     check_seed(args.seed)
+    if args.pairs:
+        pairs = read_pairs(args.pairs, args.images_dir)
+        outs = [Path(args.out) / f"{args.name or Path(args.model).name}__{row['id']}" for row in pairs]
+    elif args.moving and args.fixed:
+        pairs = [{"id": args.pair, "moving": args.moving, "fixed": args.fixed,
+                  "moving_labels": args.moving_labels, "fixed_labels": args.fixed_labels}]
+        outs = [Path(args.out)]
+    else:
+        raise InputError("give --moving and --fixed, or --pairs")
     device = resolve_device(args.device)
     threads = set_threads(args.threads)
     seed_everything(args.seed)
-    manifest = RunManifest("register", vars(args), seed=args.seed, device=str(device))
-    moving, _ = read_image(args.moving)
-    fixed, affine = read_image(args.fixed)
+    method = _load_model(args.model, device, args.settings)
+    for k, (row, out) in enumerate(zip(pairs, outs)):
+        if len(pairs) > 1:
+            print(f"[{k + 1}/{len(pairs)}] {out.name}", flush=True)
+        register_pair(method, args, row, out, device, threads, warm_up=k == 0)
+    return 0
+
+
+def register_pair(method, args, row: dict, out: Path, device: torch.device, threads: int, warm_up: bool) -> None:
+    """One pair: the model's field checked, then written with the warped image and labels and run.json.
+    Seeded per pair, so a pair's result does not depend on the pairs registered before it."""
+    seed_everything(args.seed)
+    params = {k: v for k, v in vars(args).items() if k not in ("pairs", "images_dir")}
+    params.update(pair=row["id"], moving=row["moving"], fixed=row["fixed"], out=str(out),
+                  moving_labels=row.get("moving_labels"), fixed_labels=row.get("fixed_labels"))
+    manifest = RunManifest("register", params, seed=args.seed, device=str(device))
+    moving, _ = read_image(row["moving"])
+    fixed, affine = read_image(row["fixed"])
     if moving.shape != fixed.shape:
-        raise InputError(f"{args.moving}: shape {moving.shape} differs from fixed {fixed.shape}")
-    method = _load_model(args.model, device)
+        raise InputError(f"{row['moving']}: shape {moving.shape} differs from fixed {fixed.shape}")
     if moving.ndim != method.ndim:
-        raise InputError(f"{args.moving}: {moving.ndim}D image, model {args.model} is {method.ndim}D")
+        raise InputError(f"{row['moving']}: {moving.ndim}D image, model {args.model} is {method.ndim}D")
     m = torch.from_numpy(moving)[None, None].to(device)
     f = torch.from_numpy(fixed)[None, None].to(device)
     # a fresh generator per call: sampling methods give the same result for the same --seed
     generator = lambda: torch.Generator(device=device).manual_seed(args.seed)  # noqa: E731
-    method.register(m, f, generator())  # warm-up: excluded from the reported runtime
+    if warm_up:  # the first pair's warm-up is excluded from its reported runtime (later pairs run warm)
+        method.register(m, f, generator())
     synchronize(device)
     t0 = time.perf_counter()
     result = method.register(m, f, generator())
     synchronize(device)
     elapsed = time.perf_counter() - t0
     disp = result.displacement
-    check_field(disp, args.model, args.moving)
+    check_field(disp, args.model, row["moving"])
 
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_field(out / "disp.nii.gz", disp[0].cpu().numpy(), affine)
     for k, step in enumerate(result.trajectory):
@@ -124,17 +188,16 @@ def _run(args) -> int:
         write_image(out / f"{name}.nii.gz", image[0, 0].cpu().numpy().astype(np.float32), affine)
     with torch.no_grad():
         write_image(out / "warped.nii.gz", spatial.warp(m, disp)[0, 0].cpu().numpy().astype(np.float32), affine)
-        if args.moving_labels:
-            lab, _ = read_labels(args.moving_labels)
+        if row.get("moving_labels"):
+            lab, _ = read_labels(row["moving_labels"])
             lab_t = torch.from_numpy(lab.astype(np.float32))[None, None].to(device)
             warped = spatial.warp(lab_t, disp, mode="nearest")[0, 0].cpu().numpy()
             write_image(out / "warped_labels.nii.gz", np.rint(warped).astype(np.int16), affine)
-    manifest.update(method=args.name or method.name, pair=args.pair, moving=Path(args.moving).name,
-                    fixed=Path(args.fixed).name,
-                    moving_labels=Path(args.moving_labels).name if args.moving_labels else None,
-                    fixed_labels=Path(args.fixed_labels).name if args.fixed_labels else None,
+    name_of = lambda key: Path(row[key]).name if row.get(key) else None  # noqa: E731
+    manifest.update(method=args.name or method.name, pair=row["id"], moving=name_of("moving"),
+                    fixed=name_of("fixed"), moving_labels=name_of("moving_labels"),
+                    fixed_labels=name_of("fixed_labels"),
                     register_time_s=round(elapsed, 4), threads=threads,
                     trajectory_steps=len(result.trajectory),
                     trajectory_times=[float(t) for t in result.trajectory_times] or None, images=sorted(result.images))
     manifest.write(out / "run.json")
-    return 0

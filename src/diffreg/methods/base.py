@@ -110,12 +110,22 @@ def build_method(name: str, ndim: int, config: dict, device: torch.device) -> Me
     return METHODS.build(name, ndim=ndim, config=config, device=device)
 
 
-def load_method(model_dir: str | Path, device: torch.device) -> Method:
+def load_method(model_dir: str | Path, device: torch.device, inference: dict | None = None) -> Method:
+    """The trained model of `model_dir`; `inference` sets registration-only settings of its method
+    (`MethodConfig.INFERENCE`: a sampler, its steps), any other key is refused."""
     model_dir = Path(model_dir)
     cfg_path = model_dir / "config.json"
     if not cfg_path.exists():
         raise InputError(f"{model_dir}: not a trained model folder (config.json missing)")
     cfg = json.loads(cfg_path.read_text())
-    method = build_method(cfg["method"], cfg["ndim"], cfg["config"], device)
+    config = dict(cfg["config"])
+    if inference:
+        allowed = METHODS.get(cfg["method"]).Config.INFERENCE
+        wrong = sorted(set(inference) - set(allowed))
+        if wrong:
+            raise InputError(f"{cfg['method']}: {', '.join(wrong)} not settable at registration (only "
+                             f"{', '.join(allowed) or 'none'}: the others change what is trained)")
+        config.update(inference)
+    method = build_method(cfg["method"], cfg["ndim"], config, device)
     method.load_state_dict(torch.load(model_dir / "model.pt", map_location=device, weights_only=True))
     return method

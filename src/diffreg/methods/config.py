@@ -24,6 +24,10 @@ class MethodConfig:
     FLAG_KEYS: ClassVar[dict[str, str]] = {}
     # settings the report shows beside each row (report.row_settings); `describe(key)` may word them
     REPORTED: ClassVar[tuple[str, ...]] = ()
+    # settings that act only when registering (a sampler, its steps, what it saves): the planner keeps
+    # them out of the training's config and hash, so that one trained model serves every value, and
+    # `diffreg register --settings` applies them to the loaded model
+    INFERENCE: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def settings(cls, ndim: int) -> set[str]:

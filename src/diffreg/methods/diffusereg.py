@@ -50,6 +50,7 @@ DENOISERS = ("swin_unetr", "unet", "uvit", "swin_unet", "transmorph")
 @dataclass
 class DiffuseRegConfig(TrainerConfig):
     REPORTED: ClassVar[tuple[str, ...]] = ("denoiser", "sampling", "sampling_steps")
+    INFERENCE: ClassVar[tuple[str, ...]] = ("sampling", "sampling_steps", "eta", "save_steps", "trajectory")
     iterations: int = 120000           # 1200 epochs x 100 ACDC training pairs (official I120000_E1200)
     lr: float = 1e-4                   # AdamW, cosine annealing to lr_min over the run
     weight_decay: float = 1e-4

@@ -12,23 +12,36 @@ from diffreg.deps import is_dependency
 
 
 def training_settings(plan_dir: Path) -> dict[str, dict]:
-    """run -> {setting: value} for the REPORTED settings of its method (empty where none)."""
+    """run -> {setting: value} for the REPORTED settings of its method (empty where none); a
+    registration with its own settings (`registrations.csv` settings: a sampler, its steps) under
+    its name, <run>+<hash>, with those settings applied."""
     from diffreg.methods import METHODS
     path = plan_dir / "trainings.csv"
     if not path.exists():
         return {}
-    out = {}
+    given: dict[str, tuple] = {}
     for _, t in pd.read_csv(path, dtype=str, keep_default_na=False).iterrows():
         cls = METHODS.get(t["method"]).Config
-        reported = cls.REPORTED
         cfg_file = plan_dir / "configs" / t["config"]
-        if not reported or not cfg_file.exists():
-            continue
-        given = {k: v for k, v in json.loads(cfg_file.read_text()).items()
-                 if not is_dependency(v) and k in cls.settings(int(t["ndim"]))}
-        cfg = cls.from_dict(given, int(t["ndim"]), t["method"])
-        out[t["run"]] = {k: cfg.describe(k) if hasattr(cfg, "describe") else str(getattr(cfg, k)) for k in reported}
+        if cls.REPORTED and cfg_file.exists():
+            ndim = int(t["ndim"])
+            given[t["run"]] = (cls, ndim, t["method"], {k: v for k, v in json.loads(cfg_file.read_text()).items()
+                                                        if not is_dependency(v) and k in cls.settings(ndim)})
+    out = {run: _reported(*item) for run, item in given.items()}
+    regs = plan_dir / "registrations.csv"
+    if regs.exists():
+        table = pd.read_csv(regs, dtype=str, keep_default_na=False)
+        for _, r in table[table.get("settings", pd.Series("", index=table.index)) != ""].iterrows():
+            if r["run"] in given and (plan_dir / "configs" / r["settings"]).exists():
+                cls, ndim, method, values = given[r["run"]]
+                own = json.loads((plan_dir / "configs" / r["settings"]).read_text())
+                out[r["label"].split("@")[0]] = _reported(cls, ndim, method, {**values, **own})
     return out
+
+
+def _reported(cls, ndim: int, method: str, values: dict) -> dict:
+    cfg = cls.from_dict(values, ndim, method)
+    return {k: cfg.describe(k) if hasattr(cfg, "describe") else str(getattr(cfg, k)) for k in cls.REPORTED}
 
 
 def settings_notes(uses: pd.DataFrame, settings: dict[str, dict]) -> list[str]:

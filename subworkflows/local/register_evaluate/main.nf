@@ -6,7 +6,7 @@
 include { REGISTER } from '../../../modules/local/register'
 include { BASELINE } from '../../../modules/local/baseline'
 include { EVALUATE } from '../../../modules/local/evaluate'
-include { planRows; pairFiles } from '../utils'
+include { planRows; pairFiles; stagedOnce } from '../utils'
 
 workflow REGISTER_EVALUATE {
     take:
@@ -21,34 +21,63 @@ workflow REGISTER_EVALUATE {
     // one registration per label, whichever experiments use it
     sets = rows.map { r -> [r.label, [label: r.label, kind: r.kind, run: r.run, method: r.method, preset: r.preset,
                                        dataset: r.dataset, ndim: r.ndim as int, moving: r.moving, fixed: r.fixed,
-                                       pairs: r.pairs ?: '']] }
+                                       pairs: r.pairs ?: '', settings: r.settings ?: '']] }
         .unique { it[0] }.map { it[1] }
     pair_rows = pairs.flatMap { dataset, pairing, csv -> csv.splitCsv(header: true).collect { [[dataset, pairing], it] } }
     files_by_key = subjects.map { meta, files -> [[meta.dataset, meta.ndim, meta.id], files] }
 
-    learned = pairFiles(sets.filter { it.kind == 'learned' }, pair_rows, files_by_key)
-        .map { meta, m, f, ml, fl -> [meta.run, meta, m, f, ml, fl] }
+    // learned sets: one REGISTER task per set (the model loads once), pairs sorted (stable -resume hash)
+    learned_pairs = pairFiles(sets.filter { it.kind == 'learned' }, pair_rows, files_by_key)
+    learned_sets = learned_pairs
+        .map { meta, m, f, ml, fl -> [meta.label, [meta, m, f, ml, fl]] }
+        .groupTuple()
+        .map { label, items ->
+            def sorted = items.sort { it[0].id }
+            def first = sorted[0][0]
+            [first.run, first.subMap(['label', 'kind', 'run', 'method', 'preset', 'dataset', 'ndim', 'moving', 'fixed', 'pairs', 'settings']),
+             sorted.collect { meta, m, f, ml, fl -> [id: meta.id, moving: m.name, fixed: f.name, moving_labels: ml?.name, fixed_labels: fl?.name] },
+             stagedOnce(sorted.collect { it[1..4] }.flatten().findAll { it != null })] }
         .combine(models, by: 0)
-        .map { run, meta, m, f, ml, fl, model -> [meta, m, f, ml, fl, model] }
-    REGISTER(learned)
-    BASELINE(pairFiles(sets.filter { it.kind == 'classical' }, pair_rows, files_by_key))
+        .combine(plan)     // the set's registration-only settings (plan configs/), if it has any
+        .map { run, meta, pairs, images, model, dir ->
+            [meta, pairs, images, model, meta.settings ? dir.resolve("configs/${meta.settings}") : file("${projectDir}/assets/NO_FILE")] }
+    REGISTER(learned_sets)
+    // back to one item per pair: its folder among the set's
+    learned = learned_pairs.map { meta, m, f, ml, fl -> [meta.label, meta, m, f, ml, fl] }
+        .combine(REGISTER.out.registration.map { label, dirs -> [label, [dirs].flatten()] }, by: 0)
+        .map { label, meta, m, f, ml, fl, dirs -> [meta, dirs.find { it.name == "${label}__${meta.id}".toString() }, m, f, ml, fl] }
+    classical_pairs = pairFiles(sets.filter { it.kind == 'classical' }, pair_rows, files_by_key)
+    BASELINE(classical_pairs)
+    // pairs per set, known once the data is prepared: a set's evaluation starts when its last pair is
+    // registered, not when every set is
+    set_sizes = learned_pairs.mix(classical_pairs).map { [it[0].label, 1] }.groupTuple().map { label, ones -> [label, ones.size()] }
 
-    registrations = REGISTER.out.registration.mix(BASELINE.out.registration)
+    registrations = learned.mix(BASELINE.out.registration)
     evaluations = rows.combine(plan).map { r, dir -> [r.label, r.experiment, dir.resolve("configs/${r.eval_config}")] }
+    // one EVALUATE task per (set, experiment), on every file of the set's subjects (the fixed subject's
+    // other frames are a trajectory's references; both subjects' landmarks and RGB versions)
     EVALUATE(
-        registrations.map { meta, reg, m, f, ml, fl -> [[meta.dataset, meta.ndim, meta.fixed_subject], meta, reg, m, f, ml, fl] }
-            .combine(files_by_key, by: 0)     // the fixed subject's other frames (trajectory references), landmarks, RGB
-            .map { key, meta, reg, m, f, ml, fl, ffiles -> [[meta.dataset, meta.ndim, meta.moving_subject], meta, reg, m, f, ml, fl, ffiles] }
-            .combine(files_by_key, by: 0)     // the moving subject's landmarks and RGB version
-            .map { key, meta, reg, m, f, ml, fl, ffiles, mfiles -> [meta.label, meta, reg, m, f, ml, fl, ffiles, mfiles] }
+        registrations.map { meta, reg, m, f, ml, fl -> [[meta.dataset, meta.ndim, meta.fixed_subject], meta, reg] }
+            .combine(files_by_key, by: 0)
+            .map { key, meta, reg, ffiles -> [[meta.dataset, meta.ndim, meta.moving_subject], meta, reg, ffiles] }
+            .combine(files_by_key, by: 0)
+            .map { key, meta, reg, ffiles, mfiles -> [meta.label, [meta, reg, ffiles + mfiles]] }
+            .combine(set_sizes, by: 0)
+            .map { label, item, n -> [groupKey(label, n), item] }
+            .groupTuple()
+            .map { key, items ->
+                def label = key.toString()
+                def sorted = items.sort { it[0].id }
+                [label, sorted[0][0], sorted.collect { it[1] }, stagedOnce(sorted.collect { it[2] }.flatten())] }
             .combine(evaluations, by: 0)
-            .map { label, meta, reg, m, f, ml, fl, ffiles, mfiles, experiment, config -> [meta.dataset, meta + [experiment: experiment], reg, m, f, ml, fl, config, ffiles, mfiles] }
+            .map { label, meta, regs, images, experiment, config ->
+                [meta.dataset, [label: label, experiment: experiment, dataset: meta.dataset], regs, images, config] }
             .combine(label_names, by: 0)
-            .map { dataset, meta, reg, m, f, ml, fl, config, ffiles, mfiles, names -> [meta, reg, m, f, ml, fl, config, names, ffiles, mfiles] }
+            .map { dataset, meta, regs, images, config, names -> [meta, regs, images, config, names] }
     )
 
     emit:
     registrations                       // [meta, registration folder, moving, fixed, moving labels, fixed labels]
     evaluated = evaluations             // [label, experiment, eval config]
-    metrics = EVALUATE.out.metrics      // <experiment>__<label>__<pair>.metrics.csv
+    metrics = EVALUATE.out.metrics      // <experiment>__<label>.metrics.csv
 }

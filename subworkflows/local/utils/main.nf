@@ -44,6 +44,15 @@ def resolveNeeds(items, stage_files, weights) {
         }
 }
 
+// files staged together in one folder: each once, sorted by name (a stable -resume hash); two
+// different files of one name would overwrite each other there, so they stop the run
+def stagedOnce(files) {
+    def byName = files.groupBy { it.name }
+    def clash = byName.find { name, fs -> fs.collect { it.toString() }.unique().size() > 1 }
+    if (clash) error "two different files named ${clash.key} in one task: ${clash.value.collect { it.toString() }.unique().join(', ')}"
+    byName.keySet().sort().collect { byName[it][0] }
+}
+
 // registration sets x evaluation pairs of their dataset: [meta + pair, moving, fixed, moving labels, fixed labels]
 def pairFiles(sets, pair_rows, files_by_key) {
     sets.map { meta -> [[meta.dataset, meta.pairs ?: ''], meta] }
