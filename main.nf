@@ -35,24 +35,26 @@ def helpText() {
 // the plan's flags), which is all the workflow reads. The first problem stops the run with one line.
 def launchPlan() {
     def dir = java.nio.file.Files.createTempDirectory('diffreg-launch')
-    def given = dir.resolve('params.json')
-    given.text = groovy.json.JsonOutput.toJson(params.collectEntries { k, v ->
-        [k, v == null || v instanceof Number || v instanceof Boolean ? v : v.toString()] })
-    def out = dir.resolve('launch.json')
-    def pb = new ProcessBuilder("${projectDir}/bin/diffreg".toString(), 'launch', '--params', given.toString(), '--out', out.toString())
-    if (params.plugins) pb.environment().put('DIFFREG_PLUGINS', params.plugins.toString())
-    def proc = pb.start()
-    def err = new StringBuffer()
-    proc.consumeProcessErrorStream(err)
-    proc.inputStream.eachLine { log.info it }
-    proc.waitFor()
-    if (proc.exitValue() != 0) {
-        def lines = err.toString().readLines().findAll { it.trim() }
-        error(lines ? lines[-1].replaceFirst(/^diffreg: error: /, '') : "diffreg launch failed (exit ${proc.exitValue()})")
+    try {
+        def given = dir.resolve('params.json')
+        given.text = groovy.json.JsonOutput.toJson(params.collectEntries { k, v ->
+            [k, v == null || v instanceof Number || v instanceof Boolean ? v : v.toString()] })
+        def out = dir.resolve('launch.json')
+        def pb = new ProcessBuilder("${projectDir}/bin/diffreg".toString(), 'launch', '--params', given.toString(), '--out', out.toString())
+        if (params.plugins) pb.environment().put('DIFFREG_PLUGINS', params.plugins.toString())
+        def proc = pb.start()
+        def err = new StringBuffer()
+        proc.consumeProcessErrorStream(err)
+        proc.inputStream.eachLine { log.info it }
+        proc.waitFor()
+        if (proc.exitValue() != 0) {
+            def lines = err.toString().readLines().findAll { it.trim() }
+            error(lines ? lines[-1].replaceFirst(/^diffreg: error: /, '') : "diffreg launch failed (exit ${proc.exitValue()})")
+        }
+        return new JsonSlurper().parse(out.toFile())
+    } finally {
+        dir.toFile().deleteDir()      // refused or not: no temporary folder left behind
     }
-    def launch = new JsonSlurper().parse(out.toFile())
-    dir.toFile().deleteDir()
-    return launch
 }
 
 // pipeline_info/runs.tsv: a row per launch that ended (done, failed or refused), naming its trace file. A

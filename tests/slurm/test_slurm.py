@@ -112,9 +112,11 @@ def test_every_task_is_a_slurm_job_with_its_labels_resources(slurm, tmp_path):
 
 def test_gpu_profile_asks_slurm_for_a_gpu_on_gpu_tasks_only(slurm, tmp_path):
     """-stub-run: the tasks' stub blocks run as Slurm jobs (the node's GPU is a placeholder, see
-    slurm_cluster.write_config); the default test papers bring PRETRAIN, FIGURE and ARTIFACTS too."""
+    slurm_cluster.write_config); DGIR's test rows bring PRETRAIN, FIGURE and ARTIFACTS too (one paper:
+    every process label, in a third of the jobs of all five)."""
     probe = str(Path(__file__).with_name("gpu-probe.config"))
-    rows, records = run_on_slurm(slurm, tmp_path, "test,slurm,gpu", "-c", probe, "-stub-run", "--max_pairs", "1")
+    rows, records = run_on_slurm(slurm, tmp_path, "test,slurm,gpu", "-c", probe, "-stub-run", "--max_pairs", "1",
+                                 "--papers", "dgir")
     labels = process_labels()
     gpu_tasks = [r for r in rows if labels[r["process"].split(":")[-1]] == "process_gpu"]
     assert {r["process"].split(":")[-1] for r in gpu_tasks} == {"PRETRAIN", "TRAIN", "REGISTER"}
