@@ -52,7 +52,7 @@ def _training_set(args, config: dict):
 
 
 def run(args) -> int:
-    from diffreg.methods.trainer import TrainingDiverged
+    from diffreg.training.trainer import TrainingDiverged
     from diffreg.stages import check_config, get_stage
 
     fn = get_stage(args.kind)

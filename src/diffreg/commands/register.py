@@ -15,8 +15,8 @@ from ..device import resolve_device, seed_everything, set_threads, synchronize
 from ..errors import InputError
 from ..io import RunManifest, read_image, read_labels, write_field, write_image
 from ..methods import load_method
-from ..methods.config import check_seed
-from ..methods.trainer import TrainingDiverged
+from ..training.config import check_seed
+from ..training.trainer import TrainingDiverged
 
 NAME = "register"
 HELP = "Register a moving image to a fixed image with a trained model"

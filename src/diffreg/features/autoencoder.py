@@ -113,7 +113,7 @@ def train_autoencoder(images: Sequence[np.ndarray], iterations: int = 500, batch
                       log_every: int = 50) -> ConvAutoencoder:
     """Train on equally shaped 2D or 3D images in [0, 1] (reconstruction MSE, Adam)."""
     # the trainer's checks on every step (lazy import: diffreg.methods imports this module)
-    from diffreg.methods.trainer import check_finite_grads, check_finite_terms
+    from diffreg.training.trainer import check_finite_grads, check_finite_terms
 
     if not images:
         raise ValueError("no training images for the autoencoder")

@@ -73,7 +73,7 @@ def pretrain(cfg: PretrainConfig, device: str = "cpu", log: Callable[[str], None
              log_every: int = 25, log_tag: str = "adm_natural_images") -> tuple[ADMUNet, dict]:
     from diffusers import DDPMScheduler
 
-    from diffreg.methods.trainer import check_finite_grads, check_finite_terms
+    from diffreg.training.trainer import check_finite_grads, check_finite_terms
 
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)

@@ -66,7 +66,7 @@ def _finite(v) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 
-# name -> (predicate, what it must be): the ranges of diffreg.methods.config.RANGES where they overlap
+# name -> (predicate, what it must be): the ranges of diffreg.training.config.RANGES where they overlap
 RANGES: dict[str, tuple] = {
     "train_iterations": (lambda v: v >= 1, "must be an integer >= 1"),
     "checkpoint_every": (lambda v: v >= 1, "must be an integer >= 1"),

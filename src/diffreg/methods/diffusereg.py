@@ -35,10 +35,10 @@ from ..losses import build_regulariser
 from ..losses.ssim import ssim_map
 from ..nets.vtn_lowres import LowResVTN, zero_padded_warp
 from .base import METHODS, Method
-from .config import TrainerConfig
-from .objective import Objective
+from ..training.config import TrainerConfig
+from ..training.objective import Objective
 from .result import RegistrationResult
-from .training_set import TrainingSet
+from ..training.training_set import TrainingSet
 
 # the paper's per-axis statistics of the VTN fields on the ACDC training set (Sec. 3; the official
 # config/train_3D.json `flow_mean` / `flow_std`), in voxels, array-axis order (D, H, W)

@@ -38,11 +38,11 @@ import torch.nn.functional as F
 from .. import spatial
 from ..errors import InputError
 from .base import METHODS, Method
-from .config import TrainerConfig
-from .objective import Objective
+from ..training.config import TrainerConfig
+from ..training.objective import Objective
 from .pairs import pad_to_multiple
 from .result import RegistrationResult
-from .training_set import TrainingSet
+from ..training.training_set import TrainingSet
 
 # the registration network's widths: the official, and a small one for short test runs
 NETWORKS = {

@@ -15,7 +15,7 @@ import torch
 
 from ..errors import InputError
 from .base import Method, build_method, load_method
-from .trainer import freeze
+from ..training.trainer import freeze
 
 
 def nested_method(value: str | dict | None, device: torch.device, key: str, owner: str) -> Method:

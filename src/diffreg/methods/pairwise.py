@@ -15,11 +15,11 @@ from ..errors import InputError
 from ..losses import build_regulariser, build_similarity
 from ..nets import build_backbone
 from .base import METHODS, Method
-from .config import TrainerConfig
+from ..training.config import TrainerConfig
 from .objective import PairwiseObjective
 from .pairs import register_pair
 from .result import RegistrationResult
-from .training_set import TrainingSet
+from ..training.training_set import TrainingSet
 
 
 VM_BACKBONES = ("voxelmorph", "vm-diff")   # the networks that take VoxelMorph's `variant`

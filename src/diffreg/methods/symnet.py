@@ -39,11 +39,11 @@ from ..losses import build_regulariser
 from ..losses.similarity import LNCC
 from ..nets.symnet import SYMNetUNet, to_voxels
 from .base import METHODS, Method
-from .config import TrainerConfig
-from .objective import Objective
+from ..training.config import TrainerConfig
+from ..training.objective import Objective
 from .pairs import pad_to_multiple
 from .result import RegistrationResult
-from .training_set import TrainingSet
+from ..training.training_set import TrainingSet
 
 INTEGRATIONS = ("half", "full")
 

@@ -10,16 +10,9 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..packages import import_ants
 
 TRANSFORMS = ("Affine", "Rigid", "Similarity", "TRSAA", "none")
-
-
-def import_ants(threads: int | None = None):
-    """Import ants with ITK's thread count set first (ITK reads it once, at load time)."""
-    if threads:
-        os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(int(threads))
-    import ants
-    return ants
 
 
 def seed_ants(seed: int) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..packages import import_ants, robex_dir
 
 METHODS = ("robex", "ants_atlas", "external")
 
@@ -36,8 +37,7 @@ def ants_atlas(image: np.ndarray, affine: np.ndarray, threads: int | None = 1, s
         raise InputError("atlas-based skull-stripping needs a 3D image")
     import nibabel as nib
 
-    from ..data.anatomy import robex_dir
-    from .affine import import_ants, pyramid, seed_ants
+    from .affine import pyramid, seed_ants
 
     ants = import_ants(threads)
     with tempfile.TemporaryDirectory() as tmp:

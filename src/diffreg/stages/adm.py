@@ -48,7 +48,7 @@ def pretrain_config(config: dict, seed: int):
     """The validated `features.pretrain.PretrainConfig` of a stage config (its digest keys the cache)."""
     from diffreg.features.natural import image_path
     from diffreg.features.pretrain import PretrainConfig
-    from diffreg.methods.config import RANGES
+    from diffreg.training.config import RANGES
 
     s = check_config(KIND, config)
     kw = dict(width=_int(s, "width", 8, 8), size=_int(s, "size", 32, 32), batch=_int(s, "batch", 1),

@@ -68,10 +68,10 @@ def diffusereg_vtn(config: dict, out: Path, data, seed: int, device: str, thread
     from torch import nn
 
     from diffreg.device import resolve_device, set_threads
-    from diffreg.methods.config import TrainerConfig
+    from diffreg.training.config import TrainerConfig
     from diffreg.methods.diffusereg import augment_pair, to_net
-    from diffreg.methods.objective import Objective
-    from diffreg.methods.trainer import Trainer
+    from diffreg.training.objective import Objective
+    from diffreg.training.trainer import Trainer
     from diffreg.nets.vtn_lowres import LowResVTN
 
     s = check_config(KIND, config)

@@ -47,7 +47,7 @@ SETTINGS = {
 
 
 def _check(config: dict) -> dict:
-    from diffreg.methods.config import RANGES
+    from diffreg.training.config import RANGES
 
     s = check_config(KIND, config)
     for key in ("vq_width", "unet_width"):
@@ -114,7 +114,7 @@ class ImagePool:
 def vq_objective(pool: ImagePool):
     import torch.nn.functional as F
 
-    from diffreg.methods.objective import Objective
+    from diffreg.training.objective import Objective
 
     class VQObjective(Objective):
         def sample(self, data, rng, batch_size):
@@ -133,7 +133,7 @@ def ldm_objective(pool: ImagePool, factor: int):
     import torch.nn.functional as F
 
     from diffreg.features.latent_diffusion import T_STEPS, scaled_linear_alphas_cumprod
-    from diffreg.methods.objective import Objective
+    from diffreg.training.objective import Objective
 
     abar = scaled_linear_alphas_cumprod().float()
 
@@ -158,9 +158,9 @@ def ldm_objective(pool: ImagePool, factor: int):
 
 
 def _fit(name, nets, objective, iterations, batch, lr, seed, device, data, log_path, ckpt_path, every, key):
-    from diffreg.methods.checkpoint import Checkpoint
-    from diffreg.methods.config import TrainerConfig
-    from diffreg.methods.trainer import Trainer
+    from diffreg.training.checkpoint import Checkpoint
+    from diffreg.training.config import TrainerConfig
+    from diffreg.training.trainer import Trainer
 
     cfg = TrainerConfig(iterations=iterations, batch_size=batch, lr=lr, seed=seed,
                         log_every=max(1, min(100, iterations // 10)))
@@ -177,7 +177,7 @@ def ldm_morph_latent_diffusion(config: dict, out: Path, data, seed: int, device:
 
     from diffreg.device import resolve_device, set_threads
     from diffreg.features.latent_diffusion import LatentDiffusion
-    from diffreg.methods.trainer import freeze
+    from diffreg.training.trainer import freeze
 
     if data is None:
         raise InputError(f"{KIND} trains on the study's training images: give --data-dir and --subjects")

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import InputError
+from ...packages import import_ants
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 PAIRS_DIR = REPO_ROOT / "experiments" / "pairs"
@@ -203,7 +204,6 @@ def save_nifti(path: Path, arr: np.ndarray, affine: np.ndarray | None = None) ->
 
 def convert_with_ants(src: Path, dst: Path, label: bool = False) -> str:
     """Formats nibabel cannot read (MetaImage .mhd) go through ITK once, to NIfTI."""
-    from ...preprocess.affine import import_ants
     ants = import_ants(1)
     img = ants.image_read(str(src))
     if label:

@@ -124,7 +124,7 @@ class Trainer:
         rows: list[dict[str, float]] = []
         t0, n_iter, start = time.perf_counter(), int(c.iterations), 1
         rank, size = distributed.world()
-        model = distributed.wrap(nets, self.device)      # DDP under torchrun (methods.distributed)
+        model = distributed.wrap(nets, self.device)      # DDP under torchrun (training.distributed)
         if rank > 0:
             log_path = None                              # rank 0 writes the log and the checkpoints
         state = checkpoint.load(self.log) if checkpoint else None
