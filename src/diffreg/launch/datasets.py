@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..preprocess import flags as preprocess_flags
 from .params import fail, split_list
 
 NAME_RE = re.compile(r"[a-z0-9_-]+")
@@ -66,10 +67,8 @@ def dataset_args(value) -> dict[str, str]:
 
 def check_preprocess_flags(flags: str, where: str) -> None:
     """Flags of `diffreg preprocess` (--preprocess_args, --dataset_args): refused here if preprocess would."""
-    from ..commands import preprocess
-
     parser = argparse.ArgumentParser(prog="diffreg preprocess", add_help=False, exit_on_error=False)
-    preprocess.add_arguments(parser)
+    preprocess_flags.add_arguments(parser)
     try:
         words = shlex.split(flags)
     except ValueError as exc:
