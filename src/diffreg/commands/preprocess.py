@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import InputError
+from ..io import RunManifest, write_image
 from ..preprocess.flags import add_arguments  # noqa: F401  (the command's flags)
+from ..preprocess.qc import save_qc
+from ..preprocess.subject import Options, run_subject
 
 NAME = "preprocess"
 HELP = "Align a subject's images and labels to a reference (ANTsPy), crop/pad, scale to [0, 1]; QC PNG."
@@ -11,11 +15,6 @@ HELP = "Align a subject's images and labels to a reference (ANTsPy), crop/pad, s
 
 def run(args) -> int:
     import numpy as np
-
-    from ..errors import InputError
-    from ..io import RunManifest, write_image
-    from ..preprocess.qc import save_qc
-    from ..preprocess.subject import Options, run_subject
 
     inputs = list(args.images) + list(args.labels)
     names = args.names or [Path(p).name for p in inputs]

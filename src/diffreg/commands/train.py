@@ -11,8 +11,8 @@ from ..errors import InputError
 from ..io import RunManifest, load_json_object
 from ..methods import METHODS, Method, TrainingSet, build_method
 from ..training.checkpoint import Checkpoint, fingerprint
-from ..training.distributed import init_from_env, leave, local_device
 from ..training.config import check_seed
+from ..training.distributed import init_from_env, leave, local_device
 from ..training.trainer import TrainingDiverged
 
 NAME = "train"

@@ -25,6 +25,7 @@ PROJECT = Path(__file__).resolve().parents[3]
 
 
 def _check_registered(params: dict) -> None:
+    # deferred: pulls in monai/torch
     from ..baselines import BASELINES
     from ..methods import METHODS
 

@@ -11,6 +11,8 @@ import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..data.samplesheet import image_ndim, load_samplesheet, modalities, read_label_values
+from ..data.standins import load_all
 from ..errors import InputError
 from ..preprocess import flags as preprocess_flags
 from .params import fail, split_list
@@ -35,8 +37,6 @@ class Dataset:
 def validate_sheet(path: str, label_names: str | None = None, allow_missing_labels: bool = False) -> Dataset:
     """`diffreg validate` in-process: every file opened; the dimensionality of its images."""
     import json
-
-    from ..data.samplesheet import image_ndim, load_samplesheet, modalities, read_label_values
 
     try:
         if label_names:
@@ -90,8 +90,6 @@ def check_preprocess_flags(flags: str, where: str) -> None:
 def standin_datasets(given: list[Dataset], experiments: list, which) -> list[Dataset]:
     """The embedded stand-in of each dataset a task names (test or training data) that no sheet
     gives; its dimensionality: the largest its tasks ask for. `which`: auto, none or NAME,..."""
-    from ..data.standins import load_all
-
     choice = "auto" if which is None else str(which).strip()
     if choice == "none" or not experiments:
         return []

@@ -14,10 +14,10 @@ from ..registry import Registry
 from ..training.checkpoint import Checkpoint
 from ..training.config import MethodConfig
 from ..training.objective import Objective
-from .pairs import pad_to_multiple  # noqa: F401  (re-exported)
-from .result import RegistrationResult
 from ..training.trainer import Trainer
 from ..training.training_set import TrainingSet
+from .pairs import pad_to_multiple  # noqa: F401  (re-exported)
+from .result import RegistrationResult
 
 METHODS: Registry["Method"] = Registry("method")
 

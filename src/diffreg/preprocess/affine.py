@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..io import read_image, read_labels
 from ..packages import import_ants
 
 TRANSFORMS = ("Affine", "Rigid", "Similarity", "TRSAA", "none")
@@ -55,7 +56,6 @@ def to_canonical(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.nd
 def read_canonical(path: str | Path, labels: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(array, affine) in RAS order, 2D included; one-line errors for missing/unreadable files and
     NaN/Inf voxels (diffreg.io's readers)."""
-    from ..io import read_image, read_labels
     return read_labels(path) if labels else read_image(path)
 
 

@@ -31,12 +31,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from diffreg import spatial
+from diffreg.deps import is_dependency
 from diffreg.errors import InputError
-from diffreg.evaluation import read_csv_text
-from diffreg.io import atomic_path
-from diffreg.report import stats, tables
+from diffreg.evaluation import (ImageIndex, find_registrations, fixed_subject, load_pair, read_csv_text,
+                                read_image_datasets, read_metrics)
+from diffreg.experiments import artifact_claims, load_experiment as load
+from diffreg.io import atomic_path, read_field, read_image
 from diffreg.replicates import split_seed
-from diffreg.experiments import artifact_claims
+from diffreg.report import stats, tables
 from diffreg.report.claims import (INITIAL, LOWER_IS_BETTER, claim_table, file_values, judge, metric_values,
                                    names_rows)
 from diffreg.report.row_settings import settings_notes, training_settings
@@ -62,7 +65,6 @@ class Experiment:
 
 
 def load_experiment(path: str | os.PathLike) -> Experiment:
-    from diffreg.experiments import load_experiment as load
     exp = load(path)                    # the one reader: validates the whole file
     paper = tables.Paper(exp.title, exp.paper_rows(), exp.paper_columns())
     return Experiment(exp.title, exp.name, exp.artifacts, Path(path), paper, exp.tasks)
@@ -250,7 +252,7 @@ def sweep_best(table: pd.DataFrame, metric: str = "dice"):
 
 
 def sweep_figure(table: pd.DataFrame, param: str, title: str, metric: str = "dice") -> bytes | None:
-    from diffreg.report.figures import plt, png_bytes
+    from diffreg.report.figures import plt, png_bytes  # deferred: pulls in matplotlib
     d = table[table["n"] > 0]
     if d.empty:
         return None
@@ -288,8 +290,7 @@ def qualitative_rows(spec: dict, uses_all: pd.DataFrame, key: str, regs: list, i
     """QualitativeRow per listed run that ran, on the first pair (sorted) that all runs of a group
     registered (else the pair most of them registered). Groups: one per test set named after the
     figure's own rows ("lncc (be_be)"), else one per `from:` artifact when the figure has no rows."""
-    from diffreg.evaluation import load_pair
-    from diffreg.report.figures import QualitativeRow
+    from diffreg.report.figures import QualitativeRow  # deferred: pulls in matplotlib
     wanted = [str(r) for r in spec.get("runs") or []]
     own = uses_all[uses_all["artifact"] == key]
     if len(own):
@@ -341,7 +342,7 @@ def qualitative_view(show: str, rows: list, regs: list, title: str, exp: Experim
                      images) -> tuple[bytes | None, str]:
     """The PNG of a qualitative figure's view (``show`` in the YAML) and the caption's words (or
     None and why not): the registration panels, the trajectory, or the generated images."""
-    from diffreg.io import read_image
+    # deferred: pulls in matplotlib
     from diffreg.report import figures
     from diffreg.report.figures.trajectory import generated_figure, trajectory_figure
     if show == "registration":
@@ -363,10 +364,7 @@ def trajectory_rows(rows: list, regs: list, traj: dict | None, images) -> tuple[
     """TrajectoryRow per run that wrote a trajectory (its moving image warped by the field at each
     time strictly between 0 and 1), then the true frames of the fixed subject where the task has
     them; and a note when they are missing."""
-    from diffreg import spatial
-    from diffreg.evaluation import fixed_subject
-    from diffreg.io import read_field, read_image
-    from diffreg.report.figures.trajectory import TrajectoryRow
+    from diffreg.report.figures.trajectory import TrajectoryRow  # deferred: pulls in matplotlib
     out = []
     for r, g in zip(rows, regs):
         times = [float(t) for t in (g.run.get("trajectory_times") or [])]
@@ -514,7 +512,6 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 
 def _setting_text(v) -> str:
-    from diffreg.deps import is_dependency
     if is_dependency(v):
         kind, ref = next(iter(v.items()))
         return f"<{kind} {ref}>"
@@ -527,7 +524,6 @@ def _notes(uses: pd.DataFrame) -> list[str]:
 
 def build(inp: Inputs, out: str | os.PathLike) -> dict:
     """Write every artifact's files, claims.json and index.json into ``out``; return the index."""
-    from diffreg.evaluation import ImageIndex, find_registrations, read_image_datasets, read_metrics
     out = Path(out)
     exp = load_experiment(inp.experiment)
     name = inp.name or exp.key
@@ -566,6 +562,7 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
                 f'<p class="note">{html.escape(n)}</p>\n' for n in notes)
             sec["html"] = f"{key}.html"
             if spec.get("plot") == "per_label":   # the paper's box plots per structure (Fig. 10)
+                # deferred: pulls in matplotlib
                 from diffreg.report.figures.per_label import dice_per_label_boxplot
                 png = dice_per_label_boxplot(df, spec.get("title", key), _task_label_names(exp, spec, df),
                                              _row_order(spec, u, {}), check.get("metric", "dice"))

@@ -13,7 +13,7 @@ from diffreg.deps import is_dependency
 
 def training_settings(plan_dir: Path) -> dict[str, dict]:
     """run -> {setting: value} for the REPORTED settings of its method (empty where none)."""
-    from diffreg.methods import METHODS
+    from diffreg.methods import METHODS  # deferred: pulls in monai/torch
     path = plan_dir / "trainings.csv"
     if not path.exists():
         return {}

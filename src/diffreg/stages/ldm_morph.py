@@ -26,6 +26,7 @@ import numpy as np
 
 from diffreg.errors import InputError
 from diffreg.io import atomic_path
+from diffreg.training.config import RANGES, TrainerConfig
 
 from . import cache
 from .registry import check_config, register
@@ -47,8 +48,6 @@ SETTINGS = {
 
 
 def _check(config: dict) -> dict:
-    from diffreg.training.config import RANGES
-
     s = check_config(KIND, config)
     for key in ("vq_width", "unet_width"):
         v = s[key]
@@ -75,6 +74,7 @@ def _check(config: dict) -> dict:
 def models(s: dict):
     """The untrained VQ autoencoder and U-Net of a stage's settings (GroupNorm groups and head
     width: the official 32 where the width allows)."""
+    # deferred: pulls in torch
     from diffreg.features.latent_diffusion import unet_config
     from diffreg.nets.adm import ADMUNet
     from diffreg.nets.vq_autoencoder import OFFICIAL_VQ, VQAutoencoder, VQConfig
@@ -114,7 +114,7 @@ class ImagePool:
 def vq_objective(pool: ImagePool):
     import torch.nn.functional as F
 
-    from diffreg.training.objective import Objective
+    from diffreg.training.objective import Objective  # deferred: pulls in torch
 
     class VQObjective(Objective):
         def sample(self, data, rng, batch_size):
@@ -132,6 +132,7 @@ def ldm_objective(pool: ImagePool, factor: int):
     import torch
     import torch.nn.functional as F
 
+    # deferred: pulls in torch
     from diffreg.features.latent_diffusion import T_STEPS, scaled_linear_alphas_cumprod
     from diffreg.training.objective import Objective
 
@@ -158,8 +159,8 @@ def ldm_objective(pool: ImagePool, factor: int):
 
 
 def _fit(name, nets, objective, iterations, batch, lr, seed, device, data, log_path, ckpt_path, every, key):
+    # deferred: pulls in torch
     from diffreg.training.checkpoint import Checkpoint
-    from diffreg.training.config import TrainerConfig
     from diffreg.training.trainer import Trainer
 
     cfg = TrainerConfig(iterations=iterations, batch_size=batch, lr=lr, seed=seed,
@@ -175,6 +176,7 @@ def ldm_morph_latent_diffusion(config: dict, out: Path, data, seed: int, device:
     import torch
     from torch import nn
 
+    # deferred: pulls in torch
     from diffreg.device import resolve_device, set_threads
     from diffreg.features.latent_diffusion import LatentDiffusion
     from diffreg.training.trainer import freeze

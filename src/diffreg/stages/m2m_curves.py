@@ -56,6 +56,7 @@ def m2m_training_curves(config: dict, out: Path, data, seed: int, device: str, t
     import torch
     import torch.nn.functional as F
 
+    # deferred: pulls in monai/torch
     from diffreg.device import resolve_device, set_threads
     from diffreg.methods import build_method
     from diffreg.methods.gradicon import gradicon_terms

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..io import atomic_path
 from . import distributed
 from .checkpoint import Checkpoint
 from .config import TrainerConfig
@@ -165,8 +166,6 @@ class Trainer:
 
 def _write_log(path: Path, rows: list[dict[str, float]]) -> None:
     """iteration, loss, the other terms (in the objective's order), elapsed_s."""
-    from ..io import atomic_path
-
     columns = list(rows[0]) if rows else ["iteration", "loss", "elapsed_s"]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=columns, restval="")
