@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .deps import is_dependency
 from .errors import InputError
+from .evaluation_config import check_landmarks, check_score_on, check_scored_labels, check_trajectory
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS_DIR = REPO / "experiments"
@@ -343,15 +344,12 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
         for prof, cfg in chk.mapping(task.get("profiles"), f"{key}.profiles", set(PROFILES)).items():
             chk.mapping(cfg, f"{key}.profiles.{prof}")
         if task.get("trajectory") is not None:
-            from .evaluation import check_trajectory  # deferred: pulls in torch
             try:
                 check_trajectory(task["trajectory"], f"{key}.trajectory")
             except InputError as exc:
                 chk.fail(f"{key}.trajectory", str(exc).split(": ", 1)[-1])
         # what the evaluation scores besides the registered images: landmark files, colour versions;
         # the labels a paper's Dice averages
-        # deferred: pulls in torch
-        from .evaluation import check_landmarks, check_score_on, check_scored_labels
         for tkey, check in (("landmarks", check_landmarks), ("score_on", check_score_on),
                             ("scored_labels", check_scored_labels)):
             if task.get(tkey) is not None:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from diffreg.cli import main
-from diffreg.evaluation import COLUMNS
+from diffreg.metrics_table import COLUMNS
 from diffreg.report import experiment as ex
 
 from .test_evaluate import constant_field, make_registration

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from diffreg.evaluation import load_label_names
+from diffreg.evaluation_config import load_label_names
 from diffreg.io import RunManifest
 from diffreg.report.experiment import Inputs, build, claim_line
 

@@ -34,10 +34,11 @@ import pandas as pd
 from diffreg import spatial
 from diffreg.deps import is_dependency
 from diffreg.errors import InputError
-from diffreg.evaluation import (ImageIndex, find_registrations, fixed_subject, load_pair, read_csv_text,
-                                read_image_datasets, read_metrics)
 from diffreg.experiments import artifact_claims, load_experiment as load
 from diffreg.io import atomic_path, read_field, read_image
+from diffreg.metrics_table import read_csv_text, read_metrics
+from diffreg.registration_outputs import (ImageIndex, find_registrations, fixed_subject, load_pair,
+                                          read_image_datasets)
 from diffreg.replicates import split_seed
 from diffreg.report import stats, tables
 from diffreg.report.claims import (INITIAL, LOWER_IS_BETTER, claim_table, file_values, judge, metric_values,

@@ -14,8 +14,9 @@ from urllib.parse import quote
 import pandas as pd
 
 from diffreg.errors import InputError
-from diffreg.evaluation import ImageIndex, Registration, find_registrations, load_pair, read_metrics
 from diffreg.io import atomic_path
+from diffreg.metrics_table import read_metrics
+from diffreg.registration_outputs import ImageIndex, Registration, find_registrations, load_pair
 from diffreg.report import figures, provenance, stats
 from diffreg.report.experiment import report_sections
 from diffreg.report.scorecard import scorecard
