@@ -77,7 +77,7 @@ def test_trajectory_figure_rows_warp_by_each_step_and_add_the_true_frames(tmp_pa
     """Fig. 6/8's rows: the moving image warped by the field at each time in (0, 1), and the fixed
     subject's reference frames as a last row; a generated image becomes the Fig. 7 view."""
     from diffreg.registration_outputs import ImageIndex, find_registrations, load_pair
-    from diffreg.report.experiment import trajectory_rows
+    from diffreg.report.qualitative import trajectory_rows
     from diffreg.report.figures import QualitativeRow
     from diffreg.report.figures.trajectory import generated_figure, trajectory_figure
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from diffreg.evaluation_config import load_label_names
 from diffreg.io import RunManifest
-from diffreg.report.experiment import Inputs, build, claim_line
+from diffreg.report.claim_checks import claim_line
+from diffreg.report.experiment import Inputs, build
 
 NAME = "experiment-artifacts"
 HELP = "Fill in an experiment YAML's tables and figures from our runs, beside the paper's numbers, and check its claims."

@@ -18,7 +18,7 @@ from diffreg.io import atomic_path
 from diffreg.metrics_table import read_metrics
 from diffreg.registration_outputs import ImageIndex, Registration, find_registrations, load_pair
 from diffreg.report import figures, provenance, stats
-from diffreg.report.experiment import report_sections
+from diffreg.report.experiment_sections import report_sections
 from diffreg.report.scorecard import scorecard
 from .standins import standin_figures
 
