@@ -1,5 +1,5 @@
 """Qualitative figures of an artifact: which registrations each panel shows (a pair all runs of
-a group registered), their images warped by the fields, a trajectory's frames, and the labels and
+a group registered), their images warped by the fields, and a trajectory's frames beside the
 reference frames of the artifact's task."""
 from __future__ import annotations
 
