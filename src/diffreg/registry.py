@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import Callable, Generic, TypeVar
+
 from .errors import InputError
 
 T = TypeVar("T")

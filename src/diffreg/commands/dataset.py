@@ -3,6 +3,7 @@ pairs its paper uses (adapters: diffreg.data.adapters; splits/pairings: experime
 from __future__ import annotations
 
 from pathlib import Path
+
 from ..data.adapters import load_all
 from ..data.adapters.common import AdapterArgs
 from ..io import RunManifest

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 from ..data.pairs import PairSpec, SCHEMES, load_pairing, make_pairs
 from ..data.samplesheet import load_samplesheet
 from ..io import RunManifest, atomic_path

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+
 from ..data.layouts import NAMES, write_layout
 
 NAME = "toy-layout"

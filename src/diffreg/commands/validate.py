@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 from ..data.samplesheet import image_ndim, load_samplesheet, modalities, read_label_values, write_samplesheet
 from ..errors import InputError
 from ..io import RunManifest, load_json_object
