@@ -25,7 +25,7 @@ from diffreg.errors import InputError  # noqa: E402
 from diffreg.experiments import shared_losses  # noqa: E402
 from diffreg.features.base import NeedsWeights  # noqa: E402
 from diffreg.methods import METHODS, build_method  # noqa: E402
-from diffreg.methods.training_set import TrainingSet  # noqa: E402
+from diffreg.training.training_set import TrainingSet  # noqa: E402
 
 # settings that make a method runnable here without user files
 EXTRA = {"dgir": {"loss": "lncc"}, "unigradicon": {"io_iterations": 0}}

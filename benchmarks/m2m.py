@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from diffreg.methods import TrainingSet, build_method  # noqa: E402
-from diffreg.methods.trainer import to_device, trainable_parameters  # noqa: E402
+from diffreg.training.trainer import to_device, trainable_parameters  # noqa: E402
 
 ICON_LNCC = {"window": "gaussian", "sigma": 5.0, "size": 21, "border": "zeros", "eps": 1e-5, "eps_form": "relu"}
 WITHOUT = {   # the Table 1 comparison rows (experiments/m2m_reg.yaml presets *_m2m_base)

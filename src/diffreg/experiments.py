@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .deps import is_dependency
 from .errors import InputError
+from .evaluation_config import check_landmarks, check_score_on, check_scored_labels, check_trajectory
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS_DIR = REPO / "experiments"
@@ -224,6 +225,7 @@ class _Check:
 
 def _settings_check(chk: _Check, method: str, ndims: set[int], settings: dict, key: str) -> None:
     """Every key a setting of `method` for every dimensionality the row may run in."""
+    # deferred: pulls in monai/torch
     from .methods import METHODS
     from .methods import check_config
     if method not in METHODS:
@@ -276,7 +278,7 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
     chk.mapping(doc, "", TOP_KEYS)
     paper = doc.get("paper")
     paper = {"name": paper} if isinstance(paper, str) else chk.mapping(paper, "paper", PAPER_KEYS)
-    from .methods import METHODS
+    from .methods import METHODS  # deferred: pulls in monai/torch
     method = doc.get("method")
     if method is not None and method not in METHODS:
         chk.fail("method", f"unknown method '{method}' (known: {', '.join(METHODS.names())})")
@@ -342,14 +344,12 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
         for prof, cfg in chk.mapping(task.get("profiles"), f"{key}.profiles", set(PROFILES)).items():
             chk.mapping(cfg, f"{key}.profiles.{prof}")
         if task.get("trajectory") is not None:
-            from .evaluation import check_trajectory
             try:
                 check_trajectory(task["trajectory"], f"{key}.trajectory")
             except InputError as exc:
                 chk.fail(f"{key}.trajectory", str(exc).split(": ", 1)[-1])
         # what the evaluation scores besides the registered images: landmark files, colour versions;
         # the labels a paper's Dice averages
-        from .evaluation import check_landmarks, check_score_on, check_scored_labels
         for tkey, check in (("landmarks", check_landmarks), ("score_on", check_score_on),
                             ("scored_labels", check_scored_labels)):
             if task.get(tkey) is not None:
@@ -522,7 +522,7 @@ def shared_losses(path: Path = BASELINES_YAML) -> dict[str, dict]:
 def _check_row(chk: _Check, row: dict, key: str, ndims: set[int], method: str | None, losses: dict,
                stages: dict, params: set[str], swept: str | None = None, swept_key: str | None = None) -> set[str]:
     """One table row or a sweep's settings: classical or learned, every setting known."""
-    from .baselines import BASELINES
+    from .baselines import BASELINES  # deferred: pulls in torch
     if row.get("baseline") is not None:
         for k in row:
             if k not in CLASSICAL_KEYS:
@@ -552,11 +552,11 @@ def _check_row(chk: _Check, row: dict, key: str, ndims: set[int], method: str | 
     m = row.get("method") or preset.get("method") or method
     if not m:
         chk.fail(key, "no method (give method: in the row, its loss preset or at the top level)")
-    from .methods import METHODS
+    from .methods import METHODS  # deferred: pulls in monai/torch
     if m not in METHODS:
         chk.fail(f"{key}.method", f"unknown method '{m}' (known: {', '.join(METHODS.names())}); "
                                   "mark the row status: not_implemented")
-    from .methods import check_config
+    from .methods import check_config  # deferred: pulls in monai/torch
     for k, v in own.items():
         where = swept_key if k == swept and swept_key else f"{key}.{k}"
         for ndim in sorted(ndims):
@@ -570,7 +570,7 @@ def _check_row(chk: _Check, row: dict, key: str, ndims: set[int], method: str | 
 
 
 def _profile_check(chk: _Check, settings: dict, key: str, ndim: int, methods: set[str]) -> None:
-    from .methods import METHODS
+    from .methods import METHODS  # deferred: pulls in monai/torch
     known: set[str] = set()
     for m in methods:
         if m in METHODS:

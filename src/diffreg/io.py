@@ -21,6 +21,7 @@ from typing import Iterator
 import nibabel as nib
 import numpy as np
 
+from . import __version__
 from .errors import InputError
 
 
@@ -119,7 +120,6 @@ def _versions() -> dict[str, str]:
     for n in names:
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[n] = metadata.version(n)
-    from . import __version__
     out["diffreg"] = __version__
     return out
 

@@ -280,7 +280,7 @@ def ssim(image, reference, win_size: int | None = None, sigma: float = 1.5, data
     """
     import torch
 
-    from diffreg.losses.ssim import ssim_map
+    from diffreg.losses.ssim import ssim_map  # deferred: pulls in monai
 
     if channel_axis is not None:
         a, b = (np.moveaxis(np.asarray(x), channel_axis, 0) for x in (image, reference))

@@ -16,8 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-# the metric names of the official computation (evaluation.OFFICIAL_LABEL_METRICS)
-DIFFUSEMORPH_DICE = ("dice_official", "dice_structures_official")
+from .evaluation_config import OFFICIAL_LABEL_METRICS
+
+# the metric names of the official computation
+DIFFUSEMORPH_DICE = OFFICIAL_LABEL_METRICS
 
 
 def warp_labels_diffusemorph(labels: np.ndarray, disp: np.ndarray) -> np.ndarray:

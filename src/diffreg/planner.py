@@ -18,6 +18,7 @@ from pathlib import Path
 from .deps import format_needs, is_dependency
 from .errors import InputError
 from .experiments import PRESET_META, PROFILES, ROW_META, Experiment, pairs_file, parse_experiment, stage_uses_data
+from .io import atomic_path
 from .replicates import MAX_SEEDS, SEED_MARK, seed_label
 
 STATUSES = ("run", "needs_weights", "not_implemented", "skipped")
@@ -105,6 +106,7 @@ def main_experiment(methods: list[str], baselines: list[str], settings: dict, da
                     moving: str, fixed: str, pairing: str = "inter") -> Experiment:
     """The main path as an experiment: one table `results`, a row per method (label = the method)
     and per baseline (label = <tool>-<preset>), every --main-set setting in each learned row."""
+    # deferred: pulls in monai/torch
     from .baselines import BASELINES
     from .methods import METHODS
     from .methods import check_config
@@ -284,7 +286,7 @@ class Planner:
         if why:
             use.status, use.note = "skipped", why
             return use
-        from .methods import METHODS
+        from .methods import METHODS  # deferred: pulls in monai/torch
         ndim = int(target.spec["ndim"])
         known = set(METHODS.get(method).settings(ndim))
         # lowest first: the task's pairing, the experiment's profile, the preset and the row, then the
@@ -315,7 +317,7 @@ class Planner:
         return use
 
     def classical(self, exp: Experiment, art_name: str, art: dict, row: dict, target: Target, use: Use) -> Use:
-        from .baselines import BASELINES, get_baseline
+        from .baselines import BASELINES, get_baseline  # deferred: pulls in torch
         why = self.unavailable(target, {target.moving, target.fixed})
         if why:
             use.status, use.note = "skipped", why
@@ -486,7 +488,6 @@ def select_artifacts(experiments: list[Experiment], selectors: list[str] | None)
 
 def write_plan(plan: Plan, out: str | Path) -> None:
     """The plan's CSV files and configs (docs/engine.md); config columns name files in configs/."""
-    from .io import atomic_path
     out = Path(out)
     (out / "configs").mkdir(parents=True, exist_ok=True)
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Callable, Generic, TypeVar
 
+from .errors import InputError
+
 T = TypeVar("T")
 
 
@@ -53,8 +55,6 @@ class SettingsRegistry(Registry[T]):
 
     def lookup(self, name: str) -> Callable[..., T]:
         """The entry, or one InputError line listing the known names."""
-        from .errors import InputError
-
         if name not in self:
             raise InputError(f"unknown {self.kind} '{name}' (known: {', '.join(self.names()) or 'none'})")
         return self.get(name)
@@ -62,8 +62,6 @@ class SettingsRegistry(Registry[T]):
     def check_config(self, name: str, config: dict, where: str = "") -> dict:
         """`config` over the declared defaults of `name`; an unknown name or setting is an
         InputError prefixed by `where` (e.g. the YAML path of the entry)."""
-        from .errors import InputError
-
         prefix = f"{where}: " if where else ""
         if name not in self:
             raise InputError(f"{prefix}unknown {self.kind} '{name}' (known: {', '.join(self.names())})")

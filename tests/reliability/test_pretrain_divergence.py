@@ -52,7 +52,7 @@ def test_pretrain_stops_on_non_finite_exit_65(how, message, tmp_path, monkeypatc
 def test_autoencoder_pretraining_stops_on_nan_images():
     """DGIR's feature autoencoder (trained inside `diffreg train`) uses the same check."""
     from diffreg.features.autoencoder import train_autoencoder
-    from diffreg.methods.trainer import TrainingDiverged
+    from diffreg.training.trainer import TrainingDiverged
 
     images = [np.full((16, 16), np.nan, np.float32)] * 2
     with pytest.raises(TrainingDiverged) as exc:

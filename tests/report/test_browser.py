@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from diffreg.cli import main
-from diffreg.evaluation import COLUMNS
+from diffreg.metrics_table import COLUMNS
 
 from .cdp import Browser, find_chromium
 

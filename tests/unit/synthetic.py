@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from diffreg.methods.training_set import TrainingSet
+from diffreg.training.training_set import TrainingSet
 
 
 def seeded(shape, seed):

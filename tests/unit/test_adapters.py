@@ -184,7 +184,7 @@ def test_acdc(tmp_path, capsys):
 # ---- CAMUS --------------------------------------------------------------------------------------
 
 def test_camus_nifti_and_mhd(tmp_path):
-    from diffreg.preprocess.affine import import_ants
+    from diffreg.packages import import_ants
     ants = import_ants(1)
     root = tmp_path / "CAMUS"
     for i in range(1, 5):

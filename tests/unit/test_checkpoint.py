@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from diffreg.methods import build_method
-from diffreg.methods.checkpoint import Checkpoint, fingerprint
-from diffreg.methods.training_set import TrainingSet
+from diffreg.training.checkpoint import Checkpoint, fingerprint
+from diffreg.training.training_set import TrainingSet
 
 
 def _data(n=3, shape=(16, 16)):

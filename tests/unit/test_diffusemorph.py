@@ -15,7 +15,7 @@ from diffreg.errors import InputError
 from diffreg.losses.similarity import LNCC
 from diffreg.methods import build_method
 from diffreg.methods.diffusemorph import DiffuseMorph
-from diffreg.methods.training_set import TrainingSet
+from diffreg.training.training_set import TrainingSet
 from diffreg.nets.diffusemorph_field import OFFICIAL as FIELD, DeformationUNet
 from diffreg.nets.sr3_unet import OFFICIAL as UNET, SR3UNet
 
@@ -164,9 +164,9 @@ def test_one_training_step_updates_both_networks_with_the_chosen_betas(capsys):
     changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"unet", "field"}
     assert summary["betas"] == "official" and np.isfinite(summary["loss_last_10pct"])
-    from diffreg.methods.trainer import Trainer
+    from diffreg.training.trainer import Trainer
     assert method.cfg.adam_betas() == (0.5, 0.999)
-    assert Trainer  # the loop is the shared one (methods.trainer)
+    assert Trainer  # the loop is the shared one (training.trainer)
 
 
 def test_settings_defaults_and_errors():

@@ -11,7 +11,7 @@ import pytest
 
 from diffreg import metrics
 from diffreg.cli import main
-from diffreg.evaluation import read_metrics
+from diffreg.metrics_table import read_metrics
 from diffreg.io import write_field, write_image
 
 SHAPE = (16, 12)

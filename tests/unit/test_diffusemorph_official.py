@@ -14,8 +14,8 @@ import torch
 from diffreg.errors import InputError
 from diffreg.methods.diffusemorph import DiffuseMorph
 from diffreg.methods.diffusemorph_official import CONV, SCHEDULE_BUFFERS, official_flips
-from diffreg.methods.trainer import Trainer
-from diffreg.methods.training_set import TrainingSet
+from diffreg.training.trainer import Trainer
+from diffreg.training.training_set import TrainingSet
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "fixtures" / "diffusemorph"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from diffreg.cli import main
-from diffreg.evaluation import COLUMNS, read_metrics
+from diffreg.metrics_table import COLUMNS, read_metrics
 from diffreg.io import write_field, write_image
 
 SHAPE = (24, 20, 16)
@@ -186,7 +186,7 @@ def test_folder_of_registrations_and_names_without_label_json(tmp_path):
                  "--images-dir", str(tmp_path / "images"), "--out", str(out)]) == 0
     write_image(tmp_path / "images" / "copy" / "p1_fixed.nii.gz", smooth_image(shift=1))
     with pytest.raises(Exception, match="p1_fixed.nii.gz: ambiguous"):
-        from diffreg.evaluation import ImageIndex
+        from diffreg.registration_outputs import ImageIndex
         ImageIndex([tmp_path / "images"]).find("p1_fixed.nii.gz")
 
 

@@ -13,7 +13,8 @@ import pytest
 from diffreg import metrics, spatial
 from diffreg.cli import main
 from diffreg.errors import InputError
-from diffreg.evaluation import EvalConfig, read_metrics
+from diffreg.evaluation_config import EvalConfig
+from diffreg.metrics_table import read_metrics
 from diffreg.experiments import parse_experiment, read_yaml
 from diffreg.io import write_field, write_image
 from diffreg.planner import Planner

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from diffreg.cli import main
-from diffreg.evaluation import COLUMNS
-from diffreg.report import experiment as ex
+from diffreg.metrics_table import COLUMNS
+from diffreg.report.claim_checks import claim_values
+from diffreg.report.experiment_rows import USES_COLUMNS
 
 from .test_evaluate import constant_field, make_registration
 
@@ -133,7 +134,7 @@ def metrics_rows():
 def experiment(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("exp")
     (root / "dgir.yaml").write_text(YAML)
-    pd.DataFrame(USES, columns=ex.USES_COLUMNS).to_csv(root / "uses.csv", index=False)
+    pd.DataFrame(USES, columns=USES_COLUMNS).to_csv(root / "uses.csv", index=False)
     pd.DataFrame(metrics_rows(), columns=COLUMNS).to_csv(root / "metrics.csv", index=False)
     figs = root / "figures"
     for fid in (FIG1, FIG2):
@@ -248,9 +249,9 @@ def test_claim_checks_both_ways():
 
 
 def test_missing_figure_files_are_not_testable(tmp_path):
-    values, why = ex.claim_values({"file": "absent.csv", "compare": ["cosine", "lncc"]}, "file", None, None, tmp_path)
+    values, why = claim_values({"file": "absent.csv", "compare": ["cosine", "lncc"]}, "file", None, None, tmp_path)
     assert values is None and why == "absent.csv not found"
-    values, why = ex.claim_values({"file": "c.csv", "compare": ["cosine", "lncc"]}, "file", None, None, None)
+    values, why = claim_values({"file": "c.csv", "compare": ["cosine", "lncc"]}, "file", None, None, None)
     assert values is None and "give --figures" in why
 
 
@@ -303,7 +304,7 @@ def test_sweep_csv_png_and_index(experiment):
 def test_nothing_ran_still_has_sections(tmp_path):
     (tmp_path / "e.yaml").write_text(YAML)
     uses = [u if u[1] != "table1" or u[4] != "run" else (*u[:3], "", "needs_weights", "", "", "") for u in USES]
-    pd.DataFrame(uses, columns=ex.USES_COLUMNS).to_csv(tmp_path / "uses.csv", index=False)
+    pd.DataFrame(uses, columns=USES_COLUMNS).to_csv(tmp_path / "uses.csv", index=False)
     out = tmp_path / "out"
     assert main(["experiment-artifacts", "--experiment", str(tmp_path / "e.yaml"), "--name", "dgir",
                  "--uses", str(tmp_path / "uses.csv"), "--out", str(out)]) == 0
@@ -323,11 +324,11 @@ def test_bad_uses(tmp_path, capsys):
             "--out", str(tmp_path / "out")]
     assert main(argv) == 2
     assert "missing column(s) experiment, label, status" in capsys.readouterr().err
-    pd.DataFrame([("e", "table7", "x", "r", "run", "", "", "")], columns=ex.USES_COLUMNS).to_csv(
+    pd.DataFrame([("e", "table7", "x", "r", "run", "", "", "")], columns=USES_COLUMNS).to_csv(
         tmp_path / "uses.csv", index=False)
     assert main(argv) == 2
     assert "table7 of experiment e not in" in capsys.readouterr().err
-    pd.DataFrame([("e", "table1", "x", "", "run", "", "", "")], columns=ex.USES_COLUMNS).to_csv(
+    pd.DataFrame([("e", "table1", "x", "", "run", "", "", "")], columns=USES_COLUMNS).to_csv(
         tmp_path / "uses.csv", index=False)
     assert main(argv) == 2
     assert "status 'run' without a label" in capsys.readouterr().err

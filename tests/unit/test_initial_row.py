@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffreg.evaluation import PairData, score_pair
+from diffreg.evaluation import score_pair
+from diffreg.registration_outputs import PairData
 from diffreg.report.tables import summarize
 
 

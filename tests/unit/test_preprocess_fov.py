@@ -129,7 +129,8 @@ def test_spacing_with_rigid_alignment(tmp_path):
 
 
 def test_spacing_grid_covers_the_moving_image():
-    from diffreg.preprocess.affine import import_ants, spacing_grid
+    from diffreg.packages import import_ants
+    from diffreg.preprocess.affine import spacing_grid
     ants = import_ants(1)
     ref = ants.from_numpy(np.zeros((4, 4), np.float32))
     mov = ants.from_numpy(np.zeros((10, 12), np.float32), origin=(3.0, -1.0))

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from diffreg.cli import main
-from diffreg.evaluation import COLUMNS, read_metrics
+from diffreg.metrics_table import COLUMNS, read_metrics
 from diffreg.report import tables
 
 from .test_evaluate import constant_field, make_registration
@@ -200,7 +200,7 @@ def test_report_explicit_inputs_and_href(tmp_path, results_dir):
 
 
 def test_figure_png_size_scales_with_methods(tmp_path):
-    from diffreg.evaluation import PairData
+    from diffreg.registration_outputs import PairData
     from diffreg.report.figures import QualitativeRow, qualitative_figure
     from PIL import Image
     import io

@@ -417,7 +417,7 @@ def test_e_first_stage_dependency_is_saved_inside(tmp_path, registered, capsys):
 # ---- divergence: stop before backward / before the step, naming the iteration and the terms ----
 
 def test_non_finite_loss_stops_before_backward():
-    from diffreg.methods.trainer import DIVERGED_EXIT, TrainingDiverged, check_finite_terms
+    from diffreg.training.trainer import DIVERGED_EXIT, TrainingDiverged, check_finite_terms
 
     terms = {"loss": torch.tensor(float("nan")), "similarity": torch.tensor(0.5), "regulariser": torch.tensor(float("inf"))}
     with pytest.raises(TrainingDiverged) as err:
@@ -430,7 +430,7 @@ def test_non_finite_loss_stops_before_backward():
 
 
 def test_non_finite_gradient_stops_before_step():
-    from diffreg.methods.trainer import TrainingDiverged
+    from diffreg.training.trainer import TrainingDiverged
 
     class SqrtAtZero(Objective):
         def sample(self, data, rng, batch_size):
@@ -452,7 +452,7 @@ def test_non_finite_gradient_stops_before_step():
 def test_atlas_training_pairs_every_other_subject_with_the_atlas():
     import numpy as np
     from diffreg.errors import InputError
-    from diffreg.methods.training_set import TrainingSet
+    from diffreg.training.training_set import TrainingSet
     imgs = [np.full((4, 4), float(k), np.float32) for k in range(4)]
     data = TrainingSet(["s2", "s0", "s3", "s1"], imgs, imgs)
     data.use_atlas("first")                      # the first by id: s0, at index 1
@@ -470,7 +470,7 @@ def test_training_set_pairs_two_single_modality_pools(tmp_path, capsys):
     moving images are DXAs, its fixed images X-rays."""
     import numpy as np
     from diffreg.io import write_image
-    from diffreg.methods.training_set import TrainingSet
+    from diffreg.training.training_set import TrainingSet
     for k, (sid, mod) in enumerate([("a1", "dxa"), ("a2", "dxa"), ("a3", "dxa"), ("b1", "xray"), ("b2", "xray")]):
         write_image(tmp_path / f"{sid}_{mod}.nii.gz", np.full((8, 8), float(k) + (0 if mod == "dxa" else 10),
                                                               np.float32), np.eye(4))

@@ -11,7 +11,7 @@ import pytest
 from diffreg import spatial
 from diffreg.cli import main
 from diffreg.errors import InputError
-from diffreg.evaluation import check_trajectory
+from diffreg.evaluation_config import check_trajectory
 from diffreg.io import write_field, write_image
 
 
@@ -76,8 +76,8 @@ def test_trajectory_config_errors(raw, msg):
 def test_trajectory_figure_rows_warp_by_each_step_and_add_the_true_frames(tmp_path):
     """Fig. 6/8's rows: the moving image warped by the field at each time in (0, 1), and the fixed
     subject's reference frames as a last row; a generated image becomes the Fig. 7 view."""
-    from diffreg.evaluation import ImageIndex, find_registrations, load_pair
-    from diffreg.report.experiment import trajectory_rows
+    from diffreg.registration_outputs import ImageIndex, find_registrations, load_pair
+    from diffreg.report.qualitative import trajectory_rows
     from diffreg.report.figures import QualitativeRow
     from diffreg.report.figures.trajectory import generated_figure, trajectory_figure
 
@@ -115,7 +115,7 @@ def test_trajectory_figure_rows_warp_by_each_step_and_add_the_true_frames(tmp_pa
 def test_image_index_tells_two_datasets_subjects_of_one_name_apart(tmp_path):
     """Two datasets both hold sub-009_be.nii.gz (the pipeline stages each file in a numbered
     folder): a lookup is ambiguous until scoped to one dataset by the staging manifest."""
-    from diffreg.evaluation import ImageIndex, read_image_datasets
+    from diffreg.registration_outputs import ImageIndex, read_image_datasets
     for k, value in (("1", 1.0), ("2", 2.0)):
         (tmp_path / "images" / k).mkdir(parents=True)
         write_image(tmp_path / "images" / k / "sub-009_be.nii.gz", np.full((4, 4), value, np.float32), np.eye(4))

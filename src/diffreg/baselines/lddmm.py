@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import spatial
+from .. import __version__, spatial
 from .base import BASELINES, Baseline, BaselineResult, Volume
 
 _TRANSMORPH = {"a": 5.0, "p": 2, "sigma": 4.0, "sigma_r": 10.0, "nt": 7, "niter": 500,
@@ -125,7 +125,6 @@ class LDDMM(Baseline):
     default_preset = "transmorph"
 
     def version(self) -> str:
-        from .. import __version__
         return f"diffreg {__version__} (torch {torch.__version__})"
 
     def register(self, fixed: Volume, moving: Volume, workdir: Path, threads: int,

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from ..preprocess.affine import seed_ants
 from .base import BASELINES, Baseline, BaselineResult, Volume, timed
 from .geometry import ItkGeometry, itk_geometry_from_affine, physical_to_voxel_displacement
-from ..preprocess.affine import seed_ants
 
 _COMMON = {"aff_metric": "mattes", "aff_sampling": 32, "aff_iterations": [2100, 1200, 1200, 10]}
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import InputError
+
 NAME = "baseline"
 HELP = "Register one pair with a classical baseline (syn, niftyreg, lddmm, fireants) and a paper's preset."
 
 
 def _config(text: str | None) -> dict:
-    from ..errors import InputError
-
     if not text:
         return {}
     try:
@@ -47,7 +47,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..baselines import run_baseline
+    from ..baselines import run_baseline  # deferred: pulls in torch
 
     rec = run_baseline(args.method, args.fixed, args.moving, args.moving_labels, args.outdir,
                        threads=args.threads, config=_config(args.config), preset=args.preset,

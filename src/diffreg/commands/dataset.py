@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data.adapters import load_all
+from ..data.adapters.common import AdapterArgs
+from ..io import RunManifest
+
 NAME = "dataset"
 HELP = "Write samplesheet.csv (+ pairs_*.csv) from a public dataset's on-disk layout."
 
@@ -33,10 +37,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..data.adapters import load_all
-    from ..data.adapters.common import AdapterArgs
-    from ..io import RunManifest
-
     registry = load_all()
     params = {k: v for k, v in vars(args).items() if not k.startswith("_")}
     manifest = RunManifest(f"{NAME} {args.name}", params)

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from diffreg.evaluation import (COLUMNS, ImageIndex, evaluate_registration, find_registrations,
-                                load_eval_config, load_label_names, write_metrics)
+from diffreg.evaluation import evaluate_registration
+from diffreg.evaluation_config import load_eval_config, load_label_names
 from diffreg.io import RunManifest, atomic_path
+from diffreg.metrics_table import COLUMNS, write_metrics
+from diffreg.registration_outputs import ImageIndex, find_registrations
 
 NAME = "evaluate"
 HELP = "Dice, Jacobian statistics, image similarity and runtime of registration outputs, as one long CSV."

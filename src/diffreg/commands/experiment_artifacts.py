@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from diffreg.evaluation import load_label_names
+from diffreg.evaluation_config import load_label_names
 from diffreg.io import RunManifest
+from diffreg.report.claim_checks import claim_line
+from diffreg.report.experiment import Inputs, build
 
 NAME = "experiment-artifacts"
 HELP = "Fill in an experiment YAML's tables and figures from our runs, beside the paper's numbers, and check its claims."
@@ -38,8 +40,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from diffreg.report.experiment import Inputs, build, claim_line
-
     manifest = RunManifest(NAME, {k: v for k, v in vars(args).items() if not k.startswith("_")}, seed=args.seed)
     inp = Inputs(experiment=Path(args.experiment), uses=Path(args.uses), name=args.name,
                  metrics=[Path(p) for p in args.metrics], registrations=[Path(p) for p in args.registrations],

@@ -26,7 +26,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from diffreg.report.figures import check_config, get_figure
+    from diffreg.report.figures import check_config, get_figure  # deferred: pulls in matplotlib
 
     fn = get_figure(args.function)
     config = apply_deps(load_json_object(args.config, "figure config"), parse_deps(args.dep))

@@ -4,6 +4,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import InputError
+from ..io import atomic_path
+from ..launch import build_launch
+
 NAME = "launch"
 HELP = ("Check every pipeline parameter, samplesheet and experiment YAML before any task and write "
         "launch.json (datasets, papers, plan flags) for main.nf; one line on the first problem.")
@@ -15,10 +19,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..errors import InputError
-    from ..io import atomic_path
-    from ..launch import build_launch
-
     try:
         params = json.loads(args.params.read_text())
     except (OSError, ValueError) as exc:

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data.pairs import PairSpec, SCHEMES, load_pairing, make_pairs
+from ..data.samplesheet import load_samplesheet
+from ..io import RunManifest, atomic_path
+
 NAME = "make-pairs"
 HELP = "Write the registration pairs (pairs.csv) of one split and scheme of a samplesheet."
 
@@ -11,8 +15,6 @@ _FIELDS = ("scheme", "split", "moving_modality", "fixed_modality", "atlas_subjec
 
 
 def add_arguments(p) -> None:
-    from ..data.pairs import SCHEMES
-
     p.add_argument("--input", required=True, type=Path, help="samplesheet CSV")
     p.add_argument("--out", required=True, type=Path, help="pairs CSV to write (run.json goes beside it)")
     p.add_argument("--config", type=Path, default=None,
@@ -32,10 +34,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..data.pairs import PairSpec, load_pairing, make_pairs
-    from ..data.samplesheet import load_samplesheet
-    from ..io import RunManifest, atomic_path
-
     conf = load_pairing(args.config, args.pairing) if args.config else {}
     values = {k: conf.get(k) for k in _FIELDS}
     for k in _FIELDS:

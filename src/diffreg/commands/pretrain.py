@@ -9,6 +9,7 @@ from diffreg.deps import apply_deps, parse_deps
 from diffreg.errors import InputError
 from diffreg.io import load_json_object
 from diffreg.io import RunManifest
+from diffreg.stages import check_config, get_stage
 
 NAME = "pretrain"
 HELP = "Run one pretraining stage (e.g. adm_natural_images: the offline diffusion feature model)"
@@ -36,7 +37,7 @@ def _training_set(args, config: dict):
         if args.subjects:
             raise InputError("--subjects needs --data-dir")
         return None
-    from diffreg.methods import TrainingSet
+    from diffreg.methods import TrainingSet  # deferred: pulls in monai/torch
     subjects = [s for s in (args.subjects or "").split(",") if s]
     if not subjects:
         raise InputError("--data-dir needs --subjects: no training subject given")
@@ -52,8 +53,7 @@ def _training_set(args, config: dict):
 
 
 def run(args) -> int:
-    from diffreg.methods.trainer import TrainingDiverged
-    from diffreg.stages import check_config, get_stage
+    from diffreg.training.trainer import TrainingDiverged  # deferred: pulls in torch
 
     fn = get_stage(args.kind)
     config = apply_deps(load_json_object(args.config, "stage config"), parse_deps(args.dep))

@@ -18,10 +18,10 @@ import torch
 from .. import spatial
 from ..device import resolve_device, seed_everything, set_threads, synchronize
 from ..errors import InputError
-from ..io import RunManifest, read_image, read_labels, write_field, write_image
+from ..io import RunManifest, load_json_object, read_image, read_labels, write_field, write_image
 from ..methods import load_method
-from ..methods.config import check_seed
-from ..methods.trainer import TrainingDiverged
+from ..training.config import check_seed
+from ..training.trainer import TrainingDiverged
 
 NAME = "register"
 HELP = "Register a moving image to a fixed image with a trained model"
@@ -66,8 +66,6 @@ def check_field(disp: torch.Tensor, model: str, moving: str) -> None:
 
 def _load_model(model: str, device: torch.device, settings: str | None = None):
     """load_method, with every way a folder is not a trained model as one InputError line."""
-    from ..io import load_json_object
-
     folder = Path(model)
     if not folder.is_dir():
         raise InputError(f"--model {model}: not a folder (give the model folder written by `diffreg train`)")

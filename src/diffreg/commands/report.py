@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from diffreg.errors import InputError
-from diffreg.evaluation import load_label_names
+from diffreg.evaluation_config import load_label_names
 from diffreg.io import RunManifest
 from diffreg.report.html import ReportInputs, build_report, results_layout
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from diffreg.evaluation import COLUMNS, read_metrics, write_metrics
 from diffreg.io import RunManifest, atomic_path
+from diffreg.metrics_table import COLUMNS, read_metrics, write_metrics
 from diffreg.report import tables
 
 NAME = "tabulate"

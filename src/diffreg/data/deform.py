@@ -16,7 +16,7 @@ def identity(shape: tuple[int, ...]) -> np.ndarray:
 
 def warp(arr: np.ndarray, disp: np.ndarray, order: int = 1) -> np.ndarray:
     """out(x) = arr(x + disp(x)); order 1 linear, 0 nearest; border padding."""
-    from .. import spatial
+    from .. import spatial  # deferred: pulls in torch
     return spatial.warp_numpy(arr, disp, mode="linear" if order else "nearest")
 
 
@@ -29,7 +29,7 @@ def integrate_velocity(v: np.ndarray, steps: int = 7) -> np.ndarray:
     """Scaling and squaring of a stationary velocity (D, *S): exp(v) as a displacement."""
     import torch
 
-    from .. import spatial
+    from .. import spatial  # deferred: pulls in torch
     return spatial.integrate_velocity(torch.from_numpy(np.asarray(v, dtype=np.float64))[None], steps)[0].numpy()
 
 

@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from . import standins
+from .adapters.common import dataset_config
 
 NAMES = ("neurite-oasis", "oasis3", "acdc", "camus", "echonet", "adni", "knee")
 
@@ -53,7 +55,6 @@ class Layout:
 
 def _standin(name: str, scratch: Path, **given) -> pd.DataFrame:
     """Generate stand-in `name` into `scratch`; its samplesheet with absolute paths."""
-    from . import standins
     st = standins.get(name)
     return st.generate(scratch, standins.make_config(st, **given), absolute_paths=True)
 
@@ -82,7 +83,6 @@ def _small_config(dataset: str, dst: Path, scheme: dict) -> Path:
     """The dataset's pairing file with one split scheme that fits a small copy (the real scheme
     counts hundreds of subjects): pairings unchanged."""
     import yaml
-    from .adapters.common import dataset_config
     conf = dataset_config(dataset)
     conf["splits"] = {"default": "small", "schemes": {"small": scheme}}
     dst.write_text(yaml.safe_dump(conf, sort_keys=False))

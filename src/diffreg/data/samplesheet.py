@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..io import atomic_path
 
 SPLITS = ("train", "val", "test")
 IMAGE_PREFIX = "image_"
@@ -339,8 +340,6 @@ def _check_same_labels(path: Path, found: dict[str, set[int]]) -> None:
 
 def write_samplesheet(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a samplesheet atomically (columns in schema order, extra columns kept at the end)."""
-    from ..io import atomic_path
-
     cols = ["subject", "split"]
     cols += [c for c in df.columns if c == "labels"]
     cols += [c for c in df.columns if c.startswith(IMAGE_PREFIX)]

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from diffreg.training.trainer import check_finite_grads, check_finite_terms
 from .base import FeatureModel, crop_features, pad_to_multiple
 
 
@@ -113,7 +114,6 @@ def train_autoencoder(images: Sequence[np.ndarray], iterations: int = 500, batch
                       log_every: int = 50) -> ConvAutoencoder:
     """Train on equally shaped 2D or 3D images in [0, 1] (reconstruction MSE, Adam)."""
     # the trainer's checks on every step (lazy import: diffreg.methods imports this module)
-    from diffreg.methods.trainer import check_finite_grads, check_finite_terms
 
     if not images:
         raise ValueError("no training images for the autoencoder")

@@ -23,6 +23,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from diffreg.errors import InputError
 from diffreg.nets.adm import ADMConfig, ADMUNet
 from diffreg.nets.vq_autoencoder import OFFICIAL_VQ, VQAutoencoder, VQConfig
 
@@ -158,8 +159,6 @@ def load_latent_diffusion(path, t: int = FEATURE_T, inversion: str = "q_sample")
     """A file of the pretraining stage `ldm_morph_latent_diffusion`, or an official LDM-Morph
     latent-diffusion checkpoint (Lightning: ``state_dict`` with ``first_stage_model.*`` and
     ``model.diffusion_model.*``, the official configurations), loaded strictly."""
-    from diffreg.errors import InputError
-
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from diffreg.nets.adm import ADMUNet, small_config
+from diffreg.training.trainer import check_finite_grads, check_finite_terms
 
 from .natural import DEFAULT_IMAGES, load_natural_images
 
@@ -72,8 +73,6 @@ def random_crops(images: list[torch.Tensor], n: int, size: int, min_scale: float
 def pretrain(cfg: PretrainConfig, device: str = "cpu", log: Callable[[str], None] | None = print,
              log_every: int = 25, log_tag: str = "adm_natural_images") -> tuple[ADMUNet, dict]:
     from diffusers import DDPMScheduler
-
-    from diffreg.methods.trainer import check_finite_grads, check_finite_terms
 
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)

@@ -9,9 +9,13 @@ or ``Samplesheet PATH: ...``.
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
+from .. import plan_inputs
 from ..errors import InputError
+from ..experiments import load_experiment
+from ..planner import Planner
 from .datasets import (TOY_MODALITIES, Dataset, check_preprocess_flags, dataset_args, datasets_2d,
                        standin_datasets, user_datasets)
 from .papers import check_artifacts, load_papers, paper_files, toy_needed
@@ -21,6 +25,7 @@ PROJECT = Path(__file__).resolve().parents[3]
 
 
 def _check_registered(params: dict) -> None:
+    # deferred: pulls in monai/torch
     from ..baselines import BASELINES
     from ..methods import METHODS
 
@@ -62,22 +67,19 @@ def plan_args(params: dict, main_dataset: str | None, given: list[str]) -> list[
 
 def dry_plan(files: list[Path], datasets: list[Dataset], sliced: list[str], args: list[str]) -> str:
     """The plan the PLAN task will make, made now from the datasets' dimensionalities alone."""
-    from ..commands import plan as plan_cmd
-    from ..cli import build_parser
-    from ..experiments import load_experiment
-    from ..planner import Planner
-
     ndims = [f"{d.name}={','.join(map(str, sorted({d.ndim} | ({2} if d.ndim == 3 and (d.name == 'toy' or d.name in sliced) else set()))))}"
              for d in datasets]
     words = ["plan", "--out", "-", *args] + [w for n in ndims for w in ("--ndims", n)]
     if files:
         words += ["--papers", *map(str, files)]
-    a = build_parser("plan").parse_args(words)
-    nd, mods, order = plan_cmd.datasets_of(a)
+    parser = argparse.ArgumentParser(prog="diffreg plan")
+    plan_inputs.add_arguments(parser)
+    a = parser.parse_args(words[1:])
+    nd, mods, order = plan_inputs.datasets_of(a)
     for d in datasets:   # the sheets' modalities are known now; the embedded data's when made
         mods[d.name] = set(d.modalities) if d.modalities else (set(TOY_MODALITIES) if d.name == "toy" else None)
     experiments = [load_experiment(p) for p in files]
-    main = plan_cmd.main_path(a, nd, mods, order)
+    main = plan_inputs.main_path(a, nd, mods, order)
     if main is not None:
         experiments.insert(0, main)
     plan = Planner(experiments, nd, mods, {g for g in a.given.split(",") if g}, a.profile, a.seeds,

@@ -11,7 +11,10 @@ import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..data.samplesheet import image_ndim, load_samplesheet, modalities, read_label_values
+from ..data.standins import load_all
 from ..errors import InputError
+from ..preprocess import flags as preprocess_flags
 from .params import fail, split_list
 
 NAME_RE = re.compile(r"[a-z0-9_-]+")
@@ -34,8 +37,6 @@ class Dataset:
 def validate_sheet(path: str, label_names: str | None = None, allow_missing_labels: bool = False) -> Dataset:
     """`diffreg validate` in-process: every file opened; the dimensionality of its images."""
     import json
-
-    from ..data.samplesheet import image_ndim, load_samplesheet, modalities, read_label_values
 
     try:
         if label_names:
@@ -66,10 +67,8 @@ def dataset_args(value) -> dict[str, str]:
 
 def check_preprocess_flags(flags: str, where: str) -> None:
     """Flags of `diffreg preprocess` (--preprocess_args, --dataset_args): refused here if preprocess would."""
-    from ..commands import preprocess
-
     parser = argparse.ArgumentParser(prog="diffreg preprocess", add_help=False, exit_on_error=False)
-    preprocess.add_arguments(parser)
+    preprocess_flags.add_arguments(parser)
     try:
         words = shlex.split(flags)
     except ValueError as exc:
@@ -91,8 +90,6 @@ def check_preprocess_flags(flags: str, where: str) -> None:
 def standin_datasets(given: list[Dataset], experiments: list, which) -> list[Dataset]:
     """The embedded stand-in of each dataset a task names (test or training data) that no sheet
     gives; its dimensionality: the largest its tasks ask for. `which`: auto, none or NAME,..."""
-    from ..data.standins import load_all
-
     choice = "auto" if which is None else str(which).strip()
     if choice == "none" or not experiments:
         return []

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
+from ..experiments import load_experiment
 from .params import fail, split_list
 
 
@@ -27,8 +28,6 @@ def paper_files(value, experiments_dir: Path) -> list[Path]:
 
 
 def load_papers(files: list[Path]) -> list:
-    from ..experiments import load_experiment
-
     out = []
     for f in files:
         try:

@@ -9,7 +9,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..data.pairs import SCHEMES
 from ..errors import InputError
+from ..preprocess.affine import TRANSFORMS
+from ..preprocess.slices import parse_slice
 
 SCHEMA = Path(__file__).resolve().parents[3] / "nextflow_schema.json"
 PROFILES = ("test", "test_full", "full")
@@ -66,7 +69,7 @@ def _finite(v) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 
-# name -> (predicate, what it must be): the ranges of diffreg.methods.config.RANGES where they overlap
+# name -> (predicate, what it must be): the ranges of diffreg.training.config.RANGES where they overlap
 RANGES: dict[str, tuple] = {
     "train_iterations": (lambda v: v >= 1, "must be an integer >= 1"),
     "checkpoint_every": (lambda v: v >= 1, "must be an integer >= 1"),
@@ -86,10 +89,6 @@ RANGES: dict[str, tuple] = {
 
 def check_values(params: dict, project: Path) -> None:
     """Ranges and choices of the parameters that need no dataset to judge."""
-    from ..data.pairs import SCHEMES
-    from ..preprocess.affine import TRANSFORMS
-    from ..preprocess.slices import parse_slice
-
     for name, (ok, what) in RANGES.items():
         if params.get(name) is not None and not ok(params[name]):
             fail(name, f"{what}, got {params[name]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from diffreg.spatial import compose
 from .registries import REGULARISERS
 
 
@@ -90,8 +91,6 @@ def jacobian_penalty(c: torch.Tensor) -> torch.Tensor:
 
 def compose_chain(fields) -> torch.Tensor:
     """Displacement of phi_1 o phi_2 o ... o phi_k for fields [u_1, ..., u_k] (u_k sampled first)."""
-    from diffreg.spatial import compose
-
     fields = list(fields)
     if not fields:
         raise ValueError("need at least one displacement field")

@@ -3,12 +3,13 @@ regulariser, extra terms) x the one Trainer, with typed settings (docs/methods.m
 
 Adding a method is one module here plus its import line below.
 """
+from ..training.config import MethodConfig, TrainerConfig  # noqa: F401
+from ..training.objective import Objective  # noqa: F401
+from ..training.trainer import Trainer, freeze  # noqa: F401
+from ..training.training_set import TrainingSet  # noqa: F401
 from .base import METHODS, Method, build_method, check_config, load_method  # noqa: F401
-from .config import MethodConfig, TrainerConfig  # noqa: F401
-from .objective import Objective, PairwiseObjective  # noqa: F401
+from .objective import PairwiseObjective  # noqa: F401
 from .result import RegistrationResult  # noqa: F401
-from .trainer import Trainer, freeze  # noqa: F401
-from .training_set import TrainingSet  # noqa: F401
 from . import pairwise  # noqa: F401  (registers "voxelmorph")
 from . import dgir  # noqa: F401  (registers "dgir")
 from . import diffusemorph  # noqa: F401  (registers "diffusemorph")

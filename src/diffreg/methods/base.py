@@ -11,13 +11,13 @@ from torch import nn
 from ..errors import InputError
 from ..io import atomic_path
 from ..registry import Registry
-from .checkpoint import Checkpoint
-from .config import MethodConfig
-from .objective import Objective
+from ..training.checkpoint import Checkpoint
+from ..training.config import MethodConfig
+from ..training.objective import Objective
+from ..training.trainer import Trainer
+from ..training.training_set import TrainingSet
 from .pairs import pad_to_multiple  # noqa: F401  (re-exported)
 from .result import RegistrationResult
-from .trainer import Trainer
-from .training_set import TrainingSet
 
 METHODS: Registry["Method"] = Registry("method")
 
@@ -53,7 +53,7 @@ class Method(ABC):
     def objective(self, data: TrainingSet) -> Objective:
         raise NotImplementedError(f"{self.name} has no training objective")
 
-    # set by `diffreg train --checkpoint-dir`: where the Trainer saves and resumes (methods.checkpoint)
+    # set by `diffreg train --checkpoint-dir`: where the Trainer saves and resumes (training.checkpoint)
     checkpoint: Checkpoint | None = None
 
     def fit(self, data: TrainingSet, log_path: Path | None = None) -> dict:

@@ -30,13 +30,13 @@ from .. import spatial
 from ..errors import InputError
 from ..losses import build_regulariser
 from ..nets.cyclemorph import DECODER, ENCODER, CycleMorphNet
+from ..training.config import TrainerConfig
+from ..training.objective import Objective
+from ..training.training_set import TrainingSet
 from .base import METHODS, Method
-from .config import TrainerConfig
-from .objective import Objective
 from .pairs import pad_to_multiple
 from .result import RegistrationResult
 from .symnet import voxelmorph_ncc          # the same VoxelMorph NCC (window sums, eps 1e-5)
-from .training_set import TrainingSet
 
 BETAS = {"adam": (0.9, 0.999), "official": (0.5, 0.999)}
 

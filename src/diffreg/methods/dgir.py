@@ -51,12 +51,12 @@ from ..features.autoencoder import train_autoencoder
 from ..features.base import NeedsWeights
 from ..losses import build_regulariser, build_similarity
 from ..nets import build_backbone
+from ..training.config import TrainerConfig
+from ..training.training_set import TrainingSet
 from .base import METHODS, Method
-from .config import TrainerConfig
 from .objective import PairwiseObjective
 from .pairs import register_pair
 from .result import RegistrationResult
-from .training_set import TrainingSet
 
 LOSSES = ("diffusion", "lncc", "mse", "mind", "ngf", "deepsim", "ae_lncc", "vgg_lncc", "dino_lncc")
 

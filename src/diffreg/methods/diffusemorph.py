@@ -51,13 +51,13 @@ from ..losses import build_regulariser
 from ..losses.similarity import LNCC
 from ..nets.diffusemorph_field import OFFICIAL as FIELD_OFFICIAL, DeformationUNet
 from ..nets.sr3_unet import OFFICIAL as UNET_OFFICIAL, SR3UNet
+from ..training.config import TrainerConfig
+from ..training.objective import Objective
+from ..training.training_set import TrainingSet
 from .base import METHODS, Method
-from .config import TrainerConfig
 from .diffusemorph_official import load_official_checkpoint, official_flips, official_init
-from .objective import Objective
 from .pairs import pad_to_multiple
 from .result import RegistrationResult
-from .training_set import TrainingSet
 
 # per dimensionality: the official configs (config/diffuseMorph_train_{2D,3D}.json)
 DEFAULTS = {2: dict(lam=2.0, lr=5e-6), 3: dict(lam=20.0, lr=2e-4)}

@@ -33,12 +33,18 @@ from torch import nn
 from ..errors import InputError
 from ..losses import build_regulariser
 from ..losses.ssim import ssim_map
+from ..nets.adm import timestep_embedding
+from ..nets.backbones import TransMorph
+from ..nets.diffusereg_swin import diffusereg_swin
+from ..nets.sr3_unet import OFFICIAL, SR3UNet
+from ..nets.swin_unet import SWIN_UNET_SIZES, SwinUnet
+from ..nets.uvit import UVIT_SIZES, UViT
 from ..nets.vtn_lowres import LowResVTN, zero_padded_warp
+from ..training.config import TrainerConfig
+from ..training.objective import Objective
+from ..training.training_set import TrainingSet
 from .base import METHODS, Method
-from .config import TrainerConfig
-from .objective import Objective
 from .result import RegistrationResult
-from .training_set import TrainingSet
 
 # the paper's per-axis statistics of the VTN fields on the ACDC training set (Sec. 3; the official
 # config/train_3D.json `flow_mean` / `flow_std`), in voxels, array-axis order (D, H, W)
@@ -178,7 +184,6 @@ class TimeChannel(nn.Module):
 
     def __init__(self, net: nn.Module, dim: int = 32):
         super().__init__()
-        from ..nets.adm import timestep_embedding
 
         self.net, self.dim, self._emb = net, dim, timestep_embedding
         self.time = nn.Linear(dim, 1)
@@ -192,30 +197,21 @@ def build_denoiser(c: DiffuseRegConfig) -> nn.Module:
     """(B, 5, *S) = [M, F, x_t], t -> eps_hat (B, 3, *S)."""
     kw = dict(c.denoiser_kwargs)
     if c.denoiser == "swin_unetr":
-        from ..nets.diffusereg_swin import diffusereg_swin
-
         return diffusereg_swin("official" if c.network == "official" else "small", cond_mask=c.cond_mask,
                                time_resblocks=c.time_resblocks, fusion=c.fusion, **kw)
     small = c.network == "small"
     if c.denoiser == "unet":       # the DDPM U-Net (SR3's, as DiffuseMorph's): input-level concatenation
-        from ..nets.sr3_unet import OFFICIAL, SR3UNet
-
         base = dict(OFFICIAL[3], inner_channel=4, channel_mults=(1, 2, 2, 2)) if small else dict(OFFICIAL[3])
         net = SR3UNet(3, **{**base, "in_channel": 5, "out_channel": 3, **kw})
         return Padded(net, net.multiple)
     if c.denoiser == "uvit":
-        from ..nets.uvit import UVIT_SIZES, UViT
-
         net = UViT(3, **{**UVIT_SIZES["small" if small else "full"][3], "in_channels": 5, "out_channels": 3,
                          "head_std": None, **kw})
         return net
     if c.denoiser == "swin_unet":
-        from ..nets.swin_unet import SWIN_UNET_SIZES, SwinUnet
-
         net = SwinUnet(3, **{**SWIN_UNET_SIZES["small" if small else "full"][3], "in_channels": 5,
                              "out_channels": 3, "time_embed": True, **kw})
         return net
-    from ..nets.backbones import TransMorph
 
     tm = dict(embed_dim=12, depths=(1, 1, 1, 1), heads=(1, 1, 2, 2), window=(2, 2, 2)) if small else {}
     return Padded(TimeChannel(TransMorph(3, in_channels=6, **{**tm, **kw})), 32)

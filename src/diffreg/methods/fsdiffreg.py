@@ -39,8 +39,8 @@ from ..errors import InputError
 from ..losses import build_regulariser
 from ..losses.similarity import LNCC
 from ..nets.fsdiffreg import OFFICIAL, FSDiffRegUNet
+from ..training.config import TrainerConfig
 from .base import METHODS, Method
-from .config import TrainerConfig
 from .diffusemorph import BETAS, NCC_WINDOW, NETWORKS as DM_NETWORKS, DiffuseMorph, DiffuseMorphObjective, \
     make_scheduler
 from .pairs import pad_to_multiple

@@ -35,11 +35,11 @@ from ..features.similarity import lncc_window
 from ..losses.similarity import LNCC
 from ..nets import build_backbone
 from ..nets.tallunet import identity01, sample01
+from ..training.config import TrainerConfig
+from ..training.objective import Objective
+from ..training.training_set import TrainingSet
 from .base import METHODS, Method
-from .config import TrainerConfig
-from .objective import Objective
 from .result import RegistrationResult
-from .training_set import TrainingSet
 
 FD_STEP = 1e-3          # the official finite-difference step of the gradient of the ICON error
 

@@ -37,12 +37,16 @@ import torch.nn.functional as F
 
 from .. import spatial
 from ..errors import InputError
+from ..features.latent_diffusion import LatentDiffusion, load_latent_diffusion
+from ..nets.adm import ADMConfig, ADMUNet
+from ..nets.ldm_morph import LDMMorphNet
+from ..nets.vq_autoencoder import VQAutoencoder, VQConfig
+from ..training.config import TrainerConfig
+from ..training.objective import Objective
+from ..training.training_set import TrainingSet
 from .base import METHODS, Method
-from .config import TrainerConfig
-from .objective import Objective
 from .pairs import pad_to_multiple
 from .result import RegistrationResult
-from .training_set import TrainingSet
 
 # the registration network's widths: the official, and a small one for short test runs
 NETWORKS = {
@@ -125,7 +129,6 @@ class LDMMorph(Method):
 
     def __init__(self, ndim: int, config: dict | LDMMorphConfig, device: torch.device):
         super().__init__(ndim, config, device)
-        from ..nets.ldm_morph import LDMMorphNet
 
         c = self.cfg
         ldm = self._latent_diffusion() if c.needs_ldm else None
@@ -143,10 +146,6 @@ class LDMMorph(Method):
     def _latent_diffusion(self):
         """From the recorded architecture (a trained model: weights follow from model.pt), else
         from the `ldm` file (training)."""
-        from ..features.latent_diffusion import LatentDiffusion, load_latent_diffusion
-        from ..nets.adm import ADMConfig, ADMUNet
-        from ..nets.vq_autoencoder import VQAutoencoder, VQConfig
-
         c = self.cfg
         if c.ldm_arch:
             return LatentDiffusion(VQAutoencoder(VQConfig.from_dict(c.ldm_arch["vq"])),

@@ -38,15 +38,15 @@ from ..errors import InputError
 from ..losses import build_regulariser
 from ..nets import build_backbone
 from ..nets.tallunet import identity01, sample01
+from ..training.config import TrainerConfig
+from ..training.objective import Objective
+from ..training.training_set import TrainingSet
 from .base import METHODS, Method
-from .config import TrainerConfig
 from .gradicon import icon_lncc
 from .icon_maps import (COMPOSITIONS, compose_maps, field_map, jacobian_identity_penalty, noisy_identity,
                         unit_to_voxels, voxels_to_unit)
-from .objective import Objective
 from .pairs import predict_pair, register_pair
 from .result import RegistrationResult
-from .training_set import TrainingSet
 
 # which modality each image of a step has (the cycle's similarity terms compare equal ones only)
 MODALITY = {"A": 1, "Ac": 1, "B": 2, "Bc": 2}

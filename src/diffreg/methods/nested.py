@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
+from ..training.trainer import freeze
 from .base import Method, build_method, load_method
-from .trainer import freeze
 
 
 def nested_method(value: str | dict | None, device: torch.device, key: str, owner: str) -> Method:

@@ -14,12 +14,12 @@ from .. import spatial
 from ..errors import InputError
 from ..losses import build_regulariser, build_similarity
 from ..nets import build_backbone
+from ..training.config import TrainerConfig
+from ..training.training_set import TrainingSet
 from .base import METHODS, Method
-from .config import TrainerConfig
 from .objective import PairwiseObjective
-from .pairs import register_pair
+from .pairs import pad_to_multiple, register_pair
 from .result import RegistrationResult
-from .training_set import TrainingSet
 
 
 VM_BACKBONES = ("voxelmorph", "vm-diff")   # the networks that take VoxelMorph's `variant`
@@ -95,7 +95,6 @@ def squaring_stages(net, moving: torch.Tensor, fixed: torch.Tensor, pad_multiple
     """exp(v / 2^v) for v = steps .. 0 (the last is the registration field) of a velocity backbone."""
     if not hasattr(net, "velocity"):
         raise InputError("trajectory 'squaring' needs a velocity backbone (vm-diff)")
-    from .pairs import pad_to_multiple
     x, crop = pad_to_multiple(torch.cat([moving, fixed], 1).to(next(net.parameters()).device), pad_multiple)
     v = net.velocity(x)
     shape = v.shape[2:]

@@ -38,12 +38,12 @@ from ..errors import InputError
 from ..losses import build_regulariser
 from ..losses.similarity import LNCC
 from ..nets.symnet import SYMNetUNet, to_voxels
+from ..training.config import TrainerConfig
+from ..training.objective import Objective
+from ..training.training_set import TrainingSet
 from .base import METHODS, Method
-from .config import TrainerConfig
-from .objective import Objective
 from .pairs import pad_to_multiple
 from .result import RegistrationResult
-from .training_set import TrainingSet
 
 INTEGRATIONS = ("half", "full")
 

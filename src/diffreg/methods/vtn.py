@@ -34,12 +34,12 @@ import torch
 from .. import spatial
 from ..errors import InputError
 from ..nets.vtn import VTNAffineStem, VTNNet, det_loss, ortho_loss
+from ..training.config import TrainerConfig
+from ..training.objective import Objective
+from ..training.training_set import TrainingSet
 from .base import METHODS, Method
-from .config import TrainerConfig
-from .objective import Objective
 from .pairs import pad_to_multiple
 from .result import RegistrationResult
-from .training_set import TrainingSet
 
 # named values of n_cascades (docs)
 CASCADES = {"diffusereg": 3, "paper": 10, "code": 1}

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class ADMConfig:
@@ -314,10 +316,8 @@ def load_adm(path, config: ADMConfig | None = None, strict: bool = True) -> ADMU
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        from ..errors import InputError
         raise InputError(f"{path}: checkpoint not found") from None
     except Exception as exc:  # not a zip/pickle, truncated, or code in it (weights_only refuses it)
-        from ..errors import InputError
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(f"{path}: not a PyTorch checkpoint of weights ({type(exc).__name__}: {first[:200]})") from None
     if isinstance(obj, dict) and "state_dict" in obj and "config" in obj:

@@ -14,8 +14,13 @@ from torch import nn
 from diffreg import spatial
 from diffreg.registry import Registry
 
+from .corrmlp import CorrMLP
 from .swin import SwinEncoder
+from .swin_unet import SWIN_UNET_SIZES, SwinUnet
+from .tallunet import DGIRNet, TALL_DOWN, TALL_UP
+from .transmatch import TransMatch
 from .unet import VM_WIDTHS, ConvAct, VoxelMorphUNet, flow_head
+from .uvit import UVIT_SIZES, UViT
 
 BACKBONES: Registry[nn.Module] = Registry("backbone")
 
@@ -176,24 +181,18 @@ def dgir_official(ndim: int, levels: int = 3, down: Sequence[int] | None = None,
                   up: Sequence[int] | None = None, last_step: bool = False) -> nn.Module:
     """The ICON chain of `levels` + 1 tallUNet2 steps (nets.tallunet): DGIR's official network
     (levels 3); GradICON / uniGradICON's (levels 2, last_step)."""
-    from .tallunet import TALL_DOWN, TALL_UP, DGIRNet
-
     return DGIRNet(ndim, levels, tuple(down or TALL_DOWN), tuple(up or TALL_UP), last_step)
 
 
 @BACKBONES.register("transmatch")
 def transmatch(ndim: int, **kwargs) -> nn.Module:
     """TransMatch (Chen et al. 2023), nets.transmatch: official parameter names; 2D and 3D."""
-    from .transmatch import TransMatch
-
     return TransMatch(ndim, **kwargs)
 
 
 @BACKBONES.register("corrmlp")
 def corrmlp(ndim: int, **kwargs) -> nn.Module:
     """CorrMLP (Meng et al. 2024), nets.corrmlp: official parameter names; 3D (2D: its analogue)."""
-    from .corrmlp import CorrMLP
-
     return CorrMLP(ndim, **kwargs)
 
 
@@ -201,8 +200,6 @@ def corrmlp(ndim: int, **kwargs) -> nn.Module:
 def uvit(ndim: int, size: str = "small", **kwargs) -> nn.Module:
     """U-ViT (Bao et al. 2023), nets.uvit: official parameter names; 2D and 3D (ours). ``size``:
     "small" (CPU tests) or "full" (U-ViT-S); kwargs override. Takes an optional time t."""
-    from .uvit import UVIT_SIZES, UViT
-
     return UViT(ndim, **{**UVIT_SIZES[size][ndim], "in_channels": 2, "out_channels": ndim, **kwargs})
 
 
@@ -210,6 +207,4 @@ def uvit(ndim: int, size: str = "small", **kwargs) -> nn.Module:
 def swin_unet(ndim: int, size: str = "small", **kwargs) -> nn.Module:
     """Swin-Unet (Cao et al. 2022), nets.swin_unet: official parameter names; 2D and 3D (ours).
     ``size``: "small" (CPU tests) or "full" (the official Swin-T config); kwargs override."""
-    from .swin_unet import SWIN_UNET_SIZES, SwinUnet
-
     return SwinUnet(ndim, **{**SWIN_UNET_SIZES[size][ndim], "in_channels": 2, "out_channels": ndim, **kwargs})

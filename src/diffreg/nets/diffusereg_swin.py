@@ -41,6 +41,7 @@ from monai.networks.nets.swin_unetr import (PatchMerging, WindowAttention, compu
 from torch import nn
 
 from .adm import timestep_embedding      # [cos | sin], the official `timestep_embedding`
+from .uvit import Block
 
 # the official configuration (config/train_3D.json)
 OFFICIAL = dict(feature_size=120, depths=(2, 2, 2, 2), num_heads=(3, 6, 12, 24), window_size=(2, 4, 4))
@@ -263,7 +264,6 @@ class ConcatFusion(nn.Module):
 
     def __init__(self, embed_dim, num_heads, depth=13, patch=8):
         super().__init__()
-        from .uvit import Block
 
         self.patch = patch
         self.embed = nn.ModuleList([PatchEmbed(patch_size=patch, in_chans=c, embed_dim=embed_dim, norm_layer=None,

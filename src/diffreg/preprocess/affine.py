@@ -10,16 +10,10 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..io import read_image, read_labels
+from ..packages import import_ants
 
 TRANSFORMS = ("Affine", "Rigid", "Similarity", "TRSAA", "none")
-
-
-def import_ants(threads: int | None = None):
-    """Import ants with ITK's thread count set first (ITK reads it once, at load time)."""
-    if threads:
-        os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(int(threads))
-    import ants
-    return ants
 
 
 def seed_ants(seed: int) -> None:
@@ -62,7 +56,6 @@ def to_canonical(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.nd
 def read_canonical(path: str | Path, labels: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(array, affine) in RAS order, 2D included; one-line errors for missing/unreadable files and
     NaN/Inf voxels (diffreg.io's readers)."""
-    from ..io import read_image, read_labels
     return read_labels(path) if labels else read_image(path)
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import atomic_path
+
 
 def _mid_slices(arr: np.ndarray) -> list[np.ndarray]:
     if arr.ndim == 2:
@@ -34,8 +36,6 @@ def save_qc(path: str | Path, before: np.ndarray, after: np.ndarray, reference: 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..io import atomic_path
 
     cols = [("before", _norm(before)), ("after", _norm(after))]
     if reference is not None and reference.shape == after.shape:

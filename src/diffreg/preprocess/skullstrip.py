@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io import read_image
+from ..packages import import_ants, robex_dir
+from .affine import pyramid, seed_ants
 
 METHODS = ("robex", "ants_atlas", "external")
 
@@ -36,9 +39,6 @@ def ants_atlas(image: np.ndarray, affine: np.ndarray, threads: int | None = 1, s
         raise InputError("atlas-based skull-stripping needs a 3D image")
     import nibabel as nib
 
-    from ..data.anatomy import robex_dir
-    from .affine import import_ants, pyramid, seed_ants
-
     ants = import_ants(threads)
     with tempfile.TemporaryDirectory() as tmp:
         p = Path(tmp) / "image.nii.gz"
@@ -61,7 +61,6 @@ def external(image_path: str | Path, command: str) -> np.ndarray:
     exe = command.split()[0]
     if shutil.which(exe) is None:
         raise InputError(f"{exe}: skull-stripping tool not found on PATH")
-    from ..io import read_image
     with tempfile.TemporaryDirectory() as tmp:
         mask = Path(tmp) / "mask.nii.gz"
         res = subprocess.run(command.format(input=str(image_path), mask=str(mask)), shell=True,

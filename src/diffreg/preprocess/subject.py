@@ -11,6 +11,7 @@ QC: every label value of an input label map must survive (lost_labels); a 2D sli
 end is the user's choice of anatomy and is not checked."""
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -18,7 +19,9 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import InputError
-from .affine import read_canonical
+from ..io import write_image
+from . import crop, intensity, resample, skullstrip, slices
+from .affine import align, read_canonical
 
 
 @dataclass
@@ -83,8 +86,6 @@ def check_labels(before: Sequence[np.ndarray], after: Sequence[np.ndarray], name
 
 
 def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> Result:
-    from . import crop, intensity, resample, slices
-
     if not images:
         raise InputError("no --images given")
     arrs = [read_canonical(p) for p in images]
@@ -97,7 +98,6 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
 
     mask = None
     if opt.skullstrip != "none":
-        from . import skullstrip
         if opt.skullstrip == "external":
             mask = skullstrip.external(images[0], opt.skullstrip_command or "")
         else:
@@ -113,12 +113,8 @@ def run_subject(images: Sequence[str], labels: Sequence[str], opt: Options) -> R
     if opt.reference and not (own_grid and opt.transform == "none"):
         src_paths = list(images)
         if mask is not None:  # ANTs reads files: hand it the stripped images
-            import tempfile
-
-            from ..io import write_image
             tmpdir = tempfile.mkdtemp(prefix="diffreg-strip-")
             src_paths = [str(write_image(Path(tmpdir) / Path(p).name, a, aff)) for p, (a, aff) in zip(images, arrs)]
-        from .affine import align
         al = align(src_paths, opt.reference, labels, opt.transform, threads=opt.threads, seed=opt.seed,
                    spacing=opt.spacing)
         out_imgs, out_labs, affine = al.images, [lab.astype(np.int16) for lab in al.labels], al.affine
@@ -207,7 +203,6 @@ def _sizes_for_slice(opt: Options, ndim: int) -> bool:
 
 def _take_slice(opt, out_imgs, out_labs, ref_arr, affine, info):
     """The --extract-slice slice of every image, label map and the reference, and its affine."""
-    from . import slices
     axis, where = slices.parse_slice(opt.extract_slice)
     k = slices.slice_index(out_imgs[0].shape, axis, where, out_labs[0] if out_labs else None)
     new_aff = slices.extract(out_imgs[0], affine, axis, k)[1]

@@ -14,11 +14,13 @@ from urllib.parse import quote
 import pandas as pd
 
 from diffreg.errors import InputError
-from diffreg.evaluation import ImageIndex, Registration, find_registrations, load_pair, read_metrics
 from diffreg.io import atomic_path
+from diffreg.metrics_table import read_metrics
+from diffreg.registration_outputs import ImageIndex, Registration, find_registrations, load_pair
 from diffreg.report import figures, provenance, stats
-from diffreg.report.experiment import report_sections
+from diffreg.report.experiment_sections import report_sections
 from diffreg.report.scorecard import scorecard
+from .standins import standin_figures
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "reports" / "report.html.j2"
 VERSION_ORDER = ["diffreg", "python", "torch", "monai", "numpy", "nibabel", "antspyx", "diffusers", "pandas"]
@@ -233,7 +235,6 @@ def build_report(inputs: ReportInputs, out: str | os.PathLike, title: str = "dif
                          "caption": "one point per pair; initial: before registration.",
                          "sources": [{"name": "metrics_all.csv", "href": metrics_href}]})
 
-    from .standins import standin_figures   # the embedded datasets' pictures, before the subjects'
     qc = standin_figures(inputs.images) + qc_figures(inputs.images)   # after the papers' sections: the longest, least read part
     experiments = [report_sections(d, results_link(inputs, out_dir, f"experiments/{d.name}", d))
                    for d in inputs.experiments]

@@ -15,7 +15,7 @@ def training_settings(plan_dir: Path) -> dict[str, dict]:
     """run -> {setting: value} for the REPORTED settings of its method (empty where none); a
     registration with its own settings (`registrations.csv` settings: a sampler, its steps) under
     its name, <run>+<hash>, with those settings applied."""
-    from diffreg.methods import METHODS
+    from diffreg.methods import METHODS  # deferred: pulls in monai/torch
     path = plan_dir / "trainings.csv"
     if not path.exists():
         return {}

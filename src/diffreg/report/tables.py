@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from diffreg.experiments import paper_numbers, read_yaml
 from diffreg.replicates import split_seed
 from diffreg.report.stats import INITIAL_MARGIN
 
@@ -187,7 +188,6 @@ def load_paper(path: str | os.PathLike | None) -> Paper | None:
     only their shape is checked here, so `tabulate --paper` also takes a file of numbers alone."""
     if path is None:
         return None
-    from diffreg.experiments import paper_numbers, read_yaml
     path = Path(path)
     name, rows, columns = paper_numbers(read_yaml(path), str(path))
     return Paper(name or path.stem, rows, columns)

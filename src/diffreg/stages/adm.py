@@ -8,6 +8,7 @@ from pathlib import Path
 
 from diffreg.errors import InputError
 from diffreg.io import atomic_path
+from diffreg.training.config import RANGES
 
 from . import cache
 from .registry import check_config, register
@@ -46,9 +47,9 @@ def _images(value) -> tuple[str, ...] | None:
 
 def pretrain_config(config: dict, seed: int):
     """The validated `features.pretrain.PretrainConfig` of a stage config (its digest keys the cache)."""
+    # deferred: pulls in torch
     from diffreg.features.natural import image_path
     from diffreg.features.pretrain import PretrainConfig
-    from diffreg.methods.config import RANGES
 
     s = check_config(KIND, config)
     kw = dict(width=_int(s, "width", 8, 8), size=_int(s, "size", 32, 32), batch=_int(s, "batch", 1),
@@ -73,6 +74,7 @@ def pretrain_config(config: dict, seed: int):
 def adm_natural_images(config: dict, out: Path, data, seed: int, device: str, threads: int) -> dict:
     import torch
 
+    # deferred: pulls in torch
     from diffreg.device import resolve_device, set_threads
     from diffreg.features.pretrain import checkpoint_dict, pretrain
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from diffreg.errors import InputError
 from diffreg.io import atomic_path
+from diffreg.training.config import TrainerConfig
 
 from .registry import check_config, register
 
@@ -53,7 +54,7 @@ def det_ortho(W):
 
 def vtn_loss(results, fixed):
     """loss_RCN with its effective weights (see the module docstring); returns (total, terms)."""
-    from diffreg.methods.diffusereg import grad_l2, ssim_loss_reflect
+    from diffreg.methods.diffusereg import grad_l2, ssim_loss_reflect  # deferred: pulls in monai/torch
 
     det, ortho = det_ortho(results[0]["W"])
     reg = sum(grad_l2(r["flow"]) for r in results[1:])
@@ -67,11 +68,11 @@ def diffusereg_vtn(config: dict, out: Path, data, seed: int, device: str, thread
     import torch.nn.functional as F
     from torch import nn
 
+    # deferred: pulls in monai/torch
     from diffreg.device import resolve_device, set_threads
-    from diffreg.methods.config import TrainerConfig
     from diffreg.methods.diffusereg import augment_pair, to_net
-    from diffreg.methods.objective import Objective
-    from diffreg.methods.trainer import Trainer
+    from diffreg.training.objective import Objective
+    from diffreg.training.trainer import Trainer
     from diffreg.nets.vtn_lowres import LowResVTN
 
     s = check_config(KIND, config)

@@ -26,6 +26,7 @@ import numpy as np
 
 from diffreg.errors import InputError
 from diffreg.io import atomic_path
+from diffreg.training.config import RANGES, TrainerConfig
 
 from . import cache
 from .registry import check_config, register
@@ -47,8 +48,6 @@ SETTINGS = {
 
 
 def _check(config: dict) -> dict:
-    from diffreg.methods.config import RANGES
-
     s = check_config(KIND, config)
     for key in ("vq_width", "unet_width"):
         v = s[key]
@@ -75,6 +74,7 @@ def _check(config: dict) -> dict:
 def models(s: dict):
     """The untrained VQ autoencoder and U-Net of a stage's settings (GroupNorm groups and head
     width: the official 32 where the width allows)."""
+    # deferred: pulls in torch
     from diffreg.features.latent_diffusion import unet_config
     from diffreg.nets.adm import ADMUNet
     from diffreg.nets.vq_autoencoder import OFFICIAL_VQ, VQAutoencoder, VQConfig
@@ -114,7 +114,7 @@ class ImagePool:
 def vq_objective(pool: ImagePool):
     import torch.nn.functional as F
 
-    from diffreg.methods.objective import Objective
+    from diffreg.training.objective import Objective  # deferred: pulls in torch
 
     class VQObjective(Objective):
         def sample(self, data, rng, batch_size):
@@ -132,8 +132,9 @@ def ldm_objective(pool: ImagePool, factor: int):
     import torch
     import torch.nn.functional as F
 
+    # deferred: pulls in torch
     from diffreg.features.latent_diffusion import T_STEPS, scaled_linear_alphas_cumprod
-    from diffreg.methods.objective import Objective
+    from diffreg.training.objective import Objective
 
     abar = scaled_linear_alphas_cumprod().float()
 
@@ -158,9 +159,9 @@ def ldm_objective(pool: ImagePool, factor: int):
 
 
 def _fit(name, nets, objective, iterations, batch, lr, seed, device, data, log_path, ckpt_path, every, key):
-    from diffreg.methods.checkpoint import Checkpoint
-    from diffreg.methods.config import TrainerConfig
-    from diffreg.methods.trainer import Trainer
+    # deferred: pulls in torch
+    from diffreg.training.checkpoint import Checkpoint
+    from diffreg.training.trainer import Trainer
 
     cfg = TrainerConfig(iterations=iterations, batch_size=batch, lr=lr, seed=seed,
                         log_every=max(1, min(100, iterations // 10)))
@@ -175,9 +176,10 @@ def ldm_morph_latent_diffusion(config: dict, out: Path, data, seed: int, device:
     import torch
     from torch import nn
 
+    # deferred: pulls in torch
     from diffreg.device import resolve_device, set_threads
     from diffreg.features.latent_diffusion import LatentDiffusion
-    from diffreg.methods.trainer import freeze
+    from diffreg.training.trainer import freeze
 
     if data is None:
         raise InputError(f"{KIND} trains on the study's training images: give --data-dir and --subjects")

@@ -56,10 +56,11 @@ def m2m_training_curves(config: dict, out: Path, data, seed: int, device: str, t
     import torch
     import torch.nn.functional as F
 
+    # deferred: pulls in monai/torch
     from diffreg.device import resolve_device, set_threads
     from diffreg.methods import build_method
     from diffreg.methods.gradicon import gradicon_terms
-    from diffreg.methods.trainer import check_finite_terms, to_device
+    from diffreg.training.trainer import check_finite_terms, to_device
     from diffreg.nets.tallunet import identity01, sample01
 
     if data is None:

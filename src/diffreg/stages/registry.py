@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable
 from diffreg.registry import SettingsRegistry
 
 if TYPE_CHECKING:
-    from diffreg.methods import TrainingSet
+    from diffreg.training.training_set import TrainingSet  # annotations only: it pulls in torch
 
 StageKind = Callable[[dict, Path, "TrainingSet | None", int, str, int], dict]
 

@@ -10,6 +10,10 @@ import numpy as np
 import pandas as pd
 
 from ...errors import InputError
+from ...io import atomic_path, write_image
+from ...packages import import_ants
+from ..pairs import PairSpec, make_pairs
+from ..samplesheet import load_samplesheet, write_samplesheet
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 PAIRS_DIR = REPO_ROOT / "experiments" / "pairs"
@@ -156,10 +160,6 @@ def write_outputs(df: pd.DataFrame, args: AdapterArgs, conf: dict, labels: dict 
     skipped.csv (item, reason; header only when nothing was skipped, so reports can count)."""
     import json
 
-    from ...io import atomic_path
-    from ..pairs import PairSpec, make_pairs
-    from ..samplesheet import load_samplesheet, write_samplesheet
-
     if df.empty:
         extra = f" ({len(skipped)} item(s) skipped, listed above)" if skipped else ""
         raise InputError(f"{args.root or args.csv}: no subjects found{extra}")
@@ -197,19 +197,16 @@ def write_outputs(df: pd.DataFrame, args: AdapterArgs, conf: dict, labels: dict 
 
 
 def save_nifti(path: Path, arr: np.ndarray, affine: np.ndarray | None = None) -> str:
-    from ...io import write_image
     return str(write_image(path, arr, affine))
 
 
 def convert_with_ants(src: Path, dst: Path, label: bool = False) -> str:
     """Formats nibabel cannot read (MetaImage .mhd) go through ITK once, to NIfTI."""
-    from ...preprocess.affine import import_ants
     ants = import_ants(1)
     img = ants.image_read(str(src))
     if label:
         img = img.clone("unsigned char") if img.max() < 256 else img.clone("short")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    from ...io import atomic_path
     with atomic_path(dst) as tmp:
         ants.image_write(img, str(tmp))
     return str(dst)

@@ -34,7 +34,9 @@ import numpy as np
 import pandas as pd
 
 from ...errors import InputError
+from ...io import atomic_path, write_field, write_image
 from ...registry import Registry
+from ..samplesheet import load_samplesheet, write_samplesheet
 
 
 @dataclass(frozen=True)
@@ -105,22 +107,18 @@ class Writer:
         return str((self.outdir / name).resolve()) if self.absolute else name
 
     def image(self, name: str, arr: np.ndarray, affine: np.ndarray) -> str:
-        from ...io import write_image
         write_image(self.outdir / name, np.clip(arr, 0, 1).astype(np.float32), affine)
         return self.ref(name)
 
     def labels(self, name: str, arr: np.ndarray, affine: np.ndarray) -> str:
-        from ...io import write_image
         write_image(self.outdir / name, np.asarray(arr).astype(np.uint8), affine)
         return self.ref(name)
 
     def field(self, name: str, disp: np.ndarray, affine: np.ndarray) -> str:
-        from ...io import write_field
         write_field(self.outdir / name, disp, affine)
         return self.ref(name)
 
     def csv(self, name: str, df: pd.DataFrame) -> Path:
-        from ...io import atomic_path
         with atomic_path(self.outdir / name) as tmp:
             df.to_csv(tmp, index=False, lineterminator="\n", float_format="%.4f")
         return self.outdir / name
@@ -128,9 +126,6 @@ class Writer:
     def finish(self, rows: list[dict], labels: dict[int, str]) -> pd.DataFrame:
         """labels.json, then the samplesheet, checked as the real adapters check theirs (every
         file opened, label values within `labels`)."""
-        from ...io import atomic_path
-        from ..samplesheet import load_samplesheet, write_samplesheet
-
         with atomic_path(self.outdir / "labels.json") as tmp:
             tmp.write_text(json.dumps({str(k): v for k, v in labels.items()}, indent=2) + "\n")
         df = pd.DataFrame(rows)

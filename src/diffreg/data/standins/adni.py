@@ -43,6 +43,7 @@ from .. import deform, toy
 from ..toy import ToyConfig, template_for
 from . import StandIn, Writer, register
 from .oasis import subject_displacement, template_fine_labels
+from .structures import _inside, _world
 
 # the real adapter's groups (diffreg.data.adapters.adni.GROUPS); fine structure value -> group
 ADNI_LABELS = {0: "background", 1: "cerebral white matter", 2: "cerebral cortex", 3: "ventricles",
@@ -118,7 +119,6 @@ def fa_like(tissues: np.ndarray, wm: np.ndarray, brain: np.ndarray, d: np.ndarra
 
 def brainstem_mask(fine: np.ndarray, affine: np.ndarray) -> np.ndarray:
     """Grey or white matter of the template inside BRAINSTEM_BOX_MM."""
-    from .structures import _inside, _world
     return np.isin(fine, (2, 3)) & _inside(_world(affine, fine.shape), BRAINSTEM_BOX_MM)
 
 

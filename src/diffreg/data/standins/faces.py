@@ -106,7 +106,7 @@ def _lfw() -> np.ndarray:
 def _photo(name: str) -> np.ndarray:
     from PIL import Image
 
-    from ...features.natural import image_path
+    from ...features.natural import image_path  # deferred: pulls in torch
     with Image.open(image_path(name)) as im:
         return np.asarray(im.convert("RGB"), dtype=np.float64) / 255.0
 

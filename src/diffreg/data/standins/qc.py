@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ...io import atomic_path
 from ..samplesheet import labels_column, modalities
 
 
@@ -34,8 +35,6 @@ def render_qc(folder: str | Path, out_png: str | Path, n_subjects: int = 3, titl
     import matplotlib.pyplot as plt
     import nibabel as nib
     from matplotlib.colors import ListedColormap
-
-    from ...io import atomic_path
 
     folder = Path(folder)
     df = pd.read_csv(folder / "samplesheet.csv", dtype=str, keep_default_na=False)

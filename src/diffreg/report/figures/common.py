@@ -19,8 +19,8 @@ import pandas as pd  # noqa: E402
 
 from diffreg.report.tables import INITIAL  # noqa: E402
 
-if TYPE_CHECKING:   # evaluation imports torch: the registry of figures must stay cheap to import
-    from diffreg.evaluation import PairData
+if TYPE_CHECKING:   # registration_outputs imports torch: the registry of figures must stay cheap to import
+    from diffreg.registration_outputs import PairData  # deferred: pulls in torch
 
 PANEL_IN = 2.1   # inches per panel
 DPI = 110

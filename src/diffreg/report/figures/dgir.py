@@ -70,6 +70,7 @@ def _settings(name: str, config: dict) -> dict:
 def diffusion_features(moving: Path, fixed: Path, s: dict, seed: int, device: str) -> PairFeatures:
     import torch
 
+    # deferred: pulls in monai/torch
     from diffreg.device import resolve_device
     from diffreg.features.correspondence import resize_features
     from diffreg.features.diffusion import T_STEPS, DiffusionFeatures
@@ -103,7 +104,7 @@ def _error(q, p, aligned: bool):
 
 
 def _point(spec, a) -> tuple[int, int]:
-    from diffreg.features import correspondence as corr
+    from diffreg.features import correspondence as corr  # deferred: pulls in monai/torch
     if spec is None:
         return corr.boundary_point(a)
     p = parse_ints(spec, 2, ",", "point")
@@ -114,6 +115,7 @@ def _point(spec, a) -> tuple[int, int]:
 
 def heatmaps(f: PairFeatures, p, vgg_weights=None, dino_weights=None) -> dict:
     """Fig. 1: measure name -> map over the fixed image of its similarity to point p of the moving one."""
+    # deferred: pulls in monai/torch
     from diffreg import features
     from diffreg.features import correspondence as corr
 
@@ -141,7 +143,7 @@ def similarity_heatmaps(moving: Path, fixed: Path, config: dict, outdir: Path, s
     """Fig. 1: fig1_heatmaps.png, and fig1_heatmaps.csv (each measure's best match of the point)."""
     import torch
 
-    from diffreg.features import correspondence as corr
+    from diffreg.features import correspondence as corr  # deferred: pulls in monai/torch
 
     s = _settings("dgir.similarity_heatmaps", config)
     f = diffusion_features(moving, fixed, s, seed, device)
@@ -172,7 +174,7 @@ def correspondences(moving: Path, fixed: Path, config: dict, outdir: Path, seed:
     LNCC (b) of the features: fig2_correspondences.png and .csv."""
     import torch
 
-    from diffreg.features import correspondence as corr
+    from diffreg.features import correspondence as corr  # deferred: pulls in monai/torch
 
     s = _settings("dgir.correspondences", config)
     f = diffusion_features(moving, fixed, s, seed, device)

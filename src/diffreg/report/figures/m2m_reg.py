@@ -8,6 +8,7 @@ from pathlib import Path
 
 from diffreg.errors import InputError
 
+from .common import plt
 from .registry import check_config, register
 
 SETTINGS = {"curves": None}       # the stage's CSV (a {stage: ...} dependency)
@@ -18,8 +19,6 @@ LABELS = {"baseline": "GradICON (multi-modal LNCC)", "m2m_reg": "GradICON + M2M-
 def training_curves(moving: Path, fixed: Path, config: dict, outdir: Path, seed: int, device: str) -> list[Path]:
     """fig1a_curves.png (LNCC and Dice against the iteration, one line per scheme) and fig1a_curves.csv."""
     import pandas as pd
-
-    from .common import plt
 
     s = check_config("m2m_reg.training_curves", config)
     if not s["curves"] or not Path(s["curves"]).is_file():

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..io import atomic_path
 from . import distributed
 from .checkpoint import Checkpoint
 from .config import TrainerConfig
@@ -124,7 +125,7 @@ class Trainer:
         rows: list[dict[str, float]] = []
         t0, n_iter, start = time.perf_counter(), int(c.iterations), 1
         rank, size = distributed.world()
-        model = distributed.wrap(nets, self.device)      # DDP under torchrun (methods.distributed)
+        model = distributed.wrap(nets, self.device)      # DDP under torchrun (training.distributed)
         if rank > 0:
             log_path = None                              # rank 0 writes the log and the checkpoints
         state = checkpoint.load(self.log) if checkpoint else None
@@ -165,8 +166,6 @@ class Trainer:
 
 def _write_log(path: Path, rows: list[dict[str, float]]) -> None:
     """iteration, loss, the other terms (in the objective's order), elapsed_s."""
-    from ..io import atomic_path
-
     columns = list(rows[0]) if rows else ["iteration", "loss", "elapsed_s"]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=columns, restval="")

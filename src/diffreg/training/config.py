@@ -74,7 +74,7 @@ class MethodConfig:
 
 @dataclass
 class TrainerConfig(MethodConfig):
-    """The settings of the one training loop (methods.trainer.Trainer) every learned method has."""
+    """The settings of the one training loop (training.trainer.Trainer) every learned method has."""
     iterations: int = 1500
     batch_size: int = 1
     lr: float = 1e-4
