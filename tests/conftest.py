@@ -6,6 +6,7 @@ pipeline module (a module-scoped reference run). Everything else, the unit tests
 spread over the workers one test at a time."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,14 @@ def group_of(item: pytest.Item) -> str | None:
     if parts[0] == "pipeline":
         return "/".join(parts)
     return None
+
+
+def pytest_configure(config):
+    # one BLAS/OpenMP thread per worker: the workers share the cores between them (a pipeline task
+    # sets its own thread count from its CPUs)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
 def pytest_collection_modifyitems(config, items):
