@@ -172,7 +172,7 @@ def test_dgir_method_paper_defaults_and_short_fit(adm_file, capsys):
         ("official", "dgir_official", "official", "diffusion_icon")
     assert sum(p.numel() for p in m2.nets["net"].parameters()) == 19_027_608    # the official tallUNet2 chain
     from diffreg.methods.pairwise import PairwiseConfig
-    assert PairwiseConfig.settings(2) - {"similarity", "similarity_kwargs", "trajectory", "etas"} <= set(c)   # the loop's settings too
+    assert PairwiseConfig.settings(2) - {"similarity", "similarity_kwargs", "trajectory", "etas", "width"} <= set(c)   # the loop's settings too
     assert c["lambda_reg"] == 1.0                 # the official regulariser scale takes lambda as is
     small = {"feature_checkpoint": str(adm_file), "network": "small"}
     m3 = build_method("dgir", 3, small, torch.device("cpu"))

@@ -1,6 +1,7 @@
 """experiments/m2m_reg.yaml: every table and figure of M2M-Reg, the paper's numbers as it prints
-them, the comparison rows' and M2M-Reg's settings, every M2M-Reg row planned to run (method
-m2m_reg), the claims as the paper states them, and a plan on the embedded adni stand-in."""
+them, the comparison rows' and M2M-Reg's settings, every row planned to run in every profile (the
+short ones at tiny size), the claims as the paper states them, and a plan on the embedded adni
+stand-in."""
 from __future__ import annotations
 
 import csv
@@ -45,8 +46,9 @@ PRINTED = {"table1_pet_mri": printed(zip(T1_ROWS, T1_PET)), "table1_fa_mri": pri
            "table2": printed(T2.items())}
 M2M_ROWS = {"transmorph_m2m", "transmorph_m2m_gcc", "corrmlp_m2m", "corrmlp_m2m_gcc", "gradicon_m2m",
             "gradicon_m2m_gcc"}
-LEARNED = {"transmorph", "corrmlp", "gradicon"}
+LEARNED = {"transmorph", "corrmlp", "gradicon", "gradicon_lncc2"}
 CLASSICAL = {"syn", "niftyreg", "fireants"}
+FIREANTS_MISSING = get_baseline("fireants").available()      # an optional dependency: its reason, or None
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +121,8 @@ def test_the_comparison_rows_carry_the_papers_settings(exp):
                                            "batch_size": 2, "iterations": 50000}
         assert cfg(task, "gradicon") == {"lmbda": 1.5, "icon_loss": "sparse", "lr": 5e-5, "batch_size": 8,
                                          "iterations": 50000}
+        # Table 1's first GradICON row: the same with multiGradICON's LNCC^2 (ICON's SquaredLNCC)
+        assert cfg(task, "gradicon_lncc2") == {**cfg(task, "gradicon"), "similarity": "lncc_squared"}
         assert plan.trainings[uses[(task, "gradicon")].label.split("@")[0]]["method"] == "gradicon"
         for tool in CLASSICAL:
             missing = get_baseline(tool).available()     # FireANTs is optional: skipped, saying why
@@ -135,8 +139,28 @@ def test_the_comparison_rows_carry_the_papers_settings(exp):
     assert (fa["moving"], fa["fixed"], fa["pairs"]) == ("fa", "t1", "adni/m2m_fa_to_t1")
     trains = {(t["train_moving"], t["train_fixed"]) for t in plan.trainings.values()}
     assert trains == {("pet", "t1"), ("fa", "t1")}
-    no_fireants = bool(get_baseline("fireants").available())      # its two registration sets skipped
-    assert len(plan.trainings) == 24 and len(plan.registrations) == 30 - 2 * no_fireants   # 9 + 6 Table 2 on PET, 9 on FA
+    no_fireants = bool(FIREANTS_MISSING)                          # its two registration sets skipped
+    assert len(plan.trainings) == 26 and len(plan.registrations) == 32 - 2 * no_fireants   # 10 + 6 Table 2 on PET, 10 on FA
+
+
+def test_gradicon_lncc_squared_is_icons_squared_lncc():
+    """gradicon's `similarity: lncc_squared` is ICON's SquaredLNCC, mean(1 - cc^2) with its Gaussian
+    window (sigma 5, 21 taps, zero padding) and relu(var) + 1e-5, written out here by hand."""
+    import torch
+    import torch.nn.functional as F
+    from diffreg.methods.gradicon import icon_lncc
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(1, 1, 24, 24, generator=g), torch.rand(1, 1, 24, 24, generator=g)
+    x = torch.arange(21, dtype=torch.float64) - 10
+    k = torch.exp(-x ** 2 / (2 * 5.0 ** 2))
+    k = (k / k.sum()).float()
+    blur = lambda t: F.conv2d(F.conv2d(t, k.view(1, 1, 21, 1), padding=(10, 0)), k.view(1, 1, 1, 21), padding=(0, 10))  # noqa: E731
+    cc = (blur(a * b) - blur(a) * blur(b)) / torch.sqrt((torch.relu(blur(a * a) - blur(a) ** 2) + 1e-5)
+                                                         * (torch.relu(blur(b * b) - blur(b) ** 2) + 1e-5))
+    squared = torch.mean(1 - cc ** 2).item()
+    assert 1 - icon_lncc(5.0, squared=True).similarity(a, b).item() == pytest.approx(squared, rel=1e-5)
+    assert 1 - icon_lncc(5.0).similarity(a, b).item() == pytest.approx(torch.mean(1 - cc).item(), rel=1e-5)
+    assert abs(squared - torch.mean(1 - cc).item()) > 0.1      # the two are different losses
 
 
 def test_the_presets_lncc_is_gradicons():
@@ -162,13 +186,11 @@ SHARES = {"pre_0": 0.0, "pre_1": 0.01, "pre_5": 0.05, "pre_10": 0.10, "pre_25": 
 def test_m2m_reg_rows_run_with_the_papers_settings(exp, profile):
     plan = Planner([exp], STANDINS, profile=profile).build()
     uses = uses_of(plan)
-    assert not any(u.status == "not_implemented" and (u.row in M2M_ROWS or u.artifact == "table2") for u in plan.uses)
+    assert not any(u.status == "not_implemented" for u in plan.uses)
     training = lambda a, r: plan.trainings[uses[(a, r)].label.split("@")[0]]    # noqa: E731
     for t in ("table1_pet_mri", "table1_fa_mri"):
         for row, (backbone, lam, gcc, batch) in M2M_SETTINGS.items():
-            if uses[(t, row)].status != "run":
-                assert profile == "test" and uses[(t, row)].status == "skipped"
-                continue
+            assert uses[(t, row)].status == "run", (profile, t, row)
             tr = training(t, row)
             c = tr["_config"]
             assert tr["method"] == "m2m_reg"
@@ -177,9 +199,6 @@ def test_m2m_reg_rows_run_with_the_papers_settings(exp, profile):
             assert c.get("width", "paper") == ("paper" if profile == "full" else "small")
     # Table 2: every share runs, within GradICON, the unsupervised row is Table 1's full objective
     for row, share in SHARES.items():
-        if profile == "test" and row not in ("pre_0", "pre_100"):   # the pipeline test's time
-            assert uses[("table2", row)].status == "skipped"
-            continue
         assert uses[("table2", row)].status == "run", (profile, row)
         c = training("table2", row)["_config"]
         assert c.get("prealigned_fraction", 0.0) == share and c["backbone"] == "gradicon"
@@ -189,9 +208,16 @@ def test_m2m_reg_rows_run_with_the_papers_settings(exp, profile):
     assert stage["kind"] == "m2m_training_curves" and stage["data"] == "yes"
     (fig,) = plan.figures.values()
     assert fig["function"] == "m2m_reg.training_curves" and (fig["moving"], fig["fixed"]) == ("pet", "t1")
-    # the comparison row GradICON + squared LNCC stays not implemented (no M2M-Reg row)
-    if profile != "test":
-        assert uses[("table1_pet_mri", "gradicon_lncc2")].status == "not_implemented"
+    # every row of both tables runs (FireANTs where installed), the short profiles every network small
+    for t in ("table1_pet_mri", "table1_fa_mri"):
+        for row in LEARNED | CLASSICAL | M2M_ROWS:
+            u = uses[(t, row)]
+            if row == "fireants" and FIREANTS_MISSING:
+                assert (u.status, u.note) == ("skipped", FIREANTS_MISSING)
+            else:
+                assert u.status == "run", (profile, t, row)
+    for tr in plan.trainings.values():
+        assert tr["_config"].get("width", "paper") == ("paper" if profile == "full" else "small"), tr["run"]
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -204,38 +230,66 @@ def test_plan_on_the_standin_through_the_command_line(tmp_path):
     assert main(["plan", "--papers", str(YAML), "--ndims", "adni=3", "--profile", "test", "--out", str(out)]) == 0
     trainings = read_csv(out / "trainings.csv")
     methods = sorted((t["method"], t["train_moving"]) for t in trainings)
-    assert methods.count(("gradicon", "pet")) == methods.count(("gradicon", "fa")) == 1
-    assert ("voxelmorph", "pet") not in methods                          # TransMorph, CorrMLP alone: test_full
-    assert methods.count(("m2m_reg", "fa")) == 1 and methods.count(("m2m_reg", "pet")) == 4   # 3 + Table 2's 100 %
-    for t in trainings:   # short: 5 iterations, batch 1, one tallUNet2 step (the stand-in is 32^3)
+    # per task: GradICON with LNCC and LNCC^2, TransMorph and CorrMLP alone, 6 M2M-Reg rows; PET: Table 2's 6 shares > 0
+    for moving in ("pet", "fa"):
+        assert methods.count(("gradicon", moving)) == methods.count(("voxelmorph", moving)) == 2
+    assert methods.count(("m2m_reg", "fa")) == 6 and methods.count(("m2m_reg", "pet")) == 6 + 6
+    for t in trainings:   # short: 2 iterations, batch 1, tiny networks, one tallUNet2 step (the stand-in is 32^3)
         cfg = json.loads((out / "configs" / t["config"]).read_text())
-        assert (cfg["iterations"], cfg["batch_size"]) == (5, 1)
+        assert (cfg["iterations"], cfg["batch_size"], cfg["width"]) == (2, 1, "small")
         if t["method"] == "gradicon":
             assert (cfg["levels"], cfg["lmbda"]) == (0, 1.5)
         if t["method"] == "m2m_reg":
-            assert (cfg["width"], cfg["subject_draw"]) == ("small", "repeat")
+            assert (cfg["levels"], cfg["subject_draw"]) == (0, "repeat")
     regs = read_csv(out / "registrations.csv")
     assert {(r["kind"], r["moving"], r["fixed"], r["pairs"]) for r in regs} == {
-        ("learned", "fa", "t1", "adni/m2m_fa_to_t1"), ("learned", "pet", "t1", "adni/m2m_pet_to_t1")}
-    assert len(regs) == len(trainings)
+        (kind, m, "t1", f"adni/m2m_{m}_to_t1") for kind in ("learned", "classical") for m in ("pet", "fa")}
+    classical = [r["method"] for r in regs if r["kind"] == "classical"]
+    assert sorted(classical) == sorted(["syn", "niftyreg"] * 2 + ([] if FIREANTS_MISSING else ["fireants"] * 2))
+    assert len(regs) == len(trainings) + len(classical)
     uses = read_csv(out / "uses.csv")
     status = {(u["artifact"], u["row"]): u["status"] for u in uses}
-    assert status[("table1_pet_mri", "gradicon")] == status[("table1_fa_mri", "gradicon")] == "run"
-    assert status[("table1_pet_mri", "gradicon_m2m_gcc")] == "run"
-    assert status[("table1_pet_mri", "syn")] == "skipped"                 # not in the test profile
+    skipped = {k for k, v in status.items() if v != "run"}
+    assert skipped == ({(t, "fireants") for t in ("table1_pet_mri", "table1_fa_mri")} if FIREANTS_MISSING else set())
     assert status[("fig1b", "gradicon")] == "run"
     assert status[("fig3", "gradicon (table1_fa_mri)")] == "run"
-    assert {u["status"] for u in uses} == {"run", "skipped"}
     assert {u["artifact"] for u in uses} == set(ARTIFACTS)
 
 
-def test_test_full_runs_every_row_but_fireants_and_lncc2(exp):
-    plan = Planner([exp], STANDINS, profile="test_full").build()
-    ran = {u.row for u in plan.uses if u.status == "run" and u.artifact == "table1_pet_mri"}
-    assert ran == (LEARNED | CLASSICAL | M2M_ROWS) - {"fireants"}
+@pytest.mark.parametrize("profile, iterations", [("test", 2), ("test_full", 300)])
+def test_short_profiles_run_every_row_at_tiny_size(exp, profile, iterations):
+    plan = Planner([exp], STANDINS, profile=profile).build()
+    for table in ("table1_pet_mri", "table1_fa_mri"):
+        ran = {u.row for u in plan.uses if u.status == "run" and u.artifact == table}
+        assert ran == (LEARNED | CLASSICAL | M2M_ROWS) - ({"fireants"} if FIREANTS_MISSING else set())
+    assert {u.row for u in plan.uses if u.status == "run" and u.artifact == "table2"} == set(SHARES)
+    assert len(plan.trainings) == 26
     cfgs = [t["_config"] for t in plan.trainings.values()]
-    assert all(c["iterations"] == 300 and c["batch_size"] == 1 for c in cfgs)
+    assert all(c["iterations"] == iterations and c["batch_size"] == 1 and c["width"] == "small" for c in cfgs)
     assert all(("levels" in c) == (t["method"] in ("gradicon", "m2m_reg")) for c, t in zip(cfgs, plan.trainings.values()))
+
+
+WIDER = {"transmorph": {"embed_dim": 24}, "corrmlp": {"dec_channels": 8}, "gradicon": {"up": [8, 8, 8, 12, 12]}}
+
+
+@pytest.mark.parametrize("method, backbone", [("voxelmorph", "transmorph"), ("voxelmorph", "corrmlp"),
+                                              ("gradicon", "gradicon"), ("m2m_reg", "transmorph"),
+                                              ("m2m_reg", "corrmlp"), ("m2m_reg", "gradicon")])
+def test_width_small_shrinks_every_backbone_of_the_tables(method, backbone):
+    """`width: small` (the short profiles) builds each row's network with nets.small's widths under
+    its own backbone_kwargs (which win); paper widths otherwise; an unknown width is refused."""
+    import torch
+    from diffreg.errors import InputError
+    from diffreg.methods import build_method
+    cpu = torch.device("cpu")
+    cfg = {**({} if method == "gradicon" else {"backbone": backbone}),
+           **({} if method == "voxelmorph" else {"levels": 0})}
+    size = lambda **kw: sum(p.numel() for p in build_method(method, 3, {**cfg, **kw}, cpu).nets.parameters())  # noqa: E731
+    small, paper = size(width="small"), size()
+    assert small < paper / 3 and small < 1.3e6, (small, paper)
+    assert size(width="small", backbone_kwargs=WIDER[backbone]) > small
+    with pytest.raises(InputError, match="width"):
+        size(width="tiny")
 
 
 def test_without_adni_every_artifact_says_why(exp):

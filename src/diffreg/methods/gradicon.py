@@ -6,7 +6,8 @@ official weights load strictly) and train with
     L = LNCC-loss(A o phi_AB, B) + LNCC-loss(B o phi_BA, A) + lmbda * mean_d ||d/dd (I_eps - phi_AB(phi_BA(I_eps)))||^2
 
 (1 - LNCC with a Gaussian window sigma 5, ICON's `LNCC(sigma=5)`; the gradient of the
-inverse-consistency error by finite differences, step 1e-3, at a noisy identity I_eps), as the
+inverse-consistency error by finite differences, step 1e-3, at a noisy identity I_eps; `similarity:
+lncc_squared` takes ICON's SquaredLNCC instead, 1 - mean cc^2, multiGradICON's LNCC^2), as the
 official `GradientICON` (icon-registration) and `GradientICONSparse` (unigradicon) do:
 - icon_loss "dense" (GradientICON): I_eps = id + N(0, 1) / N_last at every voxel; warps of the
   similarity pad with the border value.
@@ -34,6 +35,7 @@ from ..features.base import NeedsWeights
 from ..features.similarity import lncc_window
 from ..losses.similarity import LNCC
 from ..nets import build_backbone
+from ..nets.small import width_kwargs
 from ..nets.tallunet import identity01, sample01
 from ..training.config import TrainerConfig
 from ..training.objective import Objective
@@ -41,13 +43,16 @@ from ..training.training_set import TrainingSet
 from .base import METHODS, Method
 from .result import RegistrationResult
 
+# the similarity of the loss: ICON's LNCC, or its SquaredLNCC (1 - mean cc^2; multiGradICON)
+SIMILARITIES = ("lncc", "lncc_squared")
 FD_STEP = 1e-3          # the official finite-difference step of the gradient of the ICON error
 
 
-def icon_lncc(sigma: float) -> LNCC:
+def icon_lncc(sigma: float, squared: bool = False) -> LNCC:
     """ICON's LNCC(sigma): Gaussian window 4 sigma + 1, zero-padded blur, relu(var) + 1e-5 (the
-    pixel LNCC DGIR's code carries; benchmarks/dgir_fidelity.py checks it)."""
-    return LNCC(**{**lncc_window(sigma, "zeros", "official"), "eps": 1e-5})
+    pixel LNCC DGIR's code carries; benchmarks/dgir_fidelity.py checks it). `squared`: ICON's
+    SquaredLNCC (multiGradICON's LNCC^2), the mean of cc^2 with the same window and floor."""
+    return LNCC(**{**lncc_window(sigma, "zeros", "official"), "eps": 1e-5}, squared=squared)
 
 
 def gradicon_terms(net, a: torch.Tensor, b: torch.Tensor, lncc: LNCC, lmbda: float,
@@ -79,6 +84,8 @@ class GradICONConfig(TrainerConfig):
     levels: int = 2                      # the official make_network: 2 downsampled levels
     last_step: bool = False
     backbone_kwargs: dict = field(default_factory=dict)   # tallUNet2 widths (down, up) for small tests
+    width: str = "paper"                 # "small": nets.small's tallUNet2 widths (short profiles)
+    similarity: str = "lncc"             # "lncc_squared": ICON's SquaredLNCC (multiGradICON's LNCC^2)
     lmbda: float = 1.5                   # the official networks' lambda (lung_ct, uniGradICON)
     sigma: float = 5.0                   # ICON's LNCC(sigma=5)
     icon_loss: str = "dense"
@@ -90,6 +97,9 @@ class GradICONConfig(TrainerConfig):
     inter_subject: bool = True
 
     def resolve(self, ndim: int, given: set[str]) -> None:
+        width_kwargs("gradicon", self.width, type(self).__name__)     # an unknown width fails here
+        if self.similarity not in SIMILARITIES:
+            raise InputError(f"{type(self).__name__}: similarity = {self.similarity!r}: one of {', '.join(SIMILARITIES)}")
         if self.icon_loss not in ("dense", "sparse"):
             raise InputError(f"{type(self).__name__}: icon_loss = {self.icon_loss!r}: one of dense, sparse")
         if self.preprocess not in ("none", "mri"):
@@ -138,9 +148,10 @@ class GradICON(Method):
     def __init__(self, ndim: int, config, device: torch.device):
         super().__init__(ndim, config, device)
         c = self.cfg
+        kwargs = {**width_kwargs("gradicon", c.width, self.name), **c.backbone_kwargs}
         self.nets["net"] = build_backbone("dgir_official", ndim, levels=c.levels, last_step=c.last_step,
-                                          **c.backbone_kwargs).to(device)
-        self.lncc = icon_lncc(c.sigma).to(device)
+                                          **kwargs).to(device)
+        self.lncc = icon_lncc(c.sigma, squared=c.similarity == "lncc_squared").to(device)
         if c.weights:
             self.load_weights(c.weights)
 

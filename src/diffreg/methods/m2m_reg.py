@@ -37,6 +37,7 @@ import torch
 from ..errors import InputError
 from ..losses import build_regulariser
 from ..nets import build_backbone
+from ..nets.small import width_kwargs
 from ..nets.tallunet import identity01, sample01
 from ..training.config import TrainerConfig
 from ..training.objective import Objective
@@ -51,11 +52,6 @@ from .result import RegistrationResult
 # which modality each image of a step has (the cycle's similarity terms compare equal ones only)
 MODALITY = {"A": 1, "Ac": 1, "B": 2, "Bc": 2}
 REGULARISERS = ("auto", "gradicon", "map_gradient", "diffusion")
-# `width: small`: tiny networks of each backbone for the short profiles on CPU (ours, not the paper's)
-SMALL = {"gradicon": {"down": [2, 4, 8, 8, 12, 12], "up": [4, 8, 8, 12, 12]},
-         "transmorph": {"embed_dim": 12, "depths": [1, 1, 1, 1], "heads": [1, 1, 1, 1], "window": 2,
-                        "head_channels": 4},
-         "corrmlp": {"enc_channels": 2, "dec_channels": 4, "checkpoint": False}}
 SUBJECT_DRAWS = ("distinct", "repeat")
 
 
@@ -84,7 +80,7 @@ def check_mono_modal(paths) -> None:
 class M2MRegConfig(TrainerConfig):
     backbone: str = "gradicon"            # gradicon (the official tallUNet2 chain) or a backbone name
     backbone_kwargs: dict = field(default_factory=dict)
-    width: str = "paper"                  # "small": SMALL's widths under backbone_kwargs (short profiles)
+    width: str = "paper"                  # "small": nets.small's widths under backbone_kwargs (short profiles)
     levels: int = 2                       # GradICON chain: the code's make_network (2 downsampled levels)
     lambda_reg: float = 0.5               # paper Sec. 3 (GradICON; TransMorph / CorrMLP: 0.01)
     lambda_gcc: float = 0.1               # paper Sec. 3 (GradICON; TransMorph / CorrMLP: 1)
@@ -104,8 +100,7 @@ class M2MRegConfig(TrainerConfig):
             raise InputError(f"m2m_reg: composition = {self.composition!r}: one of {', '.join(COMPOSITIONS)}")
         if self.regulariser not in REGULARISERS:
             raise InputError(f"m2m_reg: regulariser = {self.regulariser!r}: one of {', '.join(REGULARISERS)}")
-        if self.width not in ("paper", "small"):
-            raise InputError(f"m2m_reg: width = {self.width!r}: one of paper, small")
+        width_kwargs(self.backbone, self.width, "m2m_reg")     # an unknown width fails here
         if self.subject_draw not in SUBJECT_DRAWS:
             raise InputError(f"m2m_reg: subject_draw = {self.subject_draw!r}: one of {', '.join(SUBJECT_DRAWS)}")
         if self.regulariser == "auto":
@@ -223,7 +218,7 @@ class M2MReg(Method):
     def __init__(self, ndim: int, config, device: torch.device):
         super().__init__(ndim, config, device)
         c = self.cfg
-        kwargs = {**(SMALL.get(c.backbone, {}) if c.width == "small" else {}), **c.backbone_kwargs}
+        kwargs = {**width_kwargs(c.backbone, c.width, self.name), **c.backbone_kwargs}
         if c.backbone == "gradicon":
             self.nets["net"] = build_backbone("dgir_official", ndim, levels=c.levels, **kwargs).to(device)
         else:

@@ -14,6 +14,7 @@ from .. import spatial
 from ..errors import InputError
 from ..losses import build_regulariser, build_similarity
 from ..nets import build_backbone
+from ..nets.small import width_kwargs
 from ..training.config import TrainerConfig
 from ..training.training_set import TrainingSet
 from .base import METHODS, Method
@@ -30,6 +31,7 @@ class PairwiseConfig(TrainerConfig):
     """VoxelMorph's NCC setting: squared local cc in a 9^d box window, λ=1 with Grad-l2."""
     backbone: str = "voxelmorph"
     backbone_kwargs: dict = field(default_factory=lambda: {"variant": "vm2"})
+    width: str = "paper"        # "small": nets.small's widths under backbone_kwargs (short profiles)
     similarity: str = "lncc"
     similarity_kwargs: dict = field(default_factory=lambda: {"window": "box", "size": 9, "squared": True})
     regulariser: str = "diffusion"
@@ -50,6 +52,7 @@ class PairwiseConfig(TrainerConfig):
         # the default widths (vm2) belong to the VoxelMorph networks only
         if "backbone" in given and "backbone_kwargs" not in given and self.backbone not in VM_BACKBONES:
             self.backbone_kwargs = {}
+        width_kwargs(self.backbone, self.width, "voxelmorph")     # an unknown width fails here
         if self.trajectory not in ("none", "scaled", "squaring"):
             raise InputError(f"voxelmorph: trajectory = {self.trajectory!r}: one of none, scaled, squaring")
 
@@ -67,7 +70,8 @@ class PairwiseMethod(Method):
     def __init__(self, ndim: int, config: dict | PairwiseConfig, device: torch.device):
         super().__init__(ndim, config, device)
         c = self.cfg
-        self.nets["net"] = build_backbone(c.backbone, ndim, **c.backbone_kwargs).to(device)
+        kwargs = {**width_kwargs(c.backbone, c.width, self.name), **c.backbone_kwargs}
+        self.nets["net"] = build_backbone(c.backbone, ndim, **kwargs).to(device)
         # built here, not in fit, so that a wrong loss setting fails before any data is read
         self.similarity = build_similarity(c.similarity, **c.similarity_kwargs).to(device)
         self.regulariser = build_regulariser(c.regulariser, **c.regulariser_kwargs).to(device)
