@@ -36,7 +36,7 @@ def add_arguments(p) -> None:
     p.add_argument("--main-pairing", default="inter", choices=("inter", "intra"),
                    help="intra: moving and fixed from one subject (config inter_subject: false)")
     p.add_argument("--artifacts", default="", metavar="SEL,...",
-                   help="plan only these tables and figures: PAPER, PAPER:ARTIFACT or ARTIFACT, comma-separated "
+                   help="plan only these tables and figures: PAPER, PAPER:ARTIFACT, PAPER:ARTIFACT:ROW+ROW or ARTIFACT, comma-separated "
                         "(default all; the others are listed as 'not selected')")
     p.add_argument("--seeds", type=int, default=1,
                    help="train every learned row this many times, with seeds --seed + 0 .. N-1 (default 1)")

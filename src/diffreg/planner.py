@@ -157,6 +157,7 @@ class Planner:
         self.given = set(given or ())
         self.profile = profile
         self.selected = select_artifacts(experiments, artifacts)
+        self.rows_selected = selected_rows(experiments, artifacts)
         self.plan = Plan()
         self._metrics: dict[tuple, list] = {}     # (experiment, label) -> metrics of the artifacts using it
 
@@ -408,8 +409,12 @@ class Planner:
                 if art.get("from") is None and art.get("runs"):
                     target, why = (None, unselected) if unselected else self.target(exp, art)
                     chosen = (art.get("profiles") or {}).get(self.profile)
+                    picked = self.rows_selected.get((exp.name, name))
                     for row in art["runs"]:
-                        if chosen is None or self.profile == "full" or row["name"] in chosen:
+                        if picked is not None and row["name"] not in picked:
+                            self.plan.uses.append(Use(exp.name, name, row["name"], status="skipped",
+                                                      note="not selected (--artifacts)"))
+                        elif chosen is None or self.profile == "full" or row["name"] in chosen:
                             self.row(exp, name, art, row, target, why, row["name"])
                         else:   # the table still lists it, saying why it has no number of ours
                             self.plan.uses.append(Use(exp.name, name, row["name"], status="skipped",
@@ -465,6 +470,7 @@ def select_artifacts(experiments: list[Experiment], selectors: list[str] | None)
     papers = {e.name: e for e in experiments if e.name != "main"}
     chosen: set[tuple[str, str]] = set()
     for sel in selectors:
+        sel = sel.rsplit(":", 1)[0] if sel.count(":") == 2 else sel     # PAPER:ARTIFACT:ROWS (selected_rows)
         paper, sep, art = sel.partition(":")
         if sep:
             if paper not in papers or art not in papers[paper].artifacts:
@@ -484,6 +490,23 @@ def select_artifacts(experiments: list[Experiment], selectors: list[str] | None)
         src = papers[paper].artifacts[art].get("from")
         chosen |= {(paper, s) for s in ([src] if isinstance(src, str) else src or [])}
     return chosen
+
+
+def selected_rows(experiments: list[Experiment], selectors: list[str] | None) -> dict[tuple[str, str], set[str]]:
+    """--artifacts PAPER:ARTIFACT:ROW+ROW...: the rows of a table to run (the others are listed as not
+    selected); a table named without rows runs all of its rows."""
+    papers = {e.name: e for e in experiments if e.name != "main"}
+    out: dict[tuple[str, str], set[str]] = {}
+    for sel in [x.strip() for x in selectors or [] if x.strip().count(":") == 2]:
+        paper, art, rows = sel.split(":")
+        known = [r["name"] for r in papers[paper].artifacts[art].get("runs") or []] if paper in papers and \
+            art in papers[paper].artifacts else []
+        wrong = [r for r in rows.split("+") if r not in known]
+        if wrong:
+            raise InputError(f"--artifacts {sel}: {', '.join(wrong)} not a row of {paper}:{art} "
+                             f"(rows: {', '.join(known) or 'none'})")
+        out.setdefault((paper, art), set()).update(rows.split("+"))
+    return out
 
 
 def write_plan(plan: Plan, out: str | Path) -> None:

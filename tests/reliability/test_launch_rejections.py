@@ -72,7 +72,10 @@ CASES = [
     ("yaml-typo-by-path", _typo_yaml, "Parameter --papers: {w}/mine.yaml: artefacts_extra: unknown key ("),
     ("unknown-artifact", {"artifacts": "dgir:table9"},
      "Parameter --artifacts: 'dgir:table9' is no paper run nor an artifact of one (papers: dgir; give PAPER, "
-     "PAPER:ARTIFACT or ARTIFACT)"),
+     "PAPER:ARTIFACT, PAPER:ARTIFACT:ROW+ROW or ARTIFACT)"),
+    ("unknown-row", {"artifacts": "dgir:table1:nope"},
+     "Parameter --artifacts: 'dgir:table1:nope': nope not a row of dgir:table1 (rows: lncc, mse, mind, ngf, deepsim, "
+     "ae_lncc, vgg_lncc, dino_lncc, diffusion_lncc, seg_guided_mmreg)"),
     ("dataset-args-flag", {"dataset_args": "toy=--spacingg 1 1"},
      "Parameter --dataset_args: toy: unknown flag(s) --spacingg 1 1 of diffreg preprocess (see: diffreg preprocess --help)"),
     ("dataset-args-value", {"dataset_args": "toy=--shape a b"},

@@ -348,6 +348,14 @@ def test_artifacts_selection_plans_only_the_chosen_tables():
     u = uses_of(plan)
     assert {a for (a, _), x in u.items() if x.status == "run"} == {"fig6", "table2_be_nbe", "table2_be_be"}
     assert Planner([exp], TOY, profile="test", artifacts=["dgir"]).build().uses == dgir_plan("test").uses
+    # rows of a table: PAPER:ARTIFACT:ROW+ROW runs those, lists the others as not selected
+    rows = [r["name"] for r in exp.artifacts["table1"]["runs"]]
+    plan = Planner([exp], TOY, profile="test", artifacts=[f"dgir:table1:{rows[0]}+{rows[-1]}"]).build()
+    u = uses_of(plan)
+    assert {r for (a, r), x in u.items() if a == "table1" and x.status != "skipped"} <= {rows[0], rows[-1]}
+    assert all(u[("table1", r)].note == "not selected (--artifacts)" for r in rows[1:-1])
+    with pytest.raises(InputError, match="nope not a row of dgir:table1"):
+        Planner([exp], TOY, profile="test", artifacts=["dgir:table1:nope"])
     for bad, msg in ((["dgir:nope"], "not an artifact of the papers run"), (["nope"], "no paper run has it"),
                      (["x:table1"], "not an artifact of the papers run \\(known: dgir\\)")):
         with pytest.raises(InputError, match=msg):

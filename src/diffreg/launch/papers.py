@@ -41,12 +41,18 @@ def check_artifacts(value, files: list[Path], experiments: list) -> list[str]:
     """--artifacts: each selector names a paper run, PAPER:ARTIFACT or an artifact some paper has."""
     sels = [s for s in split_list(value) if s != "all"]
     arts = {f.stem: list(e.artifacts) for f, e in zip(files, experiments)}
+    tables = {f.stem: e for f, e in zip(files, experiments)}
     for sel in sels:
         paper, _, art = sel.partition(":") if ":" in sel else (None, "", sel)
+        art, _, rows = art.partition(":")
         ok = (paper in arts and art in arts[paper]) if paper else (sel in arts or any(sel in a for a in arts.values()))
         if not ok:
             fail("artifacts", f"'{sel}' is no paper run nor an artifact of one (papers: "
-                              f"{', '.join(arts) or 'none'}; give PAPER, PAPER:ARTIFACT or ARTIFACT)")
+                              f"{', '.join(arts) or 'none'}; give PAPER, PAPER:ARTIFACT, PAPER:ARTIFACT:ROW+ROW or ARTIFACT)")
+        known = [r["name"] for r in tables[paper].artifacts[art].get("runs") or []] if rows else []
+        wrong = [r for r in rows.split("+") if r not in known] if rows else []
+        if wrong:
+            fail("artifacts", f"'{sel}': {', '.join(wrong)} not a row of {paper}:{art} (rows: {', '.join(known) or 'none'})")
     return sels
 
 
@@ -57,7 +63,8 @@ def toy_needed(params: dict, files: list[Path], experiments: list, given: set[st
         return True
     for f, exp in zip(files, experiments):
         for name, art in exp.artifacts.items():
-            if sels and not (f.stem in sels or f"{f.stem}:{name}" in sels or name in sels):
+            if sels and not (f.stem in sels or name in sels or any(x.startswith(f"{f.stem}:{name}") and
+                                                                    x[len(f"{f.stem}:{name}"):][:1] in ("", ":") for x in sels)):
                 continue
             choice = art.get("tasks") or {}
             real, toy = exp.tasks.get(choice.get("real")), exp.tasks.get(choice.get("toy"))
