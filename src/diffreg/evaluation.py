@@ -47,7 +47,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from diffreg import metrics, metrics_official, spatial
+from diffreg import metrics, metrics_official, spatial, trajectory_metrics
 from diffreg.errors import InputError
 from diffreg.io import load_json_object, read_field, read_image, read_labels
 
@@ -79,7 +79,8 @@ OFFICIAL_LABEL_METRICS = metrics_official.DIFFUSEMORPH_DICE
 GENERATED_IMAGE = "generated"
 GENERATED_METRICS = ("nmse_generated", "ssim_generated", "nmse_generated_before", "ssim_generated_before")
 METRIC_NAMES = (LABEL_METRICS + FIELD_METRICS + IMAGE_METRICS + IMAGE_BEFORE_METRICS + TRAJECTORY_METRICS
-                + LANDMARK_METRICS + RUN_METRICS + OFFICIAL_LABEL_METRICS + GENERATED_METRICS)
+                + LANDMARK_METRICS + RUN_METRICS + OFFICIAL_LABEL_METRICS + GENERATED_METRICS
+                + trajectory_metrics.METRICS)
 SCORE_ON = ("rgb",)   # versions of an image the intensity metrics can be scored on (config score_on)
 LANDMARK_AXES = ("x", "y", "z")   # landmark CSV coordinate prefixes, in array-axis order
 
@@ -729,6 +730,7 @@ def evaluate_registration(reg: Registration, images: ImageIndex, names: dict[int
         rows += score_trajectory(reg, data, images, trajectory, want)
     if landmarks and any(want(m) for m in LANDMARK_METRICS):
         rows += score_landmarks(reg, data, images, want)
+    rows += trajectory_metrics.score_saved_trajectory(reg.path, reg.run, want)   # Fig. 3 of DiffuseReg
     if GENERATED_IMAGE in (reg.run.get("images") or []) and any(want(m) for m in GENERATED_METRICS):
         rows += score_generated(reg, data, lambda m: m in GENERATED_METRICS and want(m))
     runtime = reg.registration_time()
