@@ -3,7 +3,9 @@ steps") on trajectories made in code whose answer is known, through `diffreg eva
 `at_most` claim check it is judged with."""
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -125,3 +127,21 @@ def test_at_most_ignores_rows_without_a_trajectory_and_needs_two_values():
     absent = judge(CHECK, baselines)
     assert absent.verdict == stats.UNTESTABLE and "diffusereg" in absent.reason
     assert judge(CHECK, _values({"diffusereg": [0.01]})).verdict == stats.UNTESTABLE
+
+
+def test_diffusereg_fig3_claim_is_judged_on_diffusereg_alone():
+    """The YAML's Fig. 3 claim through the report's claim step: the baselines' rows (Dice only, no
+    trajectory) are in the figure's metrics but not in the verdict."""
+    from diffreg.experiments import artifact_claims, load_experiment
+    from diffreg.report.experiment import _judged_claim
+    exp = load_experiment(Path(__file__).resolve().parents[2] / "experiments/diffusereg.yaml")
+    (claim,) = artifact_claims(exp.artifacts["fig3"])
+    rows = [("diffusereg", "trajectory_late_change", 0.03 + s) for s in SPREAD]
+    rows += [(m, "dice", 0.8) for m in ("diffusemorph", "fsdiffreg") for _ in SPREAD]
+    df = pd.DataFrame([{"experiment": "diffusereg", "artifact": "fig3", "method": m, "dataset": "acdc",
+                        "pair": f"p{i % len(SPREAD)}", "label": "all", "metric": met, "value": v}
+                       for i, (m, met, v) in enumerate(rows)])
+    files: dict = {}
+    judged = _judged_claim(claim, "fig3", "qualitative", df, pd.DataFrame(), None, files)
+    assert judged["verdict"] == stats.HOLDS, judged["evidence"]
+    assert set(pd.read_csv(io.StringIO(files["fig3.values.csv"]))["row"]) == {"diffusereg"}
