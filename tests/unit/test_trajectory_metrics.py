@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 
 from diffreg.cli import main
-from diffreg.experiments import CHECK_KEYS
+from diffreg.experiments import CHECK_KEYS, artifact_claims, load_experiment
 from diffreg.io import write_field, write_image
 from diffreg.report import stats
 from diffreg.report.claims import judge
+from diffreg.report.experiment import _judged_claim
 from diffreg.trajectory_metrics import LATE_FROM, late_change_indices, trajectory_late_change
 
 TIMES = [k / 10 for k in range(11)]           # DiffuseReg's default: every 10 % of the steps
@@ -132,8 +133,6 @@ def test_at_most_ignores_rows_without_a_trajectory_and_needs_two_values():
 def test_diffusereg_fig3_claim_is_judged_on_diffusereg_alone():
     """The YAML's Fig. 3 claim through the report's claim step: the baselines' rows (Dice only, no
     trajectory) are in the figure's metrics but not in the verdict."""
-    from diffreg.experiments import artifact_claims, load_experiment
-    from diffreg.report.experiment import _judged_claim
     exp = load_experiment(Path(__file__).resolve().parents[2] / "experiments/diffusereg.yaml")
     (claim,) = artifact_claims(exp.artifacts["fig3"])
     rows = [("diffusereg", "trajectory_late_change", 0.03 + s) for s in SPREAD]
