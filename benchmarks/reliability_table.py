@@ -80,7 +80,7 @@ def _pipeline_row(name, args, w: Path, toy: Path) -> tuple[str, int, str, float]
 
 
 def _disk_full_row(w: Path) -> tuple[str, int, str, float]:
-    """The run on a full --outdir (a 64 KiB tmpfs): its last error line, seconds to the end."""
+    """The run on a full --outdir (a 64 KiB tmpfs): the error line naming the cause, seconds to the end."""
     import pytest
     w.mkdir()
     t0 = time.perf_counter()
@@ -88,7 +88,7 @@ def _disk_full_row(w: Path) -> tuple[str, int, str, float]:
         rc, errors, full = disk.disk_full(w)
     except pytest.skip.Exception as exc:
         return "disk-full", -1, f"(skipped: {exc})", float("nan")
-    line = errors[-1] if errors else "(no error line)"
+    line = disk.cause_line(errors) or f"(no line names the cause; last: {errors[-1] if errors else None})"
     return "disk-full", rc, line.replace(str(full), "{outdir}"), time.perf_counter() - t0
 
 
