@@ -57,20 +57,40 @@ def launchPlan() {
     }
 }
 
+// A full disk: Nextflow's own error line says only "Failed to publish file: ... -- See log file
+// for details" (or a task's exit status); the cause, "No space left on device", is in the session's
+// error (java.nio's "SRC -> DEST: No space left on device", Python's "[Errno 28] ...: 'PATH'").
+// One line naming it and the file that did not fit, or null for any other error.
+def diskFullCause() {
+    def text = [workflow.errorMessage, workflow.errorReport].findAll().join('\n')
+    def line = text.readLines().find { it.contains('No space left on device') }
+    if (!line) return null
+    def m = line =~ /-> (\S+): No space left on device/
+    def n = line =~ /No space left on device: '([^']+)'/
+    def path = m.find() ? m.group(1) : n.find() ? n.group(1) : null
+    return "No space left on device" + (path ? " writing ${path}" : '') +
+        ": free space there (or give --outdir / -work-dir on a larger disk), then rerun with -resume"
+}
+
 // pipeline_info/runs.tsv: a row per launch that ended (done, failed or refused), naming its trace file. A
 // launch killed with its Nextflow (kill -9, a lost node) never gets here: its partial trace has no row.
-// onError and onComplete both call it (a failed task fires both): one row per run name.
-def recordRun() {
+// onError and onComplete both call it (a failed task fires both): one row per run name. On a full
+// disk the row may not fit either: said as a warning, not a second error.
+def recordRun(String cause = null) {
     def info = file("${params.outdir}/pipeline_info")
     info.mkdirs()
     def ledger = info.resolve('runs.tsv')
     if (ledger.exists() && ledger.readLines().any { (it.split('\t', -1) as List)[1] == workflow.runName }) return
     def trace = workflow.session.config.navigate('trace.file')
-    def error = (workflow.errorMessage ?: '').readLines().find { it.trim() } ?: ''
+    def error = cause ?: (workflow.errorMessage ?: '').readLines().find { it.trim() } ?: ''
     def row = [trace ? file(trace.toString()).name : '', workflow.runName, workflow.sessionId, workflow.resume,
                workflow.start, workflow.complete ?: '', workflow.success ? 'success' : 'failed', error.replace('\t', ' ')]
-    if (!ledger.exists()) ledger.text = 'trace\trun_name\tsession_id\tresumed\tstarted\tcompleted\tstatus\terror\n'
-    ledger.append(row.join('\t') + '\n')
+    try {
+        if (!ledger.exists()) ledger.text = 'trace\trun_name\tsession_id\tresumed\tstarted\tcompleted\tstatus\terror\n'
+        ledger.append(row.join('\t') + '\n')
+    } catch (IOException e) {
+        log.warn "could not add this run to ${ledger}: ${e.message}"
+    }
 }
 
 workflow {
@@ -81,10 +101,13 @@ workflow {
     DIFFREG(launchPlan())
 }
 
-workflow.onError { recordRun() }
+workflow.onError { recordRun(diskFullCause()) }
 
 workflow.onComplete {
-    recordRun()
+    // after Nextflow's "Failed to publish file" lines (one per file that did not fit): the last error
+    def cause = diskFullCause()
+    if (cause) log.error cause
+    recordRun(cause)
     if (workflow.success) {
         log.info "diffreg-nf done: report at ${file(params.outdir).toAbsolutePath()}/report/index.html"
     }

@@ -22,6 +22,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 from diffreg.cli import main  # noqa: E402
 from tests.reliability import test_cli_rejections as cli  # noqa: E402
+from tests.reliability import test_disk_full as disk  # noqa: E402
 from tests.reliability import test_launch_rejections as launch  # noqa: E402
 from tests.reliability import test_pipeline_rejections as nf  # noqa: E402
 
@@ -78,6 +79,19 @@ def _pipeline_row(name, args, w: Path, toy: Path) -> tuple[str, int, str, float]
     return name, rc, line, elapsed
 
 
+def _disk_full_row(w: Path) -> tuple[str, int, str, float]:
+    """The run on a full --outdir (a 64 KiB tmpfs): the error line naming the cause, seconds to the end."""
+    import pytest
+    w.mkdir()
+    t0 = time.perf_counter()
+    try:
+        rc, errors, full = disk.disk_full(w)
+    except pytest.skip.Exception as exc:
+        return "disk-full", -1, f"(skipped: {exc})", float("nan")
+    line = disk.cause_line(errors) or f"(no line names the cause; last: {errors[-1] if errors else None})"
+    return "disk-full", rc, line.replace(str(full), "{outdir}"), time.perf_counter() - t0
+
+
 def _clean(text: str, paths: dict[str, Path]) -> str:
     for tag, p in paths.items():
         text = text.replace(str(p), tag)
@@ -118,6 +132,10 @@ def main_(argv=None) -> int:
                 w = tmp / f"nf{i}"
                 name, rc, line, s = _pipeline_row(name, args, w, toy)
                 rows.append(("pipeline", name, rc, _clean(line, {"{w}": w, "{toy}": toy}), s))
+                print(f"{name}: {s:.1f} s", file=sys.stderr, flush=True)
+            if a.k in "disk-full":
+                name, rc, line, s = _disk_full_row(tmp / "disk-full")
+                rows.append(("pipeline", name, rc, _clean(line, {}), s))
                 print(f"{name}: {s:.1f} s", file=sys.stderr, flush=True)
     print("| level | case | exit | message | seconds |")
     print("|---|---|---|---|---|")

@@ -41,7 +41,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from diffreg import metrics, metrics_official, spatial
+from diffreg import metrics, metrics_official, spatial, trajectory_metrics
 from diffreg.errors import InputError
 from diffreg.evaluation_config import (FIELD_KEYS, FIELD_METRICS, GENERATED_METRICS, IMAGE_BEFORE_METRICS,
                                        IMAGE_METRICS, LABEL_METRICS, LANDMARK_METRICS, MEAN, OFFICIAL_LABEL_METRICS,
@@ -255,6 +255,7 @@ def evaluate_registration(reg: Registration, images: ImageIndex, names: dict[int
         rows += score_trajectory(reg, data, images, trajectory, want)
     if landmarks and any(want(m) for m in LANDMARK_METRICS):
         rows += score_landmarks(reg, data, images, want)
+    rows += trajectory_metrics.score_saved_trajectory(reg.path, reg.run, want)   # Fig. 3 of DiffuseReg
     if GENERATED_IMAGE in (reg.run.get("images") or []) and any(want(m) for m in GENERATED_METRICS):
         rows += score_generated(reg, data, lambda m: m in GENERATED_METRICS and want(m))
     runtime = reg.registration_time()

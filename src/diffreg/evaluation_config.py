@@ -10,6 +10,7 @@ from pathlib import Path
 
 from diffreg.errors import InputError
 from diffreg.io import load_json_object
+from diffreg.trajectory_metrics import METRICS as SAVED_TRAJECTORY_METRICS
 
 WHOLE = "all"    # label of whole-field / whole-image metrics
 MEAN = "mean"    # label of the nanmean over foreground labels
@@ -33,7 +34,8 @@ OFFICIAL_LABEL_METRICS = ("dice_official", "dice_structures_official")
 # the moving image it was generated from
 GENERATED_METRICS = ("nmse_generated", "ssim_generated", "nmse_generated_before", "ssim_generated_before")
 METRIC_NAMES = (LABEL_METRICS + FIELD_METRICS + IMAGE_METRICS + IMAGE_BEFORE_METRICS + TRAJECTORY_METRICS
-                + LANDMARK_METRICS + RUN_METRICS + OFFICIAL_LABEL_METRICS + GENERATED_METRICS)
+                + LANDMARK_METRICS + RUN_METRICS + OFFICIAL_LABEL_METRICS + GENERATED_METRICS
+                + SAVED_TRAJECTORY_METRICS)
 SCORE_ON = ("rgb",)   # versions of an image the intensity metrics can be scored on (config score_on)
 
 

@@ -46,7 +46,7 @@ CLASSICAL_KEYS = {"name", "baseline", "preset", "status", "note"}
 STATUSES = {"not_implemented"}
 # the keys of a claim check (src/diffreg/report/claims.py judges them)
 CHECK_KEYS = {"metric", "best", "among", "run", "within", "of", "file", "compare", "argmax_in", "argmax_in_range",
-              "better", "than", "order", "median_iqr", "trend", "margin"}
+              "better", "than", "order", "median_iqr", "trend", "margin", "at_most"}
 
 
 @dataclass

@@ -39,12 +39,16 @@ def test_diffusereg_every_row_runs(test_run):
         dice = rows.loc[rows["metric"] == "dice_structures", "value"]
         assert ((dice >= 0) & (dice <= 1)).all(), label
 
-    # the sampling trajectory: every 10 % of the steps of Table 1's DDPM row (T = 4 at test: 0..4)
+    # the sampling trajectory: every 10 % of the steps of Table 1's DDPM row (T = 5 at test: 0..5)
     t1 = uses[(uses["artifact"] == "table1") & (uses["row"] == "diffusereg")]["label"].iloc[0]
     reg = sorted((res / "experiments/registrations").glob(f"{t1}__*"))[0]
     run = json.loads((reg / "run.json").read_text())
-    assert run["trajectory_times"] == [k / 4 for k in range(5)]
-    assert len(list(reg.glob("disp_step*.nii.gz"))) == 5 and (reg / "warped_step4.nii.gz").exists()
+    assert run["trajectory_times"] == [k / 5 for k in range(6)]
+    assert len(list(reg.glob("disp_step*.nii.gz"))) == 6 and (reg / "warped_step5.nii.gz").exists()
+    # Fig. 3's claim is judged on that trajectory: a value for DiffuseReg's rows, none for the baselines
+    late = metrics[metrics["metric"] == "trajectory_late_change"]
+    assert t1 in set(late["method"]) and np.isfinite(late["value"]).all()
+    assert (late["value"] >= 0).all()
 
     out = res / "experiments/diffusereg"
     table1 = pd.read_csv(out / "table1.csv").set_index("method")
@@ -63,6 +67,9 @@ def test_diffusereg_every_row_runs(test_run):
     index = json.loads((out / "index.json").read_text())
     fig3 = next(s for s in index["sections"] if s["artifact"] == "fig3")
     assert "each column warps the moving image" in fig3["caption"]
+    fig3_claim = next(c for c in claims if c["artifact"] == "fig3")
+    assert fig3_claim["evidence"].startswith("trajectory_late_change: ") and "diffusereg" in fig3_claim["evidence"]
+    assert "no values" not in fig3_claim["evidence"] and "unknown check" not in fig3_claim["evidence"]
     assert (out / "fig3.png").stat().st_size > 10_000
     text = (out / "index.json").read_text() + "".join(p.read_text() for p in out.glob("*.csv"))
     assert "not implemented" not in text

@@ -10,6 +10,7 @@ Checks (``claim.check`` in the YAML)::
 
     {metric: dice, best: ROW, among: all}          ROW is better than every other row that ran
     {metric: dice, run: ROW, within: D, of: OTHER} |ROW - OTHER| <= D (equivalence)
+    {metric: m, run: ROW, at_most: L}              ROW's mean <= L (a threshold the paper's words set)
     {file: CSV, metric: error_px, best: MEASURE}   MEASURE (or the best of a list) beats the rest
     {file: CSV, metric: error_px, compare: [A, B]} variant A is better than B
     {metric: dice, better: A, than: B}             A is better than B (paired)
@@ -33,7 +34,7 @@ from diffreg.report.stats import Verdict
 VALUE_COLUMNS = ["row", "pair", "metric", "value"]
 INITIAL = "initial"
 LOWER_IS_BETTER = {"pct_jac_nonpos", "sdlogj", "hd95_vox", "hd95_mm", "pct_nondiff", "ndv_pct", "njd", "jsd",
-                   "nmse", "mse", "nmse_continuous", "landmark_mse", "landmark_mse_before",
+                   "trajectory_late_change", "nmse", "mse", "nmse_continuous", "landmark_mse", "landmark_mse_before",
                    "landmark_mse_continuous", "runtime_s", "register_time_s", "error_px", "nmse_generated"}
 MEAN_LABELS = ("mean", "all")
 
@@ -153,6 +154,8 @@ def judge(check: dict, values: pd.DataFrame) -> Verdict:
         row, among = str(check["median_iqr"]), check.get("among", "all")
         others = [r for r in series if r != row and (among == "all" or r in among)]
         return _prefixed(f"{metric}: ", orderings.median_iqr(row, series, others, lower))
+    if "at_most" in check:
+        return _prefixed(f"{metric}: ", stats.at_most(str(check["run"]), series, float(check["at_most"])))
     if "within" in check:
         return _prefixed(f"{metric}: ", stats.within(str(check["run"]), str(check["of"]), series,
                                                     float(check["within"])))

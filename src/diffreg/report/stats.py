@@ -244,6 +244,27 @@ def within(row: str, other: str, values: dict[str, pd.Series], limit: float) -> 
     return Verdict(CONSISTENT, f"the mean difference is within the limit, its interval is not: {text}", lines)
 
 
+
+def at_most(row: str, values: dict[str, pd.Series], limit: float) -> Verdict:
+    """The claim "row's mean <= limit" (a threshold a paper's words set, e.g. "almost gone"): holds
+    when the upper end of the 95 % interval of the mean is within the limit, does not hold when
+    the mean is above it (significantly when the whole interval is)."""
+    if row not in values:
+        return Verdict(UNTESTABLE, f"no values for {row}")
+    v = values[row].dropna()
+    lines = [_line(row, v)]
+    if len(v) < MIN_PAIRS:
+        return Verdict(UNTESTABLE, f"{row}: fewer than {MIN_PAIRS} values (n = {len(v)}, mean "
+                                   f"{fmt(float(v.mean()) if len(v) else float('nan'))}); limit {limit:g}", lines)
+    lo, hi = bootstrap_ci(v)
+    text = f"{row} {fmt(float(v.mean()))} [{fmt(lo)}, {fmt(hi)}], n = {len(v)}; limit {limit:g}"
+    if float(v.mean()) > limit:
+        how = "significantly" if lo > limit else "not significantly"
+        return Verdict(FAILS, f"above the limit, {how}: {text}", lines)
+    if hi <= limit:
+        return Verdict(HOLDS, f"the {LEVEL:.0%} interval lies within the limit: {text}", lines)
+    return Verdict(CONSISTENT, f"the mean is within the limit, its interval is not: {text}", lines)
+
 __all__ = ["ALPHA", "LEVEL", "N_BOOT", "SEED", "INITIAL_MARGIN", "METHOD_TEXT", "VERDICTS", "HOLDS", "CONSISTENT",
            "FAILS", "UNTESTABLE", "wilcoxon_exact", "min_attainable_p", "bootstrap_ci", "compare", "Comparison",
-           "Verdict", "better_than_all", "within", "beats_initial", "fmt_p"]
+           "Verdict", "better_than_all", "within", "at_most", "beats_initial", "fmt_p"]
