@@ -16,7 +16,7 @@ from diffreg.experiments import CHECK_KEYS, artifact_claims, load_experiment
 from diffreg.io import write_field, write_image
 from diffreg.report import stats
 from diffreg.report.claims import judge
-from diffreg.report.experiment import _judged_claim
+from diffreg.report.claim_checks import judged_claim
 from diffreg.trajectory_metrics import LATE_FROM, late_change_indices, trajectory_late_change
 
 TIMES = [k / 10 for k in range(11)]           # DiffuseReg's default: every 10 % of the steps
@@ -141,6 +141,6 @@ def test_diffusereg_fig3_claim_is_judged_on_diffusereg_alone():
                         "pair": f"p{i % len(SPREAD)}", "label": "all", "metric": met, "value": v}
                        for i, (m, met, v) in enumerate(rows)])
     files: dict = {}
-    judged = _judged_claim(claim, "fig3", "qualitative", df, pd.DataFrame(), None, files)
+    judged = judged_claim(claim, "fig3", "qualitative", df, pd.DataFrame(), None, files)
     assert judged["verdict"] == stats.HOLDS, judged["evidence"]
     assert set(pd.read_csv(io.StringIO(files["fig3.values.csv"]))["row"]) == {"diffusereg"}

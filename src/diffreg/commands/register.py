@@ -166,13 +166,18 @@ def register_pair(method, args, row: dict, out: Path, device: torch.device, thre
         raise InputError(f"{row['moving']}: {moving.ndim}D image, model {args.model} is {method.ndim}D")
     m = torch.from_numpy(moving)[None, None].to(device)
     f = torch.from_numpy(fixed)[None, None].to(device)
-    # a fresh generator per call: sampling methods give the same result for the same --seed
-    generator = lambda: torch.Generator(device=device).manual_seed(args.seed)  # noqa: E731
+    def call():
+        # a fresh generator, and the global generators seeded too (feature extractors that add noise
+        # draw from them): a pair's result depends on --seed alone, not on the pairs or warm-up before it
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(args.seed)
+            return method.register(m, f, torch.Generator(device=device).manual_seed(args.seed))
+
     if warm_up:  # the first pair's warm-up is excluded from its reported runtime (later pairs run warm)
-        method.register(m, f, generator())
+        call()
     synchronize(device)
     t0 = time.perf_counter()
-    result = method.register(m, f, generator())
+    result = call()
     synchronize(device)
     elapsed = time.perf_counter() - t0
     disp = result.displacement
