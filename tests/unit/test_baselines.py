@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -22,6 +24,8 @@ from diffreg.baselines.geometry import itk_geometry_from_affine, physical_to_vox
 from diffreg.baselines.synthetic import known_pair
 from diffreg.errors import InputError
 from diffreg.io import read_field, read_image, read_labels
+
+ROOT = Path(__file__).resolve().parents[2]
 
 NIFTYREG_BIN, NIFTYREG_WHY = nr.find_bin()
 needs_niftyreg = pytest.mark.skipif(NIFTYREG_BIN is None, reason=f"NiftyReg not built: {NIFTYREG_WHY}")
@@ -299,8 +303,13 @@ def test_affine_stage_is_part_of_the_field(tmp_path, method, config):
                    moving=base.moving, fixed_labels=spatial.warp_numpy(base.moving_labels, u, mode="nearest"),
                    moving_labels=base.moving_labels, u_true=u, affine=base.affine)
     p = kp.write(tmp_path / "in")
-    run_baseline(method, p["fixed"], p["moving"], p["moving_labels"], tmp_path / "out", threads=1,
-                 preset="test", config=config)
+    # in its own process, as a pipeline task runs it: ITK fixes its thread count at its first use in a
+    # process, and another test's ANTs call before this one would change the affine stage's sampling
+    proc = subprocess.run([str(ROOT / "bin/diffreg"), "baseline", "--method", method, "--preset", "test",
+                           "--config", json.dumps(config), "--fixed", str(p["fixed"]), "--moving", str(p["moving"]),
+                           "--moving-labels", str(p["moving_labels"]), "--threads", "1",
+                           "--outdir", str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     disp, _ = read_field(tmp_path / "out" / "disp.nii.gz")
     fg = kp.fixed_labels > 0
     err = np.linalg.norm(disp - u, axis=0)[fg].mean()

@@ -139,6 +139,10 @@ def _run(args) -> int:
         outs = [Path(args.out)]
     else:
         raise InputError("give --moving and --fixed, or --pairs")
+    for row in pairs:   # every image readable and of one shape before the model loads
+        moving, fixed = read_image(row["moving"])[0], read_image(row["fixed"])[0]
+        if moving.shape != fixed.shape:
+            raise InputError(f"{row['moving']}: shape {moving.shape} differs from fixed {fixed.shape}")
     device = resolve_device(args.device)
     threads = set_threads(args.threads)
     seed_everything(args.seed)
