@@ -189,7 +189,7 @@ TRAIN_CASES = [
      lambda w, d, m: train("--config", str(w / "cfg.json"))(w, d, m), 2,
      "unknown setting(s) learning_rate for method voxelmorph (known: backbone, backbone_kwargs, batch_size, "
      "etas, inter_subject, iterations, lambda_reg, log_every, lr, pad_multiple, regulariser, regulariser_kwargs, "
-     "seed, similarity, similarity_kwargs, trajectory)"),
+     "seed, similarity, similarity_kwargs, trajectory, width)"),
     ("config-wrong-type", _cfg('{"batch_size": "many"}'), lambda w, d, m: train("--config", str(w / "cfg.json"))(w, d, m), 2,
      "setting batch_size = 'many' for method voxelmorph: expected an integer"),
     ("config-lr-out-of-range", _cfg('{"lr": 5}'), lambda w, d, m: train("--config", str(w / "cfg.json"))(w, d, m), 2,

@@ -42,7 +42,7 @@ CASES = [
      "Parameter --papers: no experiments/nope.yaml (known: dgir, diffusemorph, diffusereg, ldm_morph, m2m_reg, or a path to a YAML file)"),
     ("unknown-artifact", ["--papers", "dgir", "--artifacts", "dgir:table9"],
      "Parameter --artifacts: 'dgir:table9' is no paper run nor an artifact of one (papers: dgir; give PAPER, "
-     "PAPER:ARTIFACT or ARTIFACT)"),
+     "PAPER:ARTIFACT, PAPER:ARTIFACT:ROW+ROW or ARTIFACT)"),
     ("toy-moving-modality", ["--moving_modality", "flair"],
      "Parameter --moving_modality: 'flair' is no modality of the embedded toy data (modalities: nbe, be, t2)"),
     ("sheet-moving-modality", _sheet_without_flair,

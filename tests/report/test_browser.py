@@ -42,12 +42,13 @@ def _experiment(root: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from diffreg.report.experiment_rows import USES_COLUMNS
     from tests.unit import test_experiment_artifacts as te
     from tests.unit.test_evaluate import constant_field, make_registration
 
     root.mkdir(parents=True)
     (root / "dgir.yaml").write_text(te.YAML)
-    pd.DataFrame(te.USES, columns=te.ex.USES_COLUMNS).to_csv(root / "uses.csv", index=False)
+    pd.DataFrame(te.USES, columns=USES_COLUMNS).to_csv(root / "uses.csv", index=False)
     pd.DataFrame(te.metrics_rows(), columns=COLUMNS).to_csv(root / "metrics.csv", index=False)
     figs = root / "figures"
     for fid in (te.FIG1, te.FIG2):
