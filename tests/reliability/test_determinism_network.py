@@ -101,3 +101,36 @@ def test_no_network_connection(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     assert "ATTEMPTS 0 []" in res.stdout, res.stdout[-2000:]
     assert (tmp_path / "model" / "model.pt").is_file()
+
+
+def test_pretraining_stage_same_seed_same_weights(tmp_path):
+    """A stage's network is built after `diffreg pretrain` seeds (DiffuseReg's VTN stage built its
+    network from an unseeded generator): two runs give the same weights."""
+    import json
+
+    import torch
+    import nibabel as nib
+    import numpy as np
+    (tmp_path / "acdc").mkdir()
+    rng = np.random.default_rng(0)
+    for frame in ("es", "ed"):      # one subject's two frames, 16^3 (the stage pads to multiples of 16)
+        nib.save(nib.Nifti1Image(rng.random((16, 16, 16), dtype=np.float32), np.eye(4)),
+                 str(tmp_path / "acdc" / f"p1_{frame}.nii.gz"))
+    (tmp_path / "stage.json").write_text(json.dumps({"channels": 2, "iterations": 1, "moving": "es", "fixed": "ed"}))
+    subject = "p1"
+    for name in ("a", "b"):
+        assert main(["pretrain", "--stage", "vtn", "--kind", "diffusereg_vtn", "--config", str(tmp_path / "stage.json"),
+                     "--data-dir", str(tmp_path / "acdc"), "--subjects", subject, "--moving-modality", "es",
+                     "--fixed-modality", "ed", "--device", "cpu", "--threads", "1", "--seed", "5",
+                     "--out", str(tmp_path / f"{name}.pt")]) == 0
+
+    def tensors(obj, prefix=""):
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                yield from tensors(v, f"{prefix}/{k}")
+        elif torch.is_tensor(obj):
+            yield prefix, obj
+
+    a, b = (dict(tensors(torch.load(tmp_path / f"{n}.pt", weights_only=False))) for n in ("a", "b"))
+    assert a.keys() == b.keys() and len(a) > 10
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -53,6 +53,7 @@ def _training_set(args, config: dict):
 
 
 def run(args) -> int:
+    from diffreg.device import seed_everything  # deferred: pulls in torch
     from diffreg.training.trainer import TrainingDiverged  # deferred: pulls in torch
 
     fn = get_stage(args.kind)
@@ -61,6 +62,8 @@ def run(args) -> int:
     data = _training_set(args, config)
     manifest = RunManifest(NAME, vars(args), seed=args.seed, device=args.device)
     print(f"[pretrain {args.stage}] kind {args.kind}", flush=True)
+    # seeded before the stage builds its network: its initial weights come from --seed too
+    seed_everything(args.seed)
     try:
         summary = fn(config, args.out, data, args.seed, args.device, args.threads)
     except TrainingDiverged as exc:
