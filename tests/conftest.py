@@ -34,6 +34,7 @@ def pytest_configure(config):
         os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist reads the groups (its own hook of this name)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         group = group_of(item)
