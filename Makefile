@@ -18,10 +18,10 @@ demo: setup
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(NEXTFLOW) run main.nf -profile $(PROFILE) --outdir $(OUTDIR) -ansi-log false
 	@echo "Report: $(abspath $(OUTDIR))/report/index.html"
 
-# over the cores (at most 4 workers): tests sharing a pipeline run, a Slurm cluster or an image stay
-# in one worker (tests/conftest.py); the ten slowest are printed, so a regression shows
+# over the cores (at most 4 workers), a test file per worker (tests/conftest.py); the ten slowest
+# are printed, so a regression shows
 test: setup
-	$(PY) -m pytest tests -q --durations=10 -n auto --maxprocesses 4 --dist loadgroup
+	$(PY) -m pytest tests -q --durations=10 -n auto --maxprocesses 4 --dist loadfile
 
 test-unit: setup
 	$(PY) -m pytest tests/unit -q

@@ -1,6 +1,7 @@
 """Drive `nextflow run main.nf` like a user does (pytest instead of nf-test: nf-test needs the internet)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -26,8 +27,26 @@ def run_nextflow(cwd: Path, *args: str, timeout: int = 3600) -> subprocess.Compl
 
 @pytest.fixture(scope="session")
 def test_run(tmp_path_factory):
-    """One `-profile test` run shared by the pipeline tests (a few minutes on 2 cores)."""
-    cwd = tmp_path_factory.mktemp("nf_test_profile")
+    """One `-profile test` run shared by the pipeline tests (a few minutes on 2 cores). Under
+    pytest-xdist the first worker that needs it runs it and the others wait for it and read it: one
+    run per `make test`, whichever workers its tests land on."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _test_run(tmp_path_factory.mktemp("nf_test_profile"))
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent       # the session's folder, common to its workers
+    record = shared / "nf_test_profile.json"
+    with FileLock(str(shared / "nf_test_profile.lock")):
+        if not record.exists():
+            cwd, proc = _test_run(shared / "nf_test_profile")
+            record.write_text(json.dumps({"cwd": str(cwd), "args": proc.args, "returncode": proc.returncode,
+                                          "stdout": proc.stdout, "stderr": proc.stderr}))
+    done = json.loads(record.read_text())
+    return Path(done["cwd"]), subprocess.CompletedProcess(done["args"], done["returncode"], done["stdout"], done["stderr"])
+
+
+def _test_run(cwd: Path):
+    cwd.mkdir(parents=True, exist_ok=True)
     proc = run_nextflow(cwd, "-profile", "test", "--outdir", "results")
     if proc.returncode != 0:
         log = (cwd / ".nextflow.log").read_text()[-4000:] if (cwd / ".nextflow.log").exists() else ""
