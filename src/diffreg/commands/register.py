@@ -163,9 +163,7 @@ def register_pair(method, args, row: dict, out: Path, device: torch.device, thre
                   moving_labels=row.get("moving_labels"), fixed_labels=row.get("fixed_labels"))
     manifest = RunManifest("register", params, seed=args.seed, device=str(device))
     moving, _ = read_image(row["moving"])
-    fixed, affine = read_image(row["fixed"])
-    if moving.shape != fixed.shape:
-        raise InputError(f"{row['moving']}: shape {moving.shape} differs from fixed {fixed.shape}")
+    fixed, affine = read_image(row["fixed"])     # shapes checked with every pair's before the model loaded
     if moving.ndim != method.ndim:
         raise InputError(f"{row['moving']}: {moving.ndim}D image, model {args.model} is {method.ndim}D")
     m = torch.from_numpy(moving)[None, None].to(device)
