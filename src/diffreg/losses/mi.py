@@ -1,8 +1,6 @@
 """Global mutual information: MONAI's Parzen-window estimator, which is correct for inputs in [0, 1]."""
 from __future__ import annotations
 
-from monai.losses import GlobalMutualInformationLoss
-
 from .base import Similarity, check_pair
 from .registries import SIMILARITIES
 
@@ -14,6 +12,8 @@ class MutualInformation(Similarity):
 
     def __init__(self, num_bins: int = 23, sigma_ratio: float = 0.5):
         super().__init__()
+        # deferred: importing MONAI costs about 2 s (it loads matplotlib), paid by every task otherwise
+        from monai.losses import GlobalMutualInformationLoss
         self.mi = GlobalMutualInformationLoss(kernel_type="gaussian", num_bins=num_bins, sigma_ratio=sigma_ratio)
 
     def forward(self, a, b):

@@ -35,7 +35,6 @@ from ..losses import build_regulariser
 from ..losses.ssim import ssim_map
 from ..nets.adm import timestep_embedding
 from ..nets.backbones import TransMorph
-from ..nets.diffusereg_swin import diffusereg_swin
 from ..nets.sr3_unet import OFFICIAL, SR3UNet
 from ..nets.swin_unet import SWIN_UNET_SIZES, SwinUnet
 from ..nets.uvit import UVIT_SIZES, UViT
@@ -197,6 +196,8 @@ def build_denoiser(c: DiffuseRegConfig) -> nn.Module:
     """(B, 5, *S) = [M, F, x_t], t -> eps_hat (B, 3, *S)."""
     kw = dict(c.denoiser_kwargs)
     if c.denoiser == "swin_unetr":
+        # deferred: the Swin denoiser is built from MONAI blocks, and importing MONAI costs every task ~2 s
+        from ..nets.diffusereg_swin import diffusereg_swin
         return diffusereg_swin("official" if c.network == "official" else "small", cond_mask=c.cond_mask,
                                time_resblocks=c.time_resblocks, fusion=c.fusion, **kw)
     small = c.network == "small"
