@@ -21,7 +21,7 @@ demo: setup
 # over the cores (at most 4 workers), a test file per worker (tests/conftest.py); the ten slowest
 # are printed, so a regression shows
 test: setup
-	$(PY) -m pytest tests -q --durations=10 -n auto --maxprocesses 4 --dist loadfile
+	$(PY) -m pytest tests -q --durations=10 -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
 test-unit: setup
 	$(PY) -m pytest tests/unit -q
