@@ -20,6 +20,13 @@ with strict=True. Reports the largest |difference|:
     two timesteps; with --official-size also feature 120 (437 M parameters; needs ~20 GB);
   - the VTN (affine stem + 3 cascades) at the official 16 channels, 32 x 128 x 128: every
     aggregated flow and warped image; and at 4 channels for the fixture.
+The VTN fixture holds each cascade alone, not the chain: cascade i on the fixed image and the
+official chain's warped image i - 1 rounded to k / 7 (stored exactly), its flow-output layers
+(conv7_W, conv7_b, pred0) scaled by 1/16 so that flows are a few voxels. The chain amplifies
+float rounding: with unit-gain flows of ~60 voxels a 1e-7 relative change of the input moves the
+last aggregated flow by 0.03 voxel, so a chain fixture written on one CPU did not hold to 1e-5 on
+another (0.029 on an AMD EPYC; official and ours on one machine: 0). The chain itself is compared
+here, official beside ours, on one machine.
 Exit status 1 when a difference exceeds 1e-5.
 """
 from __future__ import annotations
@@ -170,6 +177,27 @@ def compare_vtn(unet_mod, channels: int, report: dict, key: str, size=(32, 128, 
     return official, fq, mq, ref_flows, ref_warps
 
 
+FLOW_GAIN = 1 / 16      # the fixture's flow-output layers: flows of a few voxels (module docstring)
+FLOW_LAYERS = ("conv7_W", "conv7_b", "pred0")
+
+
+def vtn_fixture(vtn, fq, mq, warps, sub) -> dict:
+    """Each official cascade alone on stored inputs: the fixed image, and the moving image (cascade
+    0) or the chain's warped image before it rounded to k / 7; its flow on the voxel subset `sub`."""
+    stems, inputs, flows = {}, {}, {}
+    f = fq.float() / LEVELS
+    for i, stem in enumerate(vtn.stems):
+        with torch.no_grad():
+            for name, p in stem.named_parameters():
+                if name.startswith(FLOW_LAYERS):
+                    p.mul_(FLOW_GAIN)        # a power of two: the k / 7 weights stay exact
+        q = mq if i == 0 else torch.round(warps[i - 1].clamp(-1, 1) * LEVELS)
+        flows[i] = stem(f, q.float() / LEVELS)["flow"][sub].clone()
+        stems[f"cascade {i}"], inputs[i] = pack(stem.state_dict()), nibbles(q)
+    return {"channels": 4, "size": [32, 128, 128], "state": stems, "fixed_over_7": nibbles(fq),
+            "moving_over_7": inputs, "flow": flows, "subset": [2, 4, 4]}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--official", required=True, type=Path, help="checkout of github.com/KUJOYUTA/DiffuseReg")
@@ -197,11 +225,7 @@ def main(argv=None):
                     "x_over_7": nibbles(xq), "timesteps": TIMESTEPS, "subset": [2, 4, 4],
                     "eps": {t: o[sub].clone() for t, o in outs.items()}},
                    args.save_fixture / "denoiser_f12.pt")
-        torch.save({"channels": 4, "size": [32, 128, 128],
-                    "state": {f"cascade {i}": pack(s.state_dict()) for i, s in enumerate(vtn.stems)},
-                    "fixed_over_7": nibbles(fq), "moving_over_7": nibbles(mq),
-                    "flow": flows[-1][:, :, ::2, ::4, ::4].clone(), "warped": warps[-1][:, :, ::2, ::4, ::4].clone()},
-                   args.save_fixture / "vtn_c4.pt")
+        torch.save(vtn_fixture(vtn, fq, mq, warps, sub), args.save_fixture / "vtn_c4.pt")
         print(f"fixtures written to {args.save_fixture}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -45,15 +45,20 @@ def test_denoiser_equals_official_on_fixture():
 
 
 def test_vtn_equals_official_on_fixture():
+    """Each cascade (the affine stem and the three deformable ones) loads the official state dict
+    strictly and gives the official flow on the same inputs. Cascade by cascade: the chain amplifies
+    float rounding past 1e-5 between CPUs (benchmarks/diffusereg_fidelity.py, which compares the
+    chain official beside ours on one machine)."""
     fx = torch.load(FIXTURES / "vtn_c4.pt", weights_only=True)
     vtn = LowResVTN(fx["size"], 3, fx["channels"]).eval()
     vtn.load_official({k: state_of(v) for k, v in fx["state"].items()})
-    f, m = unpack(fx["fixed_over_7"]) / 7, unpack(fx["moving_over_7"]) / 7
+    f = unpack(fx["fixed_over_7"]) / 7
     with torch.no_grad():
-        flows, warps, _ = vtn(f, m)
-    assert fx["flow"].abs().max() > 1
-    assert (flows[-1][:, :, ::2, ::4, ::4] - fx["flow"]).abs().max() <= 1e-5
-    assert (warps[-1][:, :, ::2, ::4, ::4] - fx["warped"]).abs().max() <= 1e-5
+        for i, stem in enumerate(vtn.stems):
+            ref = fx["flow"][i]
+            out = stem(f, unpack(fx["moving_over_7"][i]) / 7)["flow"][:, :, ::2, ::4, ::4]
+            assert ref.abs().max() > 0.1            # non-trivial weights and flows (0.3 to 3.6 voxels)
+            assert (out - ref).abs().max() <= 1e-5, i
 
 
 def reference_attention(attn: ConditionalWindowAttention, x, cond, mask):

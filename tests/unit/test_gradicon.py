@@ -80,14 +80,16 @@ def one_thread():
 def test_gradicon_trains_and_registers_a_shift_better_than_identity(one_thread):
     """Smooth random images shifted by 2 voxels along axis 0: after a short fit (batch 4, so that
     the BatchNorm statistics used at registration are sensible) the field points about 2 voxels
-    back and the warped image is closer to the fixed one. (On one thread, lr 2e-3 for 300 steps
-    lands within 0.35 voxel of -2 on all six pairs; 5e-3 for 150 steps reached -5.3 on one.)"""
+    back and the warped image is closer to the fixed one. (On one thread, lr 1e-3 for 300 steps
+    lands between -1.3 and -1.9 voxels with the error cut to at most 0.19 of its start on all six
+    pairs; 2e-3 is fragile: within 0.35 voxel of -2 on one CPU, the wrong way on three pairs of
+    another, an AMD EPYC, whose float sums differ; 5e-3 for 150 steps reached -5.3 on one.)"""
     from diffreg import spatial
     data = smooth_shift_pairs()
     mov, fix = data.moving, data.fixed
     torch.manual_seed(0)
     m = build_method("gradicon", 2, {"backbone_kwargs": {"down": [2, 8, 8, 8, 8, 8], "up": [8, 8, 8, 8, 8]},
-                                     "iterations": 300, "lr": 2e-3, "batch_size": 4, "sigma": 2,
+                                     "iterations": 300, "lr": 1e-3, "batch_size": 4, "sigma": 2,
                                      "log_every": 1000, "inter_subject": False}, CPU)
     summary = m.fit(data)
     assert np.isfinite(summary["loss_last_10pct"]) and summary["loss_last_10pct"] < summary["loss_first_10pct"]
