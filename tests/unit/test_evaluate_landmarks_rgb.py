@@ -256,7 +256,7 @@ def test_faces_task_declares_landmarks_and_rgb_and_the_plan_passes_them_on():
     exp = parse_experiment(doc, "diffusemorph", yaml, str(yaml))
     assert exp.tasks["faces_2d"]["landmarks"] is True and exp.tasks["faces_2d"]["score_on"] == "rgb"
     assert "score_on" not in exp.tasks["rafd_2d"]            # no RaFD adapter declares an RGB modality
-    assert exp.artifacts["fig6"]["claim"]["check"]["metric"] == "landmark_mse_continuous"
+    assert exp.artifacts["fig6"].claim.check["metric"] == "landmark_mse_continuous"
     plan = Planner([exp], {"toy": {2, 3}, "faces": {2}, "acdc": {3}}, profile="test").build()
     faces = [r for r in plan.registrations.values() if r["dataset"] == "faces"]
     acdc = [r for r in plan.registrations.values() if r["dataset"] == "acdc"]

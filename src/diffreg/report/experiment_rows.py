@@ -12,6 +12,7 @@ import pandas as pd
 
 from diffreg import experiments
 from diffreg.errors import InputError
+from diffreg.experiment_model import Artifact
 from diffreg.metrics_table import read_csv_text
 from diffreg.replicates import split_seed
 from diffreg.report import tables
@@ -28,7 +29,7 @@ MEAN_LABELS = ("mean", "all")
 class Experiment:
     name: str                           # the paper's name, as the report shows it
     key: str                            # the experiment's name in the plan (the YAML's stem)
-    artifacts: dict[str, dict]          # YAML order
+    artifacts: dict[str, Artifact]      # YAML order
     path: Path
     paper: tables.Paper
     tasks: dict[str, dict] = field(default_factory=dict)
