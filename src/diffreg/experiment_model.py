@@ -25,6 +25,33 @@ def _build(cls, raw: dict, **extra):
 
 
 @dataclass(frozen=True)
+class Task:
+    """Where an artifact runs: a dataset and dimensionality, the modalities trained and tested
+    on, how pairs are drawn, and what the evaluation scores besides the registered images."""
+    ndim: int                                  # 2 or 3
+    dataset: str                               # the test pairs' dataset (also the training data's)
+    train_dataset: str | None = None           # trained on another dataset than the test pairs'
+    train: dict | None = None                  # training modalities {moving, fixed}
+    test: dict | None = None                   # test modalities {moving, fixed}; default: train's
+    tests: dict = field(default_factory=dict)  # several named test sets: name -> {moving, fixed}
+    pairing: str = "inter"                     # training pairs: inter, intra or atlas (experiments.PAIRINGS)
+    pairs: str | None = None                   # the test pairs: a pairing of experiments/pairs/<dataset>.yaml
+    labels: list | None = None                 # label names, label value 1 first
+    label_unions: dict = field(default_factory=dict)   # name -> label values scored as one structure
+    scored_labels: list | None = None          # the labels a paper's mean Dice averages (None: all)
+    trajectory: dict | None = None             # reference frames of the registration trajectory
+    landmarks: bool = False                    # landmark files scored
+    score_on: str | None = None                # a colour version of the images scored
+    # free-form by nature: per profile, the task's own method settings (e.g. a dataset's epochs)
+    profiles: dict = field(default_factory=dict)
+    note: str | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Task":
+        return _build(cls, raw, ndim=int(raw["ndim"]), dataset=str(raw["dataset"]))
+
+
+@dataclass(frozen=True)
 class Claim:
     """A sentence of the paper and the check that judges it on our runs (report/claims.py)."""
     text: str = ""
@@ -124,4 +151,4 @@ class Artifact:
         return [r.name if isinstance(r, Row) else str(r) for r in self.runs]
 
 
-__all__ = ["Claim", "Row", "Sweep", "Artifact", "ROW_META", "CLASSICAL_KEYS", "yaml_keys"]
+__all__ = ["Task", "Claim", "Row", "Sweep", "Artifact", "ROW_META", "CLASSICAL_KEYS", "yaml_keys"]

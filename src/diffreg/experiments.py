@@ -15,7 +15,7 @@ from pathlib import Path
 from .deps import is_dependency
 from .errors import InputError
 from .evaluation_config import check_landmarks, check_score_on, check_scored_labels, check_trajectory
-from .experiment_model import CLASSICAL_KEYS, ROW_META, Artifact, Claim, Sweep, yaml_keys
+from .experiment_model import CLASSICAL_KEYS, ROW_META, Artifact, Claim, Sweep, Task, yaml_keys
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS_DIR = REPO / "experiments"
@@ -26,9 +26,7 @@ TOP_KEYS = {"paper", "method", "stages", "files", "profiles", "tasks", "losses",
 PAPER_KEYS = {"name", "title", "code", "url"}
 STAGE_KEYS = {"kind", "param", "ndim", "data", "profiles", "note"}
 FILE_KEYS = {"note"}
-TASK_KEYS = {"ndim", "dataset", "train_dataset", "train", "test", "tests", "pairing", "pairs", "labels", "label_unions",
-             "scored_labels", "trajectory",
-             "landmarks", "score_on", "profiles", "note"}
+TASK_KEYS = yaml_keys(Task)
 # how training pairs are drawn: two training subjects, one subject's two modalities (ED -> ES),
 # or every training subject onto one atlas (the first training subject by id)
 PAIRINGS = ("inter", "intra", "atlas")
@@ -53,7 +51,7 @@ class Experiment:
     stages: dict[str, dict]
     files: dict[str, dict]
     profiles: dict[str, dict]
-    tasks: dict[str, dict]
+    tasks: dict[str, Task]
     losses: dict[str, dict]
     artifacts: dict[str, Artifact]  # YAML order
     doc: dict = field(default_factory=dict)
@@ -468,7 +466,8 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
         for nd, settings in per_ndim.items():
             _profile_check(chk, chk.mapping(settings, f"profiles.{prof}.{nd}"), f"profiles.{prof}.{nd}",
                            int(nd[0]), used_methods)
-    return Experiment(name, path, dict(paper), method, stages, files, profiles, tasks, losses,
+    return Experiment(name, path, dict(paper), method, stages, files, profiles,
+                      {str(k): Task.from_dict(v) for k, v in tasks.items()}, losses,
                       {str(k): Artifact.from_dict(v) for k, v in artifacts.items()}, doc)
 
 

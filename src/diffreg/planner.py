@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .deps import format_needs, is_dependency
 from .errors import InputError
-from .experiment_model import Artifact, Row
+from .experiment_model import Artifact, Row, Task
 from .experiments import PRESET_META, PROFILES, Experiment, pairs_file, parse_experiment, stage_uses_data
 from .io import atomic_path
 from .replicates import MAX_SEEDS, SEED_MARK, seed_label
@@ -73,7 +73,7 @@ class Plan:
 class Target:
     """Where a row runs: task, dataset (the available one) and the test set's modalities."""
     task: str
-    spec: dict
+    spec: Task
     dataset: str
     test: str
     moving: str
@@ -175,32 +175,32 @@ class Planner:
         tasks = art.tasks
         real, toy = tasks.get("real"), tasks.get("toy")
         choice = None
-        if real and exp.tasks[real]["dataset"] in self.datasets:
-            choice = real, exp.tasks[real]["dataset"]
+        if real and exp.tasks[real].dataset in self.datasets:
+            choice = real, exp.tasks[real].dataset
         elif real and LEGACY_INPUT in self.datasets:
             choice = real, LEGACY_INPUT
-        elif toy and exp.tasks[toy]["dataset"] in self.datasets:
-            choice = toy, exp.tasks[toy]["dataset"]
+        elif toy and exp.tasks[toy].dataset in self.datasets:
+            choice = toy, exp.tasks[toy].dataset
         if choice is None:
-            return None, f"needs dataset {exp.tasks[real or toy]['dataset']}"
+            return None, f"needs dataset {exp.tasks[real or toy].dataset}"
         name, dataset = choice
         spec = exp.tasks[name]
         # trained on another dataset than the test pairs' (LDM-Morph Table 2: ECHO -> CAMUS)
-        train_dataset = spec.get("train_dataset") or ""
+        train_dataset = spec.train_dataset or ""
         if train_dataset and train_dataset not in self.datasets:
             return None, f"needs dataset {train_dataset} (the training data of task {name})"
         test = art.test
         if test:
-            mods = spec["tests"][test]
+            mods = spec.tests[test]
         else:
-            test, mods = "test", spec.get("test") or spec.get("train")
+            test, mods = "test", spec.test or spec.train
         return Target(name, spec, dataset, test, mods["moving"], mods["fixed"], train_dataset), ""
 
     def unavailable(self, target: Target, modalities: set[str], dataset: str = "") -> str:
         """Why the data (`dataset`, default the test pairs') cannot serve the target ("" when they can)."""
         dataset = dataset or target.dataset
         of = f" of {dataset}" if dataset != target.dataset else ""
-        ndim = int(target.spec["ndim"])
+        ndim = target.spec.ndim
         if ndim not in self.datasets[dataset]:
             return f"needs {ndim}D data{of} for task {target.task}"
         have = self.modalities.get(dataset)
@@ -235,7 +235,7 @@ class Planner:
         key = {"kind": st["kind"], "config": config}
         if stage_uses_data(st):   # trained on the run's data: one per dataset, dimensionality and modalities
             train = train or {"moving": target.moving, "fixed": target.fixed}
-            key.update(dataset=target.trains_on, ndim=int(st.get("ndim") or target.spec["ndim"]),
+            key.update(dataset=target.trains_on, ndim=int(st.get("ndim") or target.spec.ndim),
                        moving=train["moving"], fixed=train["fixed"])
         return f"{name}-{hash8(key)}"
 
@@ -249,7 +249,7 @@ class Planner:
             st = exp.stages[v["stage"]]
             sid = needs[k][1]
             data = stage_uses_data(st)
-            ndim = st.get("ndim") or (target.spec["ndim"] if data else "")
+            ndim = st.get("ndim") or (target.spec.ndim if data else "")
             mods = (train or {"moving": target.moving, "fixed": target.fixed}) if data else {"moving": "", "fixed": ""}
             self.plan.stages.setdefault(sid, {
                 "stage": sid, "kind": st["kind"], "ndim": ndim, "dataset": target.trains_on if data else "",
@@ -277,7 +277,7 @@ class Planner:
             return self.classical(exp, art_name, art, row, target, use)
         settings = {k: v for k, v in preset.items() if k not in PRESET_META}
         settings.update(row.settings)
-        train = row.train or target.spec.get("train") or {"moving": target.moving, "fixed": target.fixed}
+        train = row.train or target.spec.train or {"moving": target.moving, "fixed": target.fixed}
         config, needs, missing = self.resolve(exp, settings, target, train)
         if missing:
             use.status, use.note = "needs_weights", "needs weights: " + ", ".join(f"give --{p}" for p in missing)
@@ -288,18 +288,18 @@ class Planner:
             use.status, use.note = "skipped", why
             return use
         from .methods import METHODS  # deferred: pulls in monai/torch
-        ndim = int(target.spec["ndim"])
+        ndim = target.spec.ndim
         known = set(METHODS.get(method).settings(ndim))
         # lowest first: the task's pairing, the experiment's profile, the preset and the row, then the
         # task's own profile: a dataset's setting for this profile (its epochs; a short run's larger
         # step where the rows carry the paper's rate) is the most specific, but never the swept one
         full = {}
-        if target.spec.get("pairing") == "intra":
+        if target.spec.pairing == "intra":
             full["inter_subject"] = False
         profile = ((exp.profiles.get(self.profile) or {}).get(f"{ndim}d") or {})
         full.update({k: v for k, v in profile.items() if k in known})
         full.update(config)
-        task_profile = (target.spec.get("profiles") or {}).get(self.profile) or {}
+        task_profile = target.spec.profiles.get(self.profile) or {}
         full.update({k: v for k, v in task_profile.items() if k in known and k != param})
         # registration-only settings (a sampler, its steps) stay out of the training: rows that differ
         # only there share one trained model, each registered with its own settings
@@ -307,7 +307,7 @@ class Planner:
         self.add_stages(exp, settings, target, needs, train)
         for k in range(self.seeds):    # replicate k trains with seed --seed + k (diffreg.replicates)
             run = self.training(method, ndim, target.trains_on, train, full, needs, k,
-                                atlas="first" if target.spec.get("pairing") == "atlas" else "")
+                                atlas="first" if target.spec.pairing == "atlas" else "")
             name = run + (f"+{hash8(inference)}" if inference else "")
             label = seed_label(method if exp.name == "main" else f"{name}@{target.task}.{target.test}", k)
             self.registration(exp, label, target, art, kind="learned", run=run, method=method, inference=inference)
@@ -362,15 +362,15 @@ class Planner:
         self.plan.registrations.setdefault(key, {
             "experiment": exp.name, "label": label, "kind": kind, "run": run, "method": method, "preset": preset,
             "settings": settings,
-            "ndim": int(target.spec["ndim"]), "dataset": target.dataset, "moving": target.moving,
+            "ndim": target.spec.ndim, "dataset": target.dataset, "moving": target.moving,
             # <pairing file>/<pairing> (experiments/pairs/<file>.yaml of the task's dataset, aliases
             # resolved), "" = the dataset's own pairs
             "fixed": target.fixed,
-            "pairs": f"{pairs_file(target.spec['dataset']).stem}/{target.spec['pairs']}" if target.spec.get("pairs") else "",
-            "_unions": dict(target.spec.get("label_unions") or {}),
-            "_trajectory": target.spec.get("trajectory"),
-            "_landmarks": target.spec.get("landmarks"), "_score_on": target.spec.get("score_on"),
-            "_scored_labels": target.spec.get("scored_labels")})
+            "pairs": f"{pairs_file(target.spec.dataset).stem}/{target.spec.pairs}" if target.spec.pairs else "",
+            "_unions": dict(target.spec.label_unions),
+            "_trajectory": target.spec.trajectory,
+            "_landmarks": target.spec.landmarks, "_score_on": target.spec.score_on,
+            "_scored_labels": target.spec.scored_labels})
         self._metrics.setdefault(key, []).append(art.metrics)
 
     def figure(self, exp: Experiment, art_name: str, art: Artifact, unselected: str = "") -> None:
@@ -389,7 +389,7 @@ class Planner:
         if why:
             use.status, use.note = "skipped", why
             return
-        ndim = int(target.spec["ndim"])
+        ndim = target.spec.ndim
         fid = f"{art.function}-" + hash8({"config": config, "ndim": ndim, "dataset": target.dataset,
                                              "moving": target.moving, "fixed": target.fixed})
         self.add_stages(exp, settings, target, needs)

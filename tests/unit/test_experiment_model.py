@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from diffreg.errors import InputError
-from diffreg.experiment_model import CLASSICAL_KEYS, ROW_META, Artifact, Claim, Row, Sweep, yaml_keys
-from diffreg.experiments import ARTIFACT_KEYS, load_experiment
+from diffreg.experiment_model import CLASSICAL_KEYS, ROW_META, Artifact, Claim, Row, Sweep, Task, yaml_keys
+from diffreg.experiments import ARTIFACT_KEYS, TASK_KEYS, load_experiment
 from diffreg.launch.papers import check_artifacts
 from diffreg.planner import select_artifacts
 
@@ -21,6 +21,8 @@ def test_the_yaml_keys_are_the_fields():
     assert ARTIFACT_KEYS == {"kind", "title", "tasks", "test", "runs", "profiles", "columns", "rows", "claim",
                              "claims", "metrics", "sweep", "values", "paper", "from", "function", "settings",
                              "measures", "pair", "show", "plot", "note"}
+    assert TASK_KEYS == {"ndim", "dataset", "train_dataset", "train", "test", "tests", "pairing", "pairs", "labels",
+                         "label_unions", "scored_labels", "trajectory", "landmarks", "score_on", "profiles", "note"}
     assert ROW_META == {"name", "loss", "method", "baseline", "preset", "train", "status", "note"}
     assert CLASSICAL_KEYS < ROW_META
     assert yaml_keys(Claim) == {"text", "check"} and yaml_keys(Sweep) == {"param", "fixed"}
@@ -38,6 +40,9 @@ def test_defaults_in_one_place():
     assert row == Row(name="x", loss="l", settings={"lr": 0.1, "iterations": 3})
     assert list(row.settings) == ["lr", "iterations"] and row.method is None and row.train is None
     assert Claim.from_dict({"text": "t"}) == Claim("t", {})
+    task = Task.from_dict({"ndim": 2, "dataset": "toy", "train": {"moving": "be", "fixed": "be"}, "pairs": None})
+    assert (task.pairing, task.landmarks, task.tests, task.profiles, task.label_unions) == ("inter", False, {}, {}, {})
+    assert task.test is None and task.pairs is None and task.train_dataset is None and task.scored_labels is None
 
 
 def test_sweep_row_routes_row_keys_out_of_the_settings():
@@ -50,11 +55,14 @@ def test_sweep_row_routes_row_keys_out_of_the_settings():
 def test_parsed_experiment_is_typed():
     exp = load_experiment(DGIR)
     assert all(isinstance(a, Artifact) for a in exp.artifacts.values())
+    assert all(isinstance(t, Task) for t in exp.tasks.values()) and exp.tasks["toy_3d"].ndim == 3
     assert all(isinstance(r, Row) for r in exp.artifacts["table1"].runs)
     assert all(isinstance(c, Claim) for a in exp.artifacts.values() for c in a.all_claims)
 
 
 @pytest.mark.parametrize("edit,message", [
+    (lambda d: d["tasks"]["t2d"].update(datset="toy"),
+     "tasks.t2d.datset: unknown key (known: " + ", ".join(sorted(TASK_KEYS)) + ")"),
     (lambda d: d["artifacts"]["tab"].update(colums=[]),
      "artifacts.tab.colums: unknown key (known: " + ", ".join(sorted(ARTIFACT_KEYS)) + ")"),
     (lambda d: d["artifacts"]["sw"]["sweep"].update(fixd={}), "artifacts.sw.sweep.fixd: unknown key (known: fixed, param)"),

@@ -58,8 +58,8 @@ def toy_needed(params: dict, files: list[Path], experiments: list, given: set[st
                 continue
             choice = art.tasks
             real, toy = exp.tasks.get(choice.get("real")), exp.tasks.get(choice.get("toy"))
-            on_toy = (lambda t: isinstance(t, dict) and str(t.get("dataset")) == "toy")
-            if on_toy(real) or (on_toy(toy) and not (isinstance(real, dict) and str(real.get("dataset")) in given)):
+            on_toy = (lambda t: t is not None and t.dataset == "toy")
+            if on_toy(real) or (on_toy(toy) and not (real is not None and real.dataset in given)):
                 return True
     return False
 

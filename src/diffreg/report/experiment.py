@@ -117,9 +117,9 @@ def _task_label_names(exp: Experiment, spec: Artifact, df: pd.DataFrame) -> dict
     metrics), {} when it names none: the main dataset's label names belong to the main dataset."""
     ran = set(df["dataset"]) if len(df) and "dataset" in df else set()
     for name in spec.tasks.values():
-        task = exp.tasks.get(name) or {}
-        if task.get("labels") and task.get("dataset") in ran:
-            return {str(k): v for k, v in enumerate(task["labels"], start=1)}
+        task = exp.tasks.get(name)
+        if task is not None and task.labels and task.dataset in ran:
+            return {str(k): v for k, v in enumerate(task.labels, start=1)}
     return {}
 
 

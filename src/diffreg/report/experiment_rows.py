@@ -12,7 +12,7 @@ import pandas as pd
 
 from diffreg import experiments
 from diffreg.errors import InputError
-from diffreg.experiment_model import Artifact
+from diffreg.experiment_model import Artifact, Task
 from diffreg.metrics_table import read_csv_text
 from diffreg.replicates import split_seed
 from diffreg.report import tables
@@ -32,7 +32,7 @@ class Experiment:
     artifacts: dict[str, Artifact]      # YAML order
     path: Path
     paper: tables.Paper
-    tasks: dict[str, dict] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)
 
 
 def load_experiment(path: str | os.PathLike) -> Experiment:

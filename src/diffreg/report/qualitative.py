@@ -122,4 +122,4 @@ def trajectory_rows(rows: list, regs: list, traj: dict | None, images) -> tuple[
 def _task_trajectory(exp: Experiment, spec: Artifact) -> dict | None:
     """The reference frames of the figure's task (the real one first), or None."""
     names = [v for v in spec.tasks.values() if v in exp.tasks]
-    return next((exp.tasks[n]["trajectory"] for n in names if exp.tasks[n].get("trajectory")), None)
+    return next((exp.tasks[n].trajectory for n in names if exp.tasks[n].trajectory), None)
