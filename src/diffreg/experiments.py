@@ -428,7 +428,7 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
             for r in rows or []:
                 if r not in names:
                     chk.fail(f"{key}.runs", f"unknown row '{r}' of {', '.join(sources)}")
-            if art.get("show", "registration") not in QUALITATIVE_VIEWS:
+            if art.get("show") is not None and art["show"] not in QUALITATIVE_VIEWS:   # default: Artifact.show
                 chk.fail(f"{key}.show", f"'{art['show']}' (known: {', '.join(QUALITATIVE_VIEWS)})")
         elif art.get("show") is not None:
             chk.fail(f"{key}.show", "only a figure made from a table's runs (`from`) has a view")

@@ -526,4 +526,5 @@ def write_plan(plan: Plan, out: str | Path) -> None:
     table("experiments.csv", plan.experiments)
 
 
-__all__ = ["Planner", "Plan", "Use", "Target", "main_experiment", "select_artifacts", "parse_set", "write_plan", "hash8", "COLUMNS"]
+__all__ = ["Planner", "Plan", "Use", "Target", "main_experiment", "select_artifacts", "parse_set", "write_plan", "hash8",
+           "COLUMNS"]
