@@ -25,15 +25,26 @@ def _build(cls, raw: dict, **extra):
 
 
 @dataclass(frozen=True)
+class Modalities:
+    """The modalities of a registration: the moving image's and the fixed image's."""
+    moving: str
+    fixed: str
+
+    @classmethod
+    def of(cls, raw: dict | None) -> "Modalities | None":
+        return cls(str(raw["moving"]), str(raw["fixed"])) if raw else None
+
+
+@dataclass(frozen=True)
 class Task:
     """Where an artifact runs: a dataset and dimensionality, the modalities trained and tested
     on, how pairs are drawn, and what the evaluation scores besides the registered images."""
     ndim: int                                  # 2 or 3
     dataset: str                               # the test pairs' dataset (also the training data's)
     train_dataset: str | None = None           # trained on another dataset than the test pairs'
-    train: dict | None = None                  # training modalities {moving, fixed}
-    test: dict | None = None                   # test modalities {moving, fixed}; default: train's
-    tests: dict = field(default_factory=dict)  # several named test sets: name -> {moving, fixed}
+    train: Modalities | None = None            # training modalities
+    test: Modalities | None = None             # test modalities; default: train's
+    tests: dict = field(default_factory=dict)  # several named test sets: name -> Modalities
     pairing: str = "inter"                     # training pairs: inter, intra or atlas (experiments.PAIRINGS)
     pairs: str | None = None                   # the test pairs: a pairing of experiments/pairs/<dataset>.yaml
     labels: list | None = None                 # label names, label value 1 first
@@ -48,7 +59,9 @@ class Task:
 
     @classmethod
     def from_dict(cls, raw: dict) -> "Task":
-        return _build(cls, raw, ndim=int(raw["ndim"]), dataset=str(raw["dataset"]))
+        return _build(cls, raw, ndim=int(raw["ndim"]), dataset=str(raw["dataset"]), train=Modalities.of(raw.get("train")),
+                      test=Modalities.of(raw.get("test")),
+                      tests={str(k): Modalities.of(v) for k, v in (raw.get("tests") or {}).items()})
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,7 @@ class Row:
     method: str | None = None       # else the preset's method, else the experiment's
     baseline: str | None = None     # a classical tool: registered with it, nothing trained
     preset: str | None = None       # the tool's preset (default: the tool's own)
-    train: dict | None = None       # training modalities {moving, fixed}; default: the task's
+    train: Modalities | None = None  # training modalities; default: the task's
     status: str | None = None       # not_implemented: listed with the paper's number only
     note: str | None = None
     # free-form by nature: the method's settings, passed through to its config (each checked by
@@ -83,7 +96,7 @@ class Row:
     @classmethod
     def from_dict(cls, raw: dict) -> "Row":
         meta = {k: v for k, v in raw.items() if k in ROW_META}
-        return _build(cls, meta, settings={k: v for k, v in raw.items() if k not in ROW_META})
+        return _build(cls, meta, train=Modalities.of(raw.get("train")), settings={k: v for k, v in raw.items() if k not in ROW_META})
 
 
 ROW_META = yaml_keys(Row, exclude=("settings",))        # row keys that are not method settings
@@ -151,4 +164,4 @@ class Artifact:
         return [r.name if isinstance(r, Row) else str(r) for r in self.runs]
 
 
-__all__ = ["Task", "Claim", "Row", "Sweep", "Artifact", "ROW_META", "CLASSICAL_KEYS", "yaml_keys"]
+__all__ = ["Modalities", "Task", "Claim", "Row", "Sweep", "Artifact", "ROW_META", "CLASSICAL_KEYS", "yaml_keys"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .deps import format_needs, is_dependency
 from .errors import InputError
-from .experiment_model import Artifact, Row, Task
+from .experiment_model import Artifact, Modalities, Row, Task
 from .experiments import PRESET_META, PROFILES, Experiment, pairs_file, parse_experiment, stage_uses_data
 from .io import atomic_path
 from .replicates import MAX_SEEDS, SEED_MARK, seed_label
@@ -79,6 +79,10 @@ class Target:
     moving: str
     fixed: str
     train_dataset: str = ""    # the dataset the rows train on, when not `dataset` (task key train_dataset)
+
+    @property
+    def modalities(self) -> Modalities:
+        return Modalities(self.moving, self.fixed)
 
     @property
     def trains_on(self) -> str:
@@ -194,7 +198,7 @@ class Planner:
             mods = spec.tests[test]
         else:
             test, mods = "test", spec.test or spec.train
-        return Target(name, spec, dataset, test, mods["moving"], mods["fixed"], train_dataset), ""
+        return Target(name, spec, dataset, test, mods.moving, mods.fixed, train_dataset), ""
 
     def unavailable(self, target: Target, modalities: set[str], dataset: str = "") -> str:
         """Why the data (`dataset`, default the test pairs') cannot serve the target ("" when they can)."""
@@ -208,7 +212,7 @@ class Planner:
         return f"needs modality {', '.join(missing)}{of} for task {target.task}" if missing else ""
 
     def resolve(self, exp: Experiment, settings: dict, target: Target,
-                train: dict | None = None) -> tuple[dict, dict, list[str]]:
+                train: Modalities | None = None) -> tuple[dict, dict, list[str]]:
         """Dependencies of `settings` -> (config with {"stage": ID} / {"param": P}, needs, missing
         params). A stage whose param the user gave is replaced by the user's file."""
         config, needs, missing = {}, {}, []
@@ -229,18 +233,18 @@ class Planner:
             needs[k] = (kind, ref)
         return config, needs, missing
 
-    def stage_id(self, exp: Experiment, name: str, target: Target, train: dict | None = None) -> str:
+    def stage_id(self, exp: Experiment, name: str, target: Target, train: Modalities | None = None) -> str:
         st = exp.stages[name]
         config = dict((st.get("profiles") or {}).get(self.profile) or {})
         key = {"kind": st["kind"], "config": config}
         if stage_uses_data(st):   # trained on the run's data: one per dataset, dimensionality and modalities
-            train = train or {"moving": target.moving, "fixed": target.fixed}
+            train = train or target.modalities
             key.update(dataset=target.trains_on, ndim=int(st.get("ndim") or target.spec.ndim),
-                       moving=train["moving"], fixed=train["fixed"])
+                       moving=train.moving, fixed=train.fixed)
         return f"{name}-{hash8(key)}"
 
     def add_stages(self, exp: Experiment, settings: dict, target: Target, needs: dict,
-                   train: dict | None = None) -> None:
+                   train: Modalities | None = None) -> None:
         """Plan the stages a planned run or figure needs (and only those); a stage trained on data
         records the modalities it trains on (the same ones its id hashes: stage_id)."""
         for k, v in settings.items():
@@ -250,10 +254,10 @@ class Planner:
             sid = needs[k][1]
             data = stage_uses_data(st)
             ndim = st.get("ndim") or (target.spec.ndim if data else "")
-            mods = (train or {"moving": target.moving, "fixed": target.fixed}) if data else {"moving": "", "fixed": ""}
+            mods = (train or target.modalities) if data else Modalities("", "")
             self.plan.stages.setdefault(sid, {
                 "stage": sid, "kind": st["kind"], "ndim": ndim, "dataset": target.trains_on if data else "",
-                "data": "yes" if data else "no", "moving": mods["moving"], "fixed": mods["fixed"], "config": f"{sid}.json",
+                "data": "yes" if data else "no", "moving": mods.moving, "fixed": mods.fixed, "config": f"{sid}.json",
                 "_config": dict((st.get("profiles") or {}).get(self.profile) or {})})
 
     # ------------------------------------------------------------------ rows
@@ -277,12 +281,12 @@ class Planner:
             return self.classical(exp, art_name, art, row, target, use)
         settings = {k: v for k, v in preset.items() if k not in PRESET_META}
         settings.update(row.settings)
-        train = row.train or target.spec.train or {"moving": target.moving, "fixed": target.fixed}
+        train = row.train or target.spec.train or target.modalities
         config, needs, missing = self.resolve(exp, settings, target, train)
         if missing:
             use.status, use.note = "needs_weights", "needs weights: " + ", ".join(f"give --{p}" for p in missing)
             return use
-        why = (self.unavailable(target, {train["moving"], train["fixed"]}, target.trains_on)
+        why = (self.unavailable(target, {train.moving, train.fixed}, target.trains_on)
                or self.unavailable(target, {target.moving, target.fixed}))
         if why:
             use.status, use.note = "skipped", why
@@ -336,10 +340,10 @@ class Planner:
         use.label = label
         return use
 
-    def training(self, method: str, ndim: int, dataset: str, train: dict, config: dict, needs: dict,
+    def training(self, method: str, ndim: int, dataset: str, train: Modalities, config: dict, needs: dict,
                  seed: int = 0, atlas: str = "") -> str:
-        key = {"method": method, "ndim": ndim, "dataset": dataset, "train_moving": train["moving"],
-               "train_fixed": train["fixed"], "config": config}
+        key = {"method": method, "ndim": ndim, "dataset": dataset, "train_moving": train.moving,
+               "train_fixed": train.fixed, "config": config}
         if seed:                       # replicate 0 keeps the name a one-seed run always had
             key["seed"] = seed
         if atlas:                      # atlas-based training (task pairing: atlas)
@@ -347,8 +351,8 @@ class Planner:
         prefix = f"{ndim}d-{method}" + (f"-{config['loss']}" if isinstance(config.get("loss"), str) else "")
         run = f"{prefix}-{hash8(key)}"
         self.plan.trainings.setdefault(run, {
-            "run": run, "method": method, "ndim": ndim, "dataset": dataset, "train_moving": train["moving"],
-            "train_fixed": train["fixed"], "config": f"{run}.json", "needs": format_needs(needs),
+            "run": run, "method": method, "ndim": ndim, "dataset": dataset, "train_moving": train.moving,
+            "train_fixed": train.fixed, "config": f"{run}.json", "needs": format_needs(needs),
             "seed": seed, "atlas": atlas, "_config": config})
         return run
 

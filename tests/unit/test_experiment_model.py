@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from diffreg.errors import InputError
-from diffreg.experiment_model import CLASSICAL_KEYS, ROW_META, Artifact, Claim, Row, Sweep, Task, yaml_keys
+from diffreg.experiment_model import CLASSICAL_KEYS, ROW_META, Artifact, Claim, Modalities, Row, Sweep, Task, yaml_keys
 from diffreg.experiments import ARTIFACT_KEYS, TASK_KEYS, load_experiment
 from diffreg.launch.papers import check_artifacts
 from diffreg.planner import select_artifacts
@@ -42,6 +42,7 @@ def test_defaults_in_one_place():
     assert Claim.from_dict({"text": "t"}) == Claim("t", {})
     task = Task.from_dict({"ndim": 2, "dataset": "toy", "train": {"moving": "be", "fixed": "be"}, "pairs": None})
     assert (task.pairing, task.landmarks, task.tests, task.profiles, task.label_unions) == ("inter", False, {}, {}, {})
+    assert task.train == Modalities("be", "be") and Row.from_dict({"train": {"moving": "a", "fixed": "b"}}).train.fixed == "b"
     assert task.test is None and task.pairs is None and task.train_dataset is None and task.scored_labels is None
 
 
