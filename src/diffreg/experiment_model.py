@@ -19,8 +19,8 @@ def yaml_keys(cls, exclude: tuple[str, ...] = ()) -> set[str]:
 
 def _build(cls, raw: dict, **extra):
     """An instance of `cls` from a validated mapping: each field its key's value, else its default."""
-    given = {f.name: raw[f.metadata.get("key", f.name)] for f in fields(cls)
-             if f.metadata.get("key", f.name) in raw and raw[f.metadata.get("key", f.name)] is not None}
+    keys = {f.name: f.metadata.get("key", f.name) for f in fields(cls)}
+    given = {name: raw[key] for name, key in keys.items() if raw.get(key) is not None}
     return cls(**{**given, **extra})
 
 
@@ -137,8 +137,8 @@ class Artifact:
     function: str | None = None                            # a computed figure (report/figures)
     # free-form by nature: the figure function's settings, passed through to its config
     settings: dict = field(default_factory=dict)
-    measures: str | None = None                            # documentation: what the figure measures
-    pair: str | None = None                                # documentation: the pair the paper shows
+    measures: list | None = None                           # for the reader: what the paper's figure compares
+    pair: str | None = None                                # for the reader: the pair the paper shows
     show: str = "registration"                             # the view of a figure drawn `from` tables
     plot: str | None = None                                # per_label: box plots per label and row
     note: str | None = None
@@ -146,11 +146,11 @@ class Artifact:
     @classmethod
     def from_dict(cls, raw: dict) -> "Artifact":
         src = raw.get("from")
-        drawn = src is not None
-        runs = [str(r) if drawn else Row.from_dict(r) for r in raw.get("runs") or []]
+        sources = None if src is None else [src] if isinstance(src, str) else list(src)
+        runs = [Row.from_dict(r) if sources is None else str(r) for r in raw.get("runs") or []]
         sweep = Sweep(raw["sweep"]["param"], dict(raw["sweep"].get("fixed") or {})) if raw.get("sweep") else None
-        return _build(cls, raw, runs=runs, sweep=sweep, from_=([src] if isinstance(src, str) else list(src)) if drawn
-                      else None, claim=Claim.from_dict(raw["claim"]) if raw.get("claim") else None,
+        claim = Claim.from_dict(raw["claim"]) if raw.get("claim") else None
+        return _build(cls, raw, runs=runs, sweep=sweep, from_=sources, claim=claim,
                       claims=[Claim.from_dict(c) for c in raw.get("claims") or []])
 
     @property
