@@ -15,6 +15,7 @@ from pathlib import Path
 from .deps import is_dependency
 from .errors import InputError
 from .evaluation_config import check_landmarks, check_score_on, check_scored_labels, check_trajectory
+from .experiment_model import CLASSICAL_KEYS, ROW_META, Artifact, Claim, Sweep, Task, yaml_keys
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS_DIR = REPO / "experiments"
@@ -25,24 +26,16 @@ TOP_KEYS = {"paper", "method", "stages", "files", "profiles", "tasks", "losses",
 PAPER_KEYS = {"name", "title", "code", "url"}
 STAGE_KEYS = {"kind", "param", "ndim", "data", "profiles", "note"}
 FILE_KEYS = {"note"}
-TASK_KEYS = {"ndim", "dataset", "train_dataset", "train", "test", "tests", "pairing", "pairs", "labels", "label_unions",
-             "scored_labels", "trajectory",
-             "landmarks", "score_on", "profiles", "note"}
+TASK_KEYS = yaml_keys(Task)
 # how training pairs are drawn: two training subjects, one subject's two modalities (ED -> ES),
 # or every training subject onto one atlas (the first training subject by id)
 PAIRINGS = ("inter", "intra", "atlas")
 PAIRS_DIR = Path(__file__).resolve().parents[2] / "experiments" / "pairs"   # experiments/pairs/<dataset>.yaml
 BASELINES_YAML = PAIRS_DIR.parent / "baselines.yaml"   # loss presets of the learning baselines
 PRESET_META = {"method", "status", "note"}          # the rest of a loss preset are method settings
-ARTIFACT_KEYS = {"kind", "title", "tasks", "test", "runs", "profiles", "columns", "rows", "claim", "claims",
-                 "metrics",
-                 "sweep", "values", "paper", "from", "function", "settings", "measures", "pair", "show", "plot",
-                 "note"}
+ARTIFACT_KEYS = yaml_keys(Artifact)
 QUALITATIVE_VIEWS = ("registration", "trajectory", "generated")
 TABLE_PLOTS = ("per_label",)   # `plot` of a table: box plots of the claim's metric per label and row   # `show` of a figure `from` a table
-# row keys that are not method settings: `loss` names a preset, `train` the training modalities
-ROW_META = {"name", "loss", "method", "baseline", "preset", "train", "status", "note"}
-CLASSICAL_KEYS = {"name", "baseline", "preset", "status", "note"}
 STATUSES = {"not_implemented"}
 # the keys of a claim check (src/diffreg/report/claims.py judges them)
 CHECK_KEYS = {"metric", "best", "among", "run", "within", "of", "file", "compare", "argmax_in", "argmax_in_range",
@@ -58,9 +51,9 @@ class Experiment:
     stages: dict[str, dict]
     files: dict[str, dict]
     profiles: dict[str, dict]
-    tasks: dict[str, dict]
+    tasks: dict[str, Task]
     losses: dict[str, dict]
-    artifacts: dict[str, dict]     # YAML order
+    artifacts: dict[str, Artifact]  # YAML order
     doc: dict = field(default_factory=dict)
 
     @property
@@ -69,11 +62,11 @@ class Experiment:
 
     def paper_rows(self) -> dict[str, dict[str, dict]]:
         """artifact -> row -> key -> the paper's value."""
-        return {a: {str(m): {str(k): v for k, v in vals.items()} for m, vals in s["rows"].items()}
-                for a, s in self.artifacts.items() if isinstance(s.get("rows"), dict)}
+        return {a: {str(m): {str(k): v for k, v in vals.items()} for m, vals in s.rows.items()}
+                for a, s in self.artifacts.items() if isinstance(s.rows, dict)}
 
     def paper_columns(self) -> dict[str, list[str]]:
-        return {a: [str(c) for c in s["columns"]] for a, s in self.artifacts.items() if s.get("columns") is not None}
+        return {a: [str(c) for c in s.columns] for a, s in self.artifacts.items() if s.columns is not None}
 
 
 # ----------------------------------------------------------------------------- reading
@@ -411,7 +404,7 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
                     if n not in seen:
                         chk.fail(f"{key}.profiles.{prof}", f"unknown row '{n}' (rows: {', '.join(seen)})")
         if art.get("sweep") is not None:
-            sw = chk.mapping(art["sweep"], f"{key}.sweep", {"param", "fixed"})
+            sw = chk.mapping(art["sweep"], f"{key}.sweep", yaml_keys(Sweep))
             if not isinstance(sw.get("param"), str):
                 chk.fail(f"{key}.sweep.param", "expected the name of the swept setting")
             fixed = chk.mapping(sw.get("fixed"), f"{key}.sweep.fixed")
@@ -435,7 +428,7 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
             for r in rows or []:
                 if r not in names:
                     chk.fail(f"{key}.runs", f"unknown row '{r}' of {', '.join(sources)}")
-            if art.get("show", "registration") not in QUALITATIVE_VIEWS:
+            if art.get("show") is not None and art["show"] not in QUALITATIVE_VIEWS:   # default: Artifact.show
                 chk.fail(f"{key}.show", f"'{art['show']}' (known: {', '.join(QUALITATIVE_VIEWS)})")
         elif art.get("show") is not None:
             chk.fail(f"{key}.show", "only a figure made from a table's runs (`from`) has a view")
@@ -460,9 +453,9 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
             chk.fail(f"{key}.metrics", "expected a list of metric names")
         if art.get("claims") is not None and (not isinstance(art["claims"], list) or not art["claims"]):
             chk.fail(f"{key}.claims", "expected a non-empty list of {text, check}")
-        for i, c in enumerate(artifact_claims(art)):
+        for i, c in enumerate(_raw_claims(art)):
             where_c = f"{key}.claim" if art.get("claim") and i == 0 else f"{key}.claims[{i - bool(art.get('claim'))}]"
-            chk.mapping(c, where_c, {"text", "check"})
+            chk.mapping(c, where_c, yaml_keys(Claim))
             chk.mapping(c.get("check"), f"{where_c}.check", CHECK_KEYS)
     paper_numbers(doc, where)   # the paper's rows: shape
 
@@ -473,13 +466,13 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
         for nd, settings in per_ndim.items():
             _profile_check(chk, chk.mapping(settings, f"profiles.{prof}.{nd}"), f"profiles.{prof}.{nd}",
                            int(nd[0]), used_methods)
-    return Experiment(name, path, dict(paper), method, stages, files, profiles, tasks, losses,
-                      {str(k): v for k, v in artifacts.items()}, doc)
+    return Experiment(name, path, dict(paper), method, stages, files, profiles,
+                      {str(k): Task.from_dict(v) for k, v in tasks.items()}, losses,
+                      {str(k): Artifact.from_dict(v) for k, v in artifacts.items()}, doc)
 
 
-def artifact_claims(art: dict) -> list[dict]:
-    """An artifact's claims in order: ``claim`` (one) and then each of ``claims`` (a list), so
-    a paper sentence with several clauses is several checks, each judged on its own."""
+def _raw_claims(art: dict) -> list:
+    """The claims of an artifact's YAML mapping, in the order Artifact.all_claims gives them."""
     return ([art["claim"]] if art.get("claim") else []) + list(art.get("claims") or [])
 
 
@@ -581,5 +574,5 @@ def _profile_check(chk: _Check, settings: dict, key: str, ndim: int, methods: se
                                    f"({', '.join(sorted(methods))})")
 
 
-__all__ = ["Experiment", "artifact_claims", "PROFILES", "load_experiment", "parse_experiment", "read_yaml", "paper_numbers",
+__all__ = ["Experiment", "PROFILES", "load_experiment", "parse_experiment", "read_yaml", "paper_numbers",
            "find_experiments", "known_datasets", "optional_module", "stage_uses_data", "EXPERIMENTS_DIR"]

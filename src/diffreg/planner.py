@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .deps import format_needs, is_dependency
 from .errors import InputError
-from .experiments import PRESET_META, PROFILES, ROW_META, Experiment, pairs_file, parse_experiment, stage_uses_data
+from .experiment_model import Artifact, Modalities, Row, Task
+from .experiments import PRESET_META, PROFILES, Experiment, pairs_file, parse_experiment, stage_uses_data
 from .io import atomic_path
 from .replicates import MAX_SEEDS, SEED_MARK, seed_label
 
@@ -72,12 +73,16 @@ class Plan:
 class Target:
     """Where a row runs: task, dataset (the available one) and the test set's modalities."""
     task: str
-    spec: dict
+    spec: Task
     dataset: str
     test: str
     moving: str
     fixed: str
     train_dataset: str = ""    # the dataset the rows train on, when not `dataset` (task key train_dataset)
+
+    @property
+    def modalities(self) -> Modalities:
+        return Modalities(self.moving, self.fixed)
 
     @property
     def trains_on(self) -> str:
@@ -156,8 +161,7 @@ class Planner:
         self.modalities = {k: (set(v) if v is not None else None) for k, v in (modalities or {}).items()}
         self.given = set(given or ())
         self.profile = profile
-        self.selected = select_artifacts(experiments, artifacts)
-        self.rows_selected = selected_rows(experiments, artifacts)
+        self.selected, self.rows_selected = select_artifacts(experiments, artifacts)
         self.plan = Plan()
         self._metrics: dict[tuple, list] = {}     # (experiment, label) -> metrics of the artifacts using it
 
@@ -169,38 +173,38 @@ class Planner:
             return ""
         return "not selected (--artifacts)"
 
-    def target(self, exp: Experiment, art: dict) -> tuple[Target | None, str]:
+    def target(self, exp: Experiment, art: Artifact) -> tuple[Target | None, str]:
         """The artifact's task: the real one when its dataset is here (or `input` stands in for
         it), else the toy one; (None, note) when neither dataset is."""
-        tasks = art.get("tasks") or {}
+        tasks = art.tasks
         real, toy = tasks.get("real"), tasks.get("toy")
         choice = None
-        if real and exp.tasks[real]["dataset"] in self.datasets:
-            choice = real, exp.tasks[real]["dataset"]
+        if real and exp.tasks[real].dataset in self.datasets:
+            choice = real, exp.tasks[real].dataset
         elif real and LEGACY_INPUT in self.datasets:
             choice = real, LEGACY_INPUT
-        elif toy and exp.tasks[toy]["dataset"] in self.datasets:
-            choice = toy, exp.tasks[toy]["dataset"]
+        elif toy and exp.tasks[toy].dataset in self.datasets:
+            choice = toy, exp.tasks[toy].dataset
         if choice is None:
-            return None, f"needs dataset {exp.tasks[real or toy]['dataset']}"
+            return None, f"needs dataset {exp.tasks[real or toy].dataset}"
         name, dataset = choice
         spec = exp.tasks[name]
         # trained on another dataset than the test pairs' (LDM-Morph Table 2: ECHO -> CAMUS)
-        train_dataset = spec.get("train_dataset") or ""
+        train_dataset = spec.train_dataset or ""
         if train_dataset and train_dataset not in self.datasets:
             return None, f"needs dataset {train_dataset} (the training data of task {name})"
-        test = art.get("test")
+        test = art.test
         if test:
-            mods = spec["tests"][test]
+            mods = spec.tests[test]
         else:
-            test, mods = "test", spec.get("test") or spec.get("train")
-        return Target(name, spec, dataset, test, mods["moving"], mods["fixed"], train_dataset), ""
+            test, mods = "test", spec.test or spec.train
+        return Target(name, spec, dataset, test, mods.moving, mods.fixed, train_dataset), ""
 
     def unavailable(self, target: Target, modalities: set[str], dataset: str = "") -> str:
         """Why the data (`dataset`, default the test pairs') cannot serve the target ("" when they can)."""
         dataset = dataset or target.dataset
         of = f" of {dataset}" if dataset != target.dataset else ""
-        ndim = int(target.spec["ndim"])
+        ndim = target.spec.ndim
         if ndim not in self.datasets[dataset]:
             return f"needs {ndim}D data{of} for task {target.task}"
         have = self.modalities.get(dataset)
@@ -208,7 +212,7 @@ class Planner:
         return f"needs modality {', '.join(missing)}{of} for task {target.task}" if missing else ""
 
     def resolve(self, exp: Experiment, settings: dict, target: Target,
-                train: dict | None = None) -> tuple[dict, dict, list[str]]:
+                train: Modalities | None = None) -> tuple[dict, dict, list[str]]:
         """Dependencies of `settings` -> (config with {"stage": ID} / {"param": P}, needs, missing
         params). A stage whose param the user gave is replaced by the user's file."""
         config, needs, missing = {}, {}, []
@@ -229,18 +233,18 @@ class Planner:
             needs[k] = (kind, ref)
         return config, needs, missing
 
-    def stage_id(self, exp: Experiment, name: str, target: Target, train: dict | None = None) -> str:
+    def stage_id(self, exp: Experiment, name: str, target: Target, train: Modalities | None = None) -> str:
         st = exp.stages[name]
         config = dict((st.get("profiles") or {}).get(self.profile) or {})
         key = {"kind": st["kind"], "config": config}
         if stage_uses_data(st):   # trained on the run's data: one per dataset, dimensionality and modalities
-            train = train or {"moving": target.moving, "fixed": target.fixed}
-            key.update(dataset=target.trains_on, ndim=int(st.get("ndim") or target.spec["ndim"]),
-                       moving=train["moving"], fixed=train["fixed"])
+            train = train or target.modalities
+            key.update(dataset=target.trains_on, ndim=int(st.get("ndim") or target.spec.ndim),
+                       moving=train.moving, fixed=train.fixed)
         return f"{name}-{hash8(key)}"
 
     def add_stages(self, exp: Experiment, settings: dict, target: Target, needs: dict,
-                   train: dict | None = None) -> None:
+                   train: Modalities | None = None) -> None:
         """Plan the stages a planned run or figure needs (and only those); a stage trained on data
         records the modalities it trains on (the same ones its id hashes: stage_id)."""
         for k, v in settings.items():
@@ -249,57 +253,57 @@ class Planner:
             st = exp.stages[v["stage"]]
             sid = needs[k][1]
             data = stage_uses_data(st)
-            ndim = st.get("ndim") or (target.spec["ndim"] if data else "")
-            mods = (train or {"moving": target.moving, "fixed": target.fixed}) if data else {"moving": "", "fixed": ""}
+            ndim = st.get("ndim") or (target.spec.ndim if data else "")
+            mods = (train or target.modalities) if data else Modalities("", "")
             self.plan.stages.setdefault(sid, {
                 "stage": sid, "kind": st["kind"], "ndim": ndim, "dataset": target.trains_on if data else "",
-                "data": "yes" if data else "no", "moving": mods["moving"], "fixed": mods["fixed"], "config": f"{sid}.json",
+                "data": "yes" if data else "no", "moving": mods.moving, "fixed": mods.fixed, "config": f"{sid}.json",
                 "_config": dict((st.get("profiles") or {}).get(self.profile) or {})})
 
     # ------------------------------------------------------------------ rows
 
-    def row(self, exp: Experiment, art_name: str, art: dict, row: dict, target: Target | None, why: str,
+    def row(self, exp: Experiment, art_name: str, art: Artifact, row: Row, target: Target | None, why: str,
             row_name: str, param: str = "", value="") -> Use:
         use = Use(exp.name, art_name, row_name, param=param, value="" if value == "" else _value(value))
         self.plan.uses.append(use)
-        preset = exp.losses.get(row.get("loss"), {}) if row.get("loss") is not None else {}
-        method = row.get("method") or preset.get("method") or exp.method
-        own = {} if row.get("baseline") else preset    # a classical row has no loss preset
-        if row.get("status") or own.get("status"):   # whatever the data: a row that runs nowhere is not "skipped"
-            use.status = row.get("status") or own["status"]
-            use.note = row.get("note") or own.get("note") or (
-                "not implemented in diffreg" if row.get("baseline") else f"method '{method}' is not part of diffreg yet")
+        preset = exp.losses.get(row.loss, {}) if row.loss is not None else {}
+        method = row.method or preset.get("method") or exp.method
+        own = {} if row.baseline else preset    # a classical row has no loss preset
+        if row.status or own.get("status"):   # whatever the data: a row that runs nowhere is not "skipped"
+            use.status = row.status or own["status"]
+            use.note = row.note or own.get("note") or (
+                "not implemented in diffreg" if row.baseline else f"method '{method}' is not part of diffreg yet")
             return use
         if target is None:
             use.status, use.note = "skipped", why
             return use
-        if row.get("baseline"):
+        if row.baseline:
             return self.classical(exp, art_name, art, row, target, use)
         settings = {k: v for k, v in preset.items() if k not in PRESET_META}
-        settings.update({k: v for k, v in row.items() if k not in ROW_META})
-        train = row.get("train") or target.spec.get("train") or {"moving": target.moving, "fixed": target.fixed}
+        settings.update(row.settings)
+        train = row.train or target.spec.train or target.modalities
         config, needs, missing = self.resolve(exp, settings, target, train)
         if missing:
             use.status, use.note = "needs_weights", "needs weights: " + ", ".join(f"give --{p}" for p in missing)
             return use
-        why = (self.unavailable(target, {train["moving"], train["fixed"]}, target.trains_on)
+        why = (self.unavailable(target, {train.moving, train.fixed}, target.trains_on)
                or self.unavailable(target, {target.moving, target.fixed}))
         if why:
             use.status, use.note = "skipped", why
             return use
         from .methods import METHODS  # deferred: pulls in monai/torch
-        ndim = int(target.spec["ndim"])
+        ndim = target.spec.ndim
         known = set(METHODS.get(method).settings(ndim))
         # lowest first: the task's pairing, the experiment's profile, the preset and the row, then the
         # task's own profile: a dataset's setting for this profile (its epochs; a short run's larger
         # step where the rows carry the paper's rate) is the most specific, but never the swept one
         full = {}
-        if target.spec.get("pairing") == "intra":
+        if target.spec.pairing == "intra":
             full["inter_subject"] = False
         profile = ((exp.profiles.get(self.profile) or {}).get(f"{ndim}d") or {})
         full.update({k: v for k, v in profile.items() if k in known})
         full.update(config)
-        task_profile = (target.spec.get("profiles") or {}).get(self.profile) or {}
+        task_profile = target.spec.profiles.get(self.profile) or {}
         full.update({k: v for k, v in task_profile.items() if k in known and k != param})
         # registration-only settings (a sampler, its steps) stay out of the training: rows that differ
         # only there share one trained model, each registered with its own settings
@@ -307,7 +311,7 @@ class Planner:
         self.add_stages(exp, settings, target, needs, train)
         for k in range(self.seeds):    # replicate k trains with seed --seed + k (diffreg.replicates)
             run = self.training(method, ndim, target.trains_on, train, full, needs, k,
-                                atlas="first" if target.spec.get("pairing") == "atlas" else "")
+                                atlas="first" if target.spec.pairing == "atlas" else "")
             name = run + (f"+{hash8(inference)}" if inference else "")
             label = seed_label(method if exp.name == "main" else f"{name}@{target.task}.{target.test}", k)
             self.registration(exp, label, target, art, kind="learned", run=run, method=method, inference=inference)
@@ -317,29 +321,29 @@ class Planner:
                 self.plan.uses.append(dataclasses.replace(use, label=label))
         return use
 
-    def classical(self, exp: Experiment, art_name: str, art: dict, row: dict, target: Target, use: Use) -> Use:
+    def classical(self, exp: Experiment, art_name: str, art: Artifact, row: Row, target: Target, use: Use) -> Use:
         from .baselines import BASELINES, get_baseline  # deferred: pulls in torch
         why = self.unavailable(target, {target.moving, target.fixed})
         if why:
             use.status, use.note = "skipped", why
             return use
-        tool = row["baseline"]
+        tool = row.baseline
         # a paper's row of an optional tool that is not installed (FireANTs) is skipped with its reason,
         # not a failed task; the main path's --baselines, asked by name, stop where the tool is missing
         reason = get_baseline(tool).available() if exp.name != "main" else None
         if reason:
             use.status, use.note = "skipped", reason
             return use
-        preset = row.get("preset") or BASELINES.get(tool).default_preset
+        preset = row.preset or BASELINES.get(tool).default_preset
         label = f"{tool}-{preset}" + ("" if exp.name == "main" else f"@{target.task}.{target.test}")
         self.registration(exp, label, target, art, kind="classical", method=tool, preset=preset)
         use.label = label
         return use
 
-    def training(self, method: str, ndim: int, dataset: str, train: dict, config: dict, needs: dict,
+    def training(self, method: str, ndim: int, dataset: str, train: Modalities, config: dict, needs: dict,
                  seed: int = 0, atlas: str = "") -> str:
-        key = {"method": method, "ndim": ndim, "dataset": dataset, "train_moving": train["moving"],
-               "train_fixed": train["fixed"], "config": config}
+        key = {"method": method, "ndim": ndim, "dataset": dataset, "train_moving": train.moving,
+               "train_fixed": train.fixed, "config": config}
         if seed:                       # replicate 0 keeps the name a one-seed run always had
             key["seed"] = seed
         if atlas:                      # atlas-based training (task pairing: atlas)
@@ -347,12 +351,12 @@ class Planner:
         prefix = f"{ndim}d-{method}" + (f"-{config['loss']}" if isinstance(config.get("loss"), str) else "")
         run = f"{prefix}-{hash8(key)}"
         self.plan.trainings.setdefault(run, {
-            "run": run, "method": method, "ndim": ndim, "dataset": dataset, "train_moving": train["moving"],
-            "train_fixed": train["fixed"], "config": f"{run}.json", "needs": format_needs(needs),
+            "run": run, "method": method, "ndim": ndim, "dataset": dataset, "train_moving": train.moving,
+            "train_fixed": train.fixed, "config": f"{run}.json", "needs": format_needs(needs),
             "seed": seed, "atlas": atlas, "_config": config})
         return run
 
-    def registration(self, exp: Experiment, label: str, target: Target, art: dict, kind: str, run: str = "",
+    def registration(self, exp: Experiment, label: str, target: Target, art: Artifact, kind: str, run: str = "",
                      method: str = "", preset: str = "", inference: dict | None = None) -> None:
         key = (exp.name, label)
         settings = ""
@@ -362,25 +366,25 @@ class Planner:
         self.plan.registrations.setdefault(key, {
             "experiment": exp.name, "label": label, "kind": kind, "run": run, "method": method, "preset": preset,
             "settings": settings,
-            "ndim": int(target.spec["ndim"]), "dataset": target.dataset, "moving": target.moving,
+            "ndim": target.spec.ndim, "dataset": target.dataset, "moving": target.moving,
             # <pairing file>/<pairing> (experiments/pairs/<file>.yaml of the task's dataset, aliases
             # resolved), "" = the dataset's own pairs
             "fixed": target.fixed,
-            "pairs": f"{pairs_file(target.spec['dataset']).stem}/{target.spec['pairs']}" if target.spec.get("pairs") else "",
-            "_unions": dict(target.spec.get("label_unions") or {}),
-            "_trajectory": target.spec.get("trajectory"),
-            "_landmarks": target.spec.get("landmarks"), "_score_on": target.spec.get("score_on"),
-            "_scored_labels": target.spec.get("scored_labels")})
-        self._metrics.setdefault(key, []).append(art.get("metrics"))
+            "pairs": f"{pairs_file(target.spec.dataset).stem}/{target.spec.pairs}" if target.spec.pairs else "",
+            "_unions": dict(target.spec.label_unions),
+            "_trajectory": target.spec.trajectory,
+            "_landmarks": target.spec.landmarks, "_score_on": target.spec.score_on,
+            "_scored_labels": target.spec.scored_labels})
+        self._metrics.setdefault(key, []).append(art.metrics)
 
-    def figure(self, exp: Experiment, art_name: str, art: dict, unselected: str = "") -> None:
+    def figure(self, exp: Experiment, art_name: str, art: Artifact, unselected: str = "") -> None:
         use = Use(exp.name, art_name, art_name)
         self.plan.uses.append(use)
         target, why = (None, unselected) if unselected else self.target(exp, art)
         if target is None:
             use.status, use.note = "skipped", why
             return
-        settings = dict(art.get("settings") or {})
+        settings = dict(art.settings)
         config, needs, missing = self.resolve(exp, settings, target)
         if missing:
             use.status, use.note = "needs_weights", "needs weights: " + ", ".join(f"give --{p}" for p in missing)
@@ -389,12 +393,12 @@ class Planner:
         if why:
             use.status, use.note = "skipped", why
             return
-        ndim = int(target.spec["ndim"])
-        fid = f"{art['function']}-" + hash8({"config": config, "ndim": ndim, "dataset": target.dataset,
+        ndim = target.spec.ndim
+        fid = f"{art.function}-" + hash8({"config": config, "ndim": ndim, "dataset": target.dataset,
                                              "moving": target.moving, "fixed": target.fixed})
         self.add_stages(exp, settings, target, needs)
         self.plan.figures.setdefault(fid, {
-            "figure": fid, "experiment": exp.name, "artifact": art_name, "function": art["function"], "ndim": ndim,
+            "figure": fid, "experiment": exp.name, "artifact": art_name, "function": art.function, "ndim": ndim,
             "dataset": target.dataset, "moving": target.moving, "fixed": target.fixed, "config": f"{fid}.json",
             "needs": format_needs(needs), "_config": config})
         use.label = fid
@@ -406,40 +410,39 @@ class Planner:
             self.plan.experiments.append({"experiment": exp.name, "yaml": str(exp.path) if exp.path else ""})
             for name, art in exp.artifacts.items():
                 unselected = self.unselected(exp, name)
-                if art.get("from") is None and art.get("runs"):
+                if art.from_ is None and art.runs:
                     target, why = (None, unselected) if unselected else self.target(exp, art)
-                    chosen = (art.get("profiles") or {}).get(self.profile)
+                    chosen = art.profiles.get(self.profile)
                     picked = self.rows_selected.get((exp.name, name))
-                    for row in art["runs"]:
-                        if picked is not None and row["name"] not in picked:
-                            self.plan.uses.append(Use(exp.name, name, row["name"], status="skipped",
+                    for row in art.runs:
+                        if picked is not None and row.name not in picked:
+                            self.plan.uses.append(Use(exp.name, name, row.name, status="skipped",
                                                       note="not selected (--artifacts)"))
-                        elif chosen is None or self.profile == "full" or row["name"] in chosen:
-                            self.row(exp, name, art, row, target, why, row["name"])
+                        elif chosen is None or self.profile == "full" or row.name in chosen:
+                            self.row(exp, name, art, row, target, why, row.name)
                         else:   # the table still lists it, saying why it has no number of ours
-                            self.plan.uses.append(Use(exp.name, name, row["name"], status="skipped",
+                            self.plan.uses.append(Use(exp.name, name, row.name, status="skipped",
                                                       note=f"not in the {self.profile} profile"))
-                elif art.get("sweep"):
+                elif art.sweep:
                     target, why = (None, unselected) if unselected else self.target(exp, art)
-                    sweep = art["sweep"]
-                    for v in (art.get("values") or {}).get(self.profile) or []:
-                        row = {**(sweep.get("fixed") or {}), sweep["param"]: v}
-                        self.row(exp, name, art, row, target, why, f"{sweep['param']}_{v}", sweep["param"], v)
-                elif art.get("function"):
+                    sweep = art.sweep
+                    for v in art.values.get(self.profile) or []:
+                        self.row(exp, name, art, sweep.row(v), target, why, f"{sweep.param}_{v}", sweep.param, v)
+                elif art.function:
                     self.figure(exp, name, art, unselected)
             # qualitative figures reuse the rows of the tables they come from
             for name, art in exp.artifacts.items():
-                if art.get("from") is None:
+                if art.from_ is None:
                     continue
-                sources = art["from"] if isinstance(art["from"], list) else [art["from"]]
-                wanted = art.get("runs") or []
+                sources = art.from_
+                wanted = art.row_names
                 unselected = self.unselected(exp, name)
                 if unselected:
                     self.plan.uses += [Use(exp.name, name, r, status="skipped", note=unselected) for r in wanted or [name]]
                     continue
                 for src in sources:
                     # from several tables (e.g. two kinds of test pair): the row says which
-                    suffix = f" ({exp.artifacts[src].get('test') or src})" if len(sources) > 1 else ""
+                    suffix = f" ({exp.artifacts[src].test or src})" if len(sources) > 1 else ""
                     # replicate 0 only: a qualitative figure shows one registration per row
                     for u in [u for u in self.plan.uses if u.experiment == exp.name and u.artifact == src
                               and (not wanted or u.row in wanted) and SEED_MARK not in u.label]:
@@ -460,53 +463,43 @@ class Planner:
         return self.plan
 
 
-def select_artifacts(experiments: list[Experiment], selectors: list[str] | None) -> set[tuple[str, str]] | None:
-    """--artifacts: PAPER (all of it), PAPER:ARTIFACT or ARTIFACT (in every paper that has it) ->
-    the (paper, artifact) pairs to plan; None (all) without selectors. A qualitative figure brings
-    the tables it is drawn from."""
+def select_artifacts(experiments: list[Experiment], selectors: list[str] | None
+                     ) -> tuple[set[tuple[str, str]] | None, dict[tuple[str, str], set[str]]]:
+    """--artifacts, the one check of it (`diffreg plan` and the launch): PAPER (all of it),
+    PAPER:ARTIFACT, PAPER:ARTIFACT:ROW+ROW or ARTIFACT (in every paper that has it) -> (the
+    (paper, artifact) pairs to plan, None (all) without selectors; (paper, artifact) -> the rows
+    to run, a table named without rows running all of its rows). A qualitative figure brings the
+    tables it is drawn from."""
     selectors = [x.strip() for x in selectors or [] if x.strip() and x.strip() != "all"]
     if not selectors:
-        return None
+        return None, {}
     papers = {e.name: e for e in experiments if e.name != "main"}
     chosen: set[tuple[str, str]] = set()
+    rows_of: dict[tuple[str, str], set[str]] = {}
     for sel in selectors:
-        sel = sel.rsplit(":", 1)[0] if sel.count(":") == 2 else sel     # PAPER:ARTIFACT:ROWS (selected_rows)
-        paper, sep, art = sel.partition(":")
-        if sep:
-            if paper not in papers or art not in papers[paper].artifacts:
-                known = ", ".join(f"{paper}:{a}" for a in papers[paper].artifacts) if paper in papers else \
-                    ", ".join(papers) or "none"
-                raise InputError(f"--artifacts {sel}: not an artifact of the papers run (known: {known})")
-            hits = {(paper, art)}
+        paper, _, art = sel.partition(":") if ":" in sel else (None, "", sel)
+        art, _, rows = art.partition(":")
+        if paper:
+            hits = {(paper, art)} if paper in papers and art in papers[paper].artifacts else set()
         elif sel in papers:
             hits = {(sel, a) for a in papers[sel].artifacts}
         else:
             hits = {(e, sel) for e, x in papers.items() if sel in x.artifacts}
-            if not hits:
-                raise InputError(f"--artifacts {sel}: no paper run has it (papers: {', '.join(papers) or 'none'}; "
-                                 f"give PAPER, PAPER:ARTIFACT or ARTIFACT)")
+        if not hits:
+            raise InputError(f"Parameter --artifacts: '{sel}' is no paper run nor an artifact of one (papers: "
+                             f"{', '.join(papers) or 'none'}; give PAPER, PAPER:ARTIFACT, PAPER:ARTIFACT:ROW+ROW "
+                             f"or ARTIFACT)")
+        if rows:
+            known = papers[paper].artifacts[art].row_names
+            wrong = [r for r in rows.split("+") if r not in known]
+            if wrong:
+                raise InputError(f"Parameter --artifacts: '{sel}': {', '.join(wrong)} not a row of {paper}:{art} "
+                                 f"(rows: {', '.join(known) or 'none'})")
+            rows_of.setdefault((paper, art), set()).update(rows.split("+"))
         chosen |= hits
     for paper, art in list(chosen):
-        src = papers[paper].artifacts[art].get("from")
-        chosen |= {(paper, s) for s in ([src] if isinstance(src, str) else src or [])}
-    return chosen
-
-
-def selected_rows(experiments: list[Experiment], selectors: list[str] | None) -> dict[tuple[str, str], set[str]]:
-    """--artifacts PAPER:ARTIFACT:ROW+ROW...: the rows of a table to run (the others are listed as not
-    selected); a table named without rows runs all of its rows."""
-    papers = {e.name: e for e in experiments if e.name != "main"}
-    out: dict[tuple[str, str], set[str]] = {}
-    for sel in [x.strip() for x in selectors or [] if x.strip().count(":") == 2]:
-        paper, art, rows = sel.split(":")
-        known = [r["name"] for r in papers[paper].artifacts[art].get("runs") or []] if paper in papers and \
-            art in papers[paper].artifacts else []
-        wrong = [r for r in rows.split("+") if r not in known]
-        if wrong:
-            raise InputError(f"--artifacts {sel}: {', '.join(wrong)} not a row of {paper}:{art} "
-                             f"(rows: {', '.join(known) or 'none'})")
-        out.setdefault((paper, art), set()).update(rows.split("+"))
-    return out
+        chosen |= {(paper, s) for s in papers[paper].artifacts[art].from_ or []}
+    return chosen, rows_of
 
 
 def write_plan(plan: Plan, out: str | Path) -> None:
@@ -537,4 +530,5 @@ def write_plan(plan: Plan, out: str | Path) -> None:
     table("experiments.csv", plan.experiments)
 
 
-__all__ = ["Planner", "Plan", "Use", "Target", "main_experiment", "parse_set", "write_plan", "hash8", "COLUMNS"]
+__all__ = ["Planner", "Plan", "Use", "Target", "main_experiment", "select_artifacts", "parse_set", "write_plan", "hash8",
+           "COLUMNS"]

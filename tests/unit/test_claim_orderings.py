@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffreg.experiments import artifact_claims
+from diffreg.experiment_model import Artifact, Claim
 from diffreg.report import stats
 from diffreg.report.claims import judge
 
@@ -66,10 +66,11 @@ def test_better_than():
 
 
 def test_artifact_claims_in_order():
-    art = {"claim": {"text": "a", "check": {"best": "x"}}, "claims": [{"text": "b", "check": {"best": "y"}}]}
-    assert [c["text"] for c in artifact_claims(art)] == ["a", "b"]
-    assert artifact_claims({"claims": [{"text": "b"}]}) == [{"text": "b"}]
-    assert artifact_claims({}) == []
+    art = Artifact.from_dict({"kind": "table", "claim": {"text": "a", "check": {"best": "x"}},
+                              "claims": [{"text": "b", "check": {"best": "y"}}]})
+    assert [c.text for c in art.all_claims] == ["a", "b"] and art.all_claims[1].check == {"best": "y"}
+    assert Artifact.from_dict({"kind": "table", "claims": [{"text": "b"}]}).all_claims == [Claim("b", {})]
+    assert Artifact.from_dict({"kind": "table"}).all_claims == []
 
 
 def test_unknown_check_key_is_refused(tmp_path):

@@ -64,8 +64,8 @@ def exp():
 def test_all_ten_artifacts_in_the_papers_order(exp):
     assert list(exp.artifacts) == ARTIFACTS
     for name, art in exp.artifacts.items():
-        assert art.get("claim", {}).get("check"), f"{name}: a claim with a check"
-        assert art.get("title"), name
+        assert art.claim and art.claim.check, f"{name}: a claim with a check"
+        assert art.title, name
 
 
 @pytest.mark.parametrize("table", sorted(PRINTED))
@@ -232,7 +232,6 @@ def test_the_papers_claims_are_judged_as_the_paper_makes_them(exp):
     lambda trade-off fails both of Table 4's orderings."""
     import pandas as pd
 
-    from diffreg.experiments import artifact_claims
     from diffreg.report.claims import judge
     paper = {
         "table1": {"nmse": {"vm": 0.0047, "vm_diff": 0.0034, "diffusemorph": 0.0032},
@@ -247,11 +246,11 @@ def test_the_papers_claims_are_judged_as_the_paper_makes_them(exp):
     }
     for art, per_metric in paper.items():
         values = pd.concat([_values(rows, m) for m, rows in per_metric.items()], ignore_index=True)
-        claims = artifact_claims(exp.artifacts[art])
-        assert {c["check"]["metric"] for c in claims} == set(per_metric), art     # every clause checked
+        claims = exp.artifacts[art].all_claims
+        assert {c.check["metric"] for c in claims} == set(per_metric), art     # every clause checked
         for c in claims:
-            assert judge(c["check"], values).verdict == "holds", (art, c["text"], judge(c["check"], values).reason)
+            assert judge(c.check, values).verdict == "holds", (art, c.text, judge(c.check, values).reason)
     swapped = {"dice": {"2": 0.756, "5": 0.746, "10": 0.736}, "pct_jac_nonpos": {"2": 0.505, "5": 0.499, "10": 0.498}}
     values = pd.concat([_values(rows, m) for m, rows in swapped.items()], ignore_index=True)
-    verdicts = [judge(c["check"], values).verdict for c in artifact_claims(exp.artifacts["table4"])]
+    verdicts = [judge(c.check, values).verdict for c in exp.artifacts["table4"].all_claims]
     assert verdicts == ["does not hold"] * 3

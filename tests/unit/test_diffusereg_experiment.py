@@ -70,12 +70,10 @@ def exp():
 
 
 def test_artifacts_in_the_papers_order_with_claims(exp):
-    from diffreg.experiments import artifact_claims
-
     assert list(exp.artifacts) == ARTIFACTS
     for name, art in exp.artifacts.items():
-        assert art.get("title") and artifact_claims(art), name
-    checks = lambda a: [c["check"] for c in artifact_claims(exp.artifacts[a])]
+        assert art.title and art.all_claims, name
+    checks = lambda a: [c.check for c in exp.artifacts[a].all_claims]
     # Table 1: one check per claimed quantity (Dice, JSD, NJD), each DiffuseReg best
     assert [(c["metric"], c["best"]) for c in checks("table1")] == [
         ("dice_structures", "diffusereg"), ("jsd", "diffusereg"), ("njd", "diffusereg")]
@@ -110,7 +108,7 @@ def test_the_printed_numbers_agree_with_each_other(exp):
 def test_columns_are_metrics_diffreg_computes(exp):
     from diffreg.evaluation_config import METRIC_NAMES
     for name in ("table1", "table2"):
-        cols = exp.artifacts[name]["columns"]
+        cols = exp.artifacts[name].columns
         assert set(cols) <= set(METRIC_NAMES), name
         keys = {k.partition(":")[0] for row in exp.paper_rows()[name].values() for k in row}
         assert keys <= set(cols), name

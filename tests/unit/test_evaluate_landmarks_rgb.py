@@ -254,9 +254,9 @@ def test_faces_task_declares_landmarks_and_rgb_and_the_plan_passes_them_on():
     yaml = Path(__file__).resolve().parents[2] / "experiments" / "diffusemorph.yaml"
     doc = read_yaml(yaml)
     exp = parse_experiment(doc, "diffusemorph", yaml, str(yaml))
-    assert exp.tasks["faces_2d"]["landmarks"] is True and exp.tasks["faces_2d"]["score_on"] == "rgb"
-    assert "score_on" not in exp.tasks["rafd_2d"]            # no RaFD adapter declares an RGB modality
-    assert exp.artifacts["fig6"]["claim"]["check"]["metric"] == "landmark_mse_continuous"
+    assert exp.tasks["faces_2d"].landmarks is True and exp.tasks["faces_2d"].score_on == "rgb"
+    assert exp.tasks["rafd_2d"].score_on is None            # no RaFD adapter declares an RGB modality
+    assert exp.artifacts["fig6"].claim.check["metric"] == "landmark_mse_continuous"
     plan = Planner([exp], {"toy": {2, 3}, "faces": {2}, "acdc": {3}}, profile="test").build()
     faces = [r for r in plan.registrations.values() if r["dataset"] == "faces"]
     acdc = [r for r in plan.registrations.values() if r["dataset"] == "acdc"]

@@ -68,7 +68,7 @@ def test_tiny_and_dgir_load():
     assert exp.name == "dgir" and exp.method == "dgir" and exp.title.startswith("DGIR")
     assert exp.stages["diffusion_features"]["param"] == "dgir_checkpoint"
     assert exp.losses["diffusion_lncc"]["feature_checkpoint"] == {"stage": "diffusion_features"}
-    assert exp.artifacts["fig1"]["function"] == "dgir.similarity_heatmaps"
+    assert exp.artifacts["fig1"].function == "dgir.similarity_heatmaps"
     assert exp.paper_rows()["table1"]["diffusion_lncc"]["dice"] == 0.9611
     assert list(exp.artifacts) == ["table1", "table2_be_nbe", "table2_be_be", "fig1", "fig2", "fig4", "fig5a",
                                    "fig5b", "fig6"]
@@ -140,7 +140,7 @@ def test_not_implemented_rows_may_name_unknown_methods(tmp_path):
     doc = tiny()
     doc["artifacts"]["tab"]["runs"].append({"name": "x", "method": "unigradicon", "status": "not_implemented",
                                             "weights": {"param": "w"}})
-    assert load_experiment(write(tmp_path, doc)).artifacts["tab"]["runs"][-1]["method"] == "unigradicon"
+    assert load_experiment(write(tmp_path, doc)).artifacts["tab"].runs[-1].method == "unigradicon"
 
 
 def test_find_experiments(tmp_path):

@@ -100,14 +100,14 @@ def exp():
 def test_every_artifact_in_the_papers_order(exp):
     assert list(exp.artifacts) == ARTIFACTS
     for name, art in exp.artifacts.items():
-        assert art.get("title"), name
+        assert art.title, name
         if name != "fig4_acdc" and not name.startswith("fig_a"):
-            checks = [c["check"] for c in ([art["claim"]] if art.get("claim") else []) + list(art.get("claims") or [])]
+            checks = _checks(art)
             assert checks and all(checks), f"{name}: a claim with a check"
 
 
 def _checks(art):
-    return [c["check"] for c in ([art["claim"]] if art.get("claim") else []) + list(art.get("claims") or [])]
+    return [c.check for c in art.all_claims]
 
 
 def test_claims_as_the_paper_states_them(exp):

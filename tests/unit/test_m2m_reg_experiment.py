@@ -12,7 +12,7 @@ import pytest
 
 from diffreg.baselines import get_baseline
 from diffreg.cli import main
-from diffreg.experiments import artifact_claims, load_experiment
+from diffreg.experiments import load_experiment
 from diffreg.planner import Planner
 
 from .paper_numbers import assert_printed
@@ -63,20 +63,20 @@ def uses_of(plan):
 def test_every_artifact_in_the_papers_order(exp):
     assert list(exp.artifacts) == ARTIFACTS
     for name, art in exp.artifacts.items():
-        assert art.get("title"), name
+        assert art.title, name
         if name != "fig1a":                     # the training curves: a drawing, no claim
-            assert all(c.get("check") for c in artifact_claims(art)) and artifact_claims(art), name
+            assert all(c.check for c in art.all_claims) and art.all_claims, name
     # Table 1: "each backbone improves with M2M-Reg", one paired test per backbone (not "the best row")
     for name in ("table1_pet_mri", "table1_fa_mri"):
-        assert [c["check"] for c in artifact_claims(exp.artifacts[name])] == [
+        assert [c.check for c in exp.artifacts[name].all_claims] == [
             {"metric": "dice", "better": f"{b}_m2m_gcc", "than": b} for b in ("transmorph", "corrmlp", "gradicon")]
     # Table 2: a trend over the pre-aligned shares with a margin (the paper's 50 % and 100 % differ by 0.001)
-    (t2,) = artifact_claims(exp.artifacts["table2"])
-    assert t2["check"]["trend"] == ["pre_0", "pre_1", "pre_5", "pre_10", "pre_25", "pre_50", "pre_100"]
-    assert 0.001 < t2["check"]["margin"] <= 0.01
+    (t2,) = exp.artifacts["table2"].all_claims
+    assert t2.check["trend"] == ["pre_0", "pre_1", "pre_5", "pre_10", "pre_25", "pre_50", "pre_100"]
+    assert 0.001 < t2.check["margin"] <= 0.01
     # Fig. 1a: the curves of a stage that trains GradICON without and with M2M-Reg
     fig1a = exp.artifacts["fig1a"]
-    assert fig1a["function"] == "m2m_reg.training_curves" and fig1a["settings"] == {"curves": {"stage": "fig1_curves"}}
+    assert fig1a.function == "m2m_reg.training_curves" and fig1a.settings == {"curves": {"stage": "fig1_curves"}}
     assert exp.stages["fig1_curves"]["kind"] == "m2m_training_curves"
 
 

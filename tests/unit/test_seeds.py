@@ -36,7 +36,7 @@ def test_seeds_multiply_trainings_and_keep_replicate_zero():
     learned = [u for u in one.uses if u.status == "run" and "@" in u.label]
     for u in learned:
         reps = [v for v in three.uses if (v.experiment, v.artifact, v.row) == (u.experiment, u.artifact, u.row)]
-        if u.artifact in {a for a, s in load_experiment(DGIR).artifacts.items() if s.get("from")}:
+        if u.artifact in {a for a, s in load_experiment(DGIR).artifacts.items() if s.from_}:
             assert [v.label for v in reps] == [u.label]          # qualitative figures: replicate 0 only
         else:
             # each replicate registers with its own trained network, on the same test pairs

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from diffreg.cli import main
-from diffreg.experiments import CHECK_KEYS, artifact_claims, load_experiment
+from diffreg.experiments import CHECK_KEYS, load_experiment
 from diffreg.io import write_field, write_image
 from diffreg.report import stats
 from diffreg.report.claims import judge
@@ -134,7 +134,7 @@ def test_diffusereg_fig3_claim_is_judged_on_diffusereg_alone():
     """The YAML's Fig. 3 claim through the report's claim step: the baselines' rows (Dice only, no
     trajectory) are in the figure's metrics but not in the verdict."""
     exp = load_experiment(Path(__file__).resolve().parents[2] / "experiments/diffusereg.yaml")
-    (claim,) = artifact_claims(exp.artifacts["fig3"])
+    (claim,) = exp.artifacts["fig3"].all_claims
     rows = [("diffusereg", "trajectory_late_change", 0.03 + s) for s in SPREAD]
     rows += [(m, "dice", 0.8) for m in ("diffusemorph", "fsdiffreg") for _ in SPREAD]
     df = pd.DataFrame([{"experiment": "diffusereg", "artifact": "fig3", "method": m, "dataset": "acdc",

@@ -117,7 +117,7 @@ def build_launch(params: dict, project: Path = PROJECT) -> dict:
     _check_registered(params)
     files = paper_files(params.get("papers"), project / "experiments")
     experiments = load_papers(files)
-    sels = check_artifacts(params.get("artifacts"), files, experiments)
+    sels = check_artifacts(params.get("artifacts"), experiments)
     flags = dataset_args(params.get("dataset_args"))
     if params.get("preprocess_args"):
         check_preprocess_flags(str(params["preprocess_args"]), "Parameter --preprocess_args")

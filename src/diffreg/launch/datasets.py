@@ -98,9 +98,9 @@ def standin_datasets(given: list[Dataset], experiments: list, which) -> list[Dat
     wanted: dict[str, int] = {}
     for exp in experiments:
         for task in exp.tasks.values():
-            for d in (task.get("dataset"), task.get("train_dataset")):
+            for d in (task.dataset, task.train_dataset):
                 if d:
-                    wanted[str(d)] = max(wanted.get(str(d), 0), int(task.get("ndim") or 3))
+                    wanted[d] = max(wanted.get(d, 0), task.ndim)
     have = {d.name for d in given}
     return [Dataset(name, None, nd, standin=True) for name, nd in wanted.items()
             if name != "toy" and name in known and name not in have and (listed is None or name in listed)]
@@ -111,10 +111,10 @@ def datasets_2d(experiments: list) -> list[str]:
     out: list[str] = []
     for exp in experiments:
         for task in exp.tasks.values():
-            if int(task.get("ndim") or 3) == 2:
-                for d in (task.get("dataset"), task.get("train_dataset")):
-                    if d and str(d) not in out:
-                        out.append(str(d))
+            if task.ndim == 2:
+                for d in (task.dataset, task.train_dataset):
+                    if d and d not in out:
+                        out.append(d)
     return out
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..experiments import load_experiment
+from ..planner import select_artifacts
 from .params import fail, split_list
 
 
@@ -37,22 +38,11 @@ def load_papers(files: list[Path]) -> list:
     return out
 
 
-def check_artifacts(value, files: list[Path], experiments: list) -> list[str]:
-    """--artifacts: each selector names a paper run, PAPER:ARTIFACT or an artifact some paper has."""
+def check_artifacts(value, experiments: list) -> list[str]:
+    """--artifacts: each selector names a paper run, PAPER:ARTIFACT, PAPER:ARTIFACT:ROW+ROW or an
+    artifact some paper has; checked by the planner's selection, the one check of it."""
     sels = [s for s in split_list(value) if s != "all"]
-    arts = {f.stem: list(e.artifacts) for f, e in zip(files, experiments)}
-    tables = {f.stem: e for f, e in zip(files, experiments)}
-    for sel in sels:
-        paper, _, art = sel.partition(":") if ":" in sel else (None, "", sel)
-        art, _, rows = art.partition(":")
-        ok = (paper in arts and art in arts[paper]) if paper else (sel in arts or any(sel in a for a in arts.values()))
-        if not ok:
-            fail("artifacts", f"'{sel}' is no paper run nor an artifact of one (papers: "
-                              f"{', '.join(arts) or 'none'}; give PAPER, PAPER:ARTIFACT, PAPER:ARTIFACT:ROW+ROW or ARTIFACT)")
-        known = [r["name"] for r in tables[paper].artifacts[art].get("runs") or []] if rows else []
-        wrong = [r for r in rows.split("+") if r not in known] if rows else []
-        if wrong:
-            fail("artifacts", f"'{sel}': {', '.join(wrong)} not a row of {paper}:{art} (rows: {', '.join(known) or 'none'})")
+    select_artifacts(experiments, sels)
     return sels
 
 
@@ -66,10 +56,10 @@ def toy_needed(params: dict, files: list[Path], experiments: list, given: set[st
             if sels and not (f.stem in sels or name in sels or any(x.startswith(f"{f.stem}:{name}") and
                                                                     x[len(f"{f.stem}:{name}"):][:1] in ("", ":") for x in sels)):
                 continue
-            choice = art.get("tasks") or {}
+            choice = art.tasks
             real, toy = exp.tasks.get(choice.get("real")), exp.tasks.get(choice.get("toy"))
-            on_toy = (lambda t: isinstance(t, dict) and str(t.get("dataset")) == "toy")
-            if on_toy(real) or (on_toy(toy) and not (isinstance(real, dict) and str(real.get("dataset")) in given)):
+            on_toy = (lambda t: t is not None and t.dataset == "toy")
+            if on_toy(real) or (on_toy(toy) and not (real is not None and real.dataset in given)):
                 return True
     return False
 

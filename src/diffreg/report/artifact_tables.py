@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from diffreg.experiment_model import Artifact
 from diffreg.report import tables
 from diffreg.report.experiment_rows import Experiment, NO_METRICS, RAN, status_text
 
-def row_order(spec: dict, uses: pd.DataFrame, paper_rows: dict) -> list[str]:
-    names = [r["name"] if isinstance(r, dict) else str(r) for r in spec.get("runs") or []]
+def row_order(spec: Artifact, uses: pd.DataFrame, paper_rows: dict) -> list[str]:
+    names = spec.row_names
     return list(dict.fromkeys([*names, *paper_rows, *uses["row"]]))
 
 
@@ -26,7 +27,7 @@ def _empty_table(caption: str, keys: list[str]) -> tables.DisplayTable:
     return tables.DisplayTable(caption, ("", "", ""), headers, [])
 
 
-def artifact_tables(key: str, spec: dict, exp: Experiment, uses: pd.DataFrame,
+def artifact_tables(key: str, spec: Artifact, exp: Experiment, uses: pd.DataFrame,
                     df: pd.DataFrame) -> tuple[list[tables.DisplayTable], pd.DataFrame]:
     """Display tables and the numeric CSV of one table artifact, in the YAML's row order, with the
     status of rows that did not run in our cells and the paper's numbers beside them."""

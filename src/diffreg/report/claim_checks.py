@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from diffreg.experiment_model import Claim
 from diffreg.report import stats
 from diffreg.report.claims import INITIAL, claim_table, file_values, judge, metric_values, names_rows
 from diffreg.report.sweeps import sweep_value
@@ -35,12 +36,12 @@ def claim_values(check: dict, kind: str, df: pd.DataFrame, uses: pd.DataFrame,
     return metric_values(df, metric, initial=INITIAL in names_rows(check)), ""
 
 
-def judged_claim(spec_claim: dict, stem: str, kind: str | None, df: pd.DataFrame, uses: pd.DataFrame,
+def judged_claim(spec_claim: Claim, stem: str, kind: str | None, df: pd.DataFrame, uses: pd.DataFrame,
                   folder: Path | None, files: dict) -> dict:
     """One claim judged on its values; its values and statistics go to ``<stem>.values.csv`` and
     ``<stem>.claim.csv`` in ``files`` (so that `diffreg report` can judge it again)."""
-    claim = {"text": str(spec_claim.get("text", ""))}
-    check = spec_claim.get("check") or {}
+    claim = {"text": spec_claim.text}
+    check = spec_claim.check
     if not (check and kind):
         return {**claim, "verdict": stats.UNTESTABLE, "holds": None, "evidence": "no check given"}
     values, why = claim_values(check, kind, df, uses, folder)

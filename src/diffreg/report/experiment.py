@@ -24,7 +24,7 @@ import pandas as pd
 
 from diffreg.deps import is_dependency
 from diffreg.errors import InputError
-from diffreg.experiments import artifact_claims
+from diffreg.experiment_model import Artifact
 from diffreg.io import atomic_path
 from diffreg.metrics_table import read_csv_text, read_metrics
 from diffreg.registration_outputs import ImageIndex, find_registrations, read_image_datasets
@@ -112,18 +112,18 @@ def _notes(uses: pd.DataFrame) -> list[str]:
     return [f"{u['row']}: {u['note'] or status_text(u['status'])}" for _, u in uses.iterrows() if u["status"] != RAN]
 
 
-def _task_label_names(exp: Experiment, spec: dict, df: pd.DataFrame) -> dict[str, str]:
+def _task_label_names(exp: Experiment, spec: Artifact, df: pd.DataFrame) -> dict[str, str]:
     """{'1': 'RV', ...} from the `labels` of the artifact's task that ran (its dataset is in the
     metrics), {} when it names none: the main dataset's label names belong to the main dataset."""
     ran = set(df["dataset"]) if len(df) and "dataset" in df else set()
-    for name in (spec.get("tasks") or {}).values():
-        task = exp.tasks.get(name) or {}
-        if task.get("labels") and task.get("dataset") in ran:
-            return {str(k): v for k, v in enumerate(task["labels"], start=1)}
+    for name in spec.tasks.values():
+        task = exp.tasks.get(name)
+        if task is not None and task.labels and task.dataset in ran:
+            return {str(k): v for k, v in enumerate(task.labels, start=1)}
     return {}
 
 
-def _task_labels(exp: Experiment, spec: dict, df: pd.DataFrame) -> str:
+def _task_labels(exp: Experiment, spec: Artifact, df: pd.DataFrame) -> str:
     """'1 RV, 2 Myo, ...' (see _task_label_names)."""
     return ", ".join(f"{k} {v}" for k, v in _task_label_names(exp, spec, df).items())
 
@@ -158,11 +158,11 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
     for key, spec in exp.artifacts.items():
         u = uses[uses["artifact"] == key]
         df = row_metrics(metrics, u, key, exp.name)
-        check = next(iter(artifact_claims(spec)), {}).get("check") or {}   # the first claim picks the metric shown
-        sec = {"artifact": key, "kind": spec["kind"], "title": spec.get("title", key), "html": None,
+        check = spec.all_claims[0].check if spec.all_claims else {}   # the first claim picks the metric shown
+        sec = {"artifact": key, "kind": spec.kind, "title": spec.title or key, "html": None,
                "png": None, "caption": "", "claim": None}
         values, folder, kind = None, None, None   # what the claim is judged on
-        if spec["kind"] == "table":
+        if spec.kind == "table":
             shown, numeric = artifact_tables(key, spec, exp, u, df)
             files[f"{key}.csv"] = numeric.to_csv(index=False, na_rep="nan", float_format="%.10g")
             files[f"{key}.md"] = tables.to_markdown(shown)
@@ -170,10 +170,10 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
             files[f"{key}.html"] = tables.to_html(shown) + "".join(
                 f'<p class="note">{html.escape(n)}</p>\n' for n in notes)
             sec["html"] = f"{key}.html"
-            if spec.get("plot") == "per_label":   # the paper's box plots per structure (Fig. 10)
+            if spec.plot == "per_label":   # the paper's box plots per structure (Fig. 10)
                 # deferred: pulls in matplotlib
                 from diffreg.report.figures.per_label import dice_per_label_boxplot
-                png = dice_per_label_boxplot(df, spec.get("title", key), _task_label_names(exp, spec, df),
+                png = dice_per_label_boxplot(df, spec.title or key, _task_label_names(exp, spec, df),
                                              row_order(spec, u, {}), check.get("metric", "dice"))
                 if png is not None:
                     files[f"{key}.png"] = png
@@ -184,14 +184,14 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
                 (f"; labels: {names}" if names else "") + \
                 ("" if ran else ". Nothing ran for this table: only the paper's numbers are shown")
             kind = "table"
-        elif spec.get("sweep"):
-            param = str(spec["sweep"].get("param", "value"))
+        elif spec.sweep:
+            param = str(spec.sweep.param)
             metric = check.get("metric", "dice")
             st = sweep_table(u, df, metric)
             files[f"{key}.csv"] = st.to_csv(index=False, na_rep="nan", float_format="%.10g")
-            png = sweep_figure(st, param, spec.get("title", key), metric)
+            png = sweep_figure(st, param, spec.title or key, metric)
             best = sweep_best(st, metric)
-            fixed = ", ".join(f"{k} {v}" for k, v in (spec["sweep"].get("fixed") or {}).items())
+            fixed = ", ".join(f"{k} {v}" for k, v in spec.sweep.fixed.items())
             if png is not None:
                 files[f"{key}.png"] = png
                 sec["png"] = f"{key}.png"
@@ -199,17 +199,17 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
                                   f"({_fmt(best[1])}); {int((st['n'] > 0).sum())} of {len(st)} values ran")
             else:
                 sec["caption"] = f"Nothing ran for this sweep over {param} ({len(st)} values planned)"
-            if spec.get("paper"):
-                sec["caption"] += f". Paper: {spec['paper']}"
+            if spec.paper:
+                sec["caption"] += f". Paper: {spec.paper}"
             kind = "sweep"
-        elif spec.get("function"):
+        elif spec.function:
             fid, folder = figure_folder(name, key, u, plan_figures, inp.figures)
             found = _figure_files(check, folder)
             for ext, src in found.items():
                 files[f"{key}.{ext}"] = src
             sec["png"] = f"{key}.png" if "png" in found else None
-            settings = ", ".join(f"{k} {_setting_text(v)}" for k, v in (spec.get("settings") or {}).items())
-            fn = spec["function"]
+            settings = ", ".join(f"{k} {_setting_text(v)}" for k, v in spec.settings.items())
+            fn = spec.function
             if "png" in found:
                 sec["caption"] = f"`{fn}`" + (f" ({settings})" if settings else "")
             elif len(u) and not (u["status"] == RAN).any():
@@ -221,20 +221,20 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
             else:
                 sec["caption"] = f"Not made: no PNG in {folder}"
             kind = "file"
-        elif spec.get("runs") and spec.get("from"):
+        elif spec.runs and spec.from_:
             rows, pairs, used = (qualitative_rows(spec, uses, key, regs, images, metrics)
                                  if regs and images is not None else ([], [], []))
-            show = spec.get("show", "registration")
+            show = spec.show
             png, what = None, ""
             if rows:
-                title = f"{spec.get('title', key)}\npair {'; '.join(pairs)}"
+                title = f"{spec.title or key}\npair {'; '.join(pairs)}"
                 png, what = qualitative_view(show, rows, used, title, exp, spec,
                                              images.only(dataset_of(metrics, used[0].method)))
             if png is not None:
                 files[f"{key}.png"] = png
                 sec["png"] = f"{key}.png"
                 slice_note = "mid axial slice; " if rows[0].data.fixed.ndim == 3 else ""
-                sec["caption"] = (f"{slice_note}pair {'; '.join(pairs)}; rows: {len(rows)} of {len(spec['runs'])} "
+                sec["caption"] = (f"{slice_note}pair {'; '.join(pairs)}; rows: {len(rows)} of {len(spec.runs)} "
                                   f"listed runs; {what}")
             elif rows:
                 sec["caption"] = f"Nothing to show: {what}"
@@ -246,13 +246,13 @@ def build(inp: Inputs, out: str | os.PathLike) -> dict:
         else:
             sec["caption"] = "Nothing to show: this artifact has no runs"
         sec["claims"] = []
-        for i, spec_claim in enumerate(artifact_claims(spec)):
+        for i, spec_claim in enumerate(spec.all_claims):
             claim = judged_claim(spec_claim, f"{key}-{i + 1}" if i else key, kind, df, u, folder, files)
             sec["claims"].append(claim)
             claims.append({"artifact": key, **claim})
         sec["claim"] = sec["claims"][0] if sec["claims"] else None
         # regenerated: something of ours ran (a table row with metrics, a drawn figure), not only the paper's numbers
-        sec["regenerated"] = bool(sec["png"]) or (spec["kind"] == "table" and len(df) > 0)
+        sec["regenerated"] = bool(sec["png"]) or (spec.kind == "table" and len(df) > 0)
         sec["not_implemented"] = int((u["status"] == "not_implemented").sum()) if len(u) else 0
         sections.append(sec)
 

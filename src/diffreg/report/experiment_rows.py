@@ -12,6 +12,7 @@ import pandas as pd
 
 from diffreg import experiments
 from diffreg.errors import InputError
+from diffreg.experiment_model import Artifact, Task
 from diffreg.metrics_table import read_csv_text
 from diffreg.replicates import split_seed
 from diffreg.report import tables
@@ -28,10 +29,10 @@ MEAN_LABELS = ("mean", "all")
 class Experiment:
     name: str                           # the paper's name, as the report shows it
     key: str                            # the experiment's name in the plan (the YAML's stem)
-    artifacts: dict[str, dict]          # YAML order
+    artifacts: dict[str, Artifact]      # YAML order
     path: Path
     paper: tables.Paper
-    tasks: dict[str, dict] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)
 
 
 def load_experiment(path: str | os.PathLike) -> Experiment:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from diffreg import spatial
 from diffreg.errors import InputError
+from diffreg.experiment_model import Artifact
 from diffreg.io import read_field, read_image
 from diffreg.registration_outputs import fixed_subject, load_pair
 from diffreg.report.experiment_rows import Experiment, RAN
@@ -21,12 +22,12 @@ def _split_row(row: str) -> tuple[str, str | None]:
     return row, None
 
 
-def qualitative_rows(spec: dict, uses_all: pd.DataFrame, key: str, regs: list, images, df_all: pd.DataFrame):
+def qualitative_rows(spec: Artifact, uses_all: pd.DataFrame, key: str, regs: list, images, df_all: pd.DataFrame):
     """QualitativeRow per listed run that ran, on the first pair (sorted) that all runs of a group
     registered (else the pair most of them registered). Groups: one per test set named after the
     figure's own rows ("lncc (be_be)"), else one per `from:` artifact when the figure has no rows."""
     from diffreg.report.figures import QualitativeRow  # deferred: pulls in matplotlib
-    wanted = [str(r) for r in spec.get("runs") or []]
+    wanted = spec.row_names
     own = uses_all[uses_all["artifact"] == key]
     if len(own):
         groups = {}
@@ -34,8 +35,7 @@ def qualitative_rows(spec: dict, uses_all: pd.DataFrame, key: str, regs: list, i
             groups.setdefault(_split_row(u["row"])[1], []).append(u)
         groups = [(g, pd.DataFrame(rs)) for g, rs in groups.items()]
     else:
-        sources = spec.get("from") or []
-        sources = [sources] if isinstance(sources, str) else list(sources)
+        sources = list(spec.from_ or [])
         groups = [(s if len(sources) > 1 else None, uses_all[uses_all["artifact"] == s]) for s in sources]
     rank = {r: i for i, r in enumerate(wanted)}
     rows, pairs, used = [], [], []
@@ -73,7 +73,7 @@ def dataset_of(metrics: pd.DataFrame, label: str) -> str | None:
     return str(d.iloc[0]) if len(d) else None
 
 
-def qualitative_view(show: str, rows: list, regs: list, title: str, exp: Experiment, spec: dict,
+def qualitative_view(show: str, rows: list, regs: list, title: str, exp: Experiment, spec: Artifact,
                      images) -> tuple[bytes | None, str]:
     """The PNG of a qualitative figure's view (``show`` in the YAML) and the caption's words (or
     None and why not): the registration panels, the trajectory, or the generated images."""
@@ -119,7 +119,7 @@ def trajectory_rows(rows: list, regs: list, traj: dict | None, images) -> tuple[
     return out, note
 
 
-def _task_trajectory(exp: Experiment, spec: dict) -> dict | None:
+def _task_trajectory(exp: Experiment, spec: Artifact) -> dict | None:
     """The reference frames of the figure's task (the real one first), or None."""
-    names = [v for v in (spec.get("tasks") or {}).values() if v in exp.tasks]
-    return next((exp.tasks[n]["trajectory"] for n in names if exp.tasks[n].get("trajectory")), None)
+    names = [v for v in spec.tasks.values() if v in exp.tasks]
+    return next((exp.tasks[n].trajectory for n in names if exp.tasks[n].trajectory), None)
