@@ -1,13 +1,17 @@
 """`lambda_reg` is every method's regularisation weight (docs/engine.md, "Loss weights"): a paper's
 own symbol is accepted as an alias and renamed, and each loss weighs its regulariser by lambda_reg.
 The loss checks feed a made-up field whose regulariser value is known in closed form."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from diffreg.errors import InputError
+from diffreg.losses import build_regulariser
 from diffreg.methods import METHODS, build_method, check_config
 from diffreg.methods.diffusemorph import DiffuseMorphConfig
 from diffreg.methods.gradicon import gradicon_terms, icon_lncc
+from diffreg.methods.m2m_reg import M2MRegConfig, m2m_terms
 
 CPU = torch.device("cpu")
 A = 0.5                 # slope of the made-up field u_0 = A x_0 (voxels per voxel)
@@ -116,3 +120,87 @@ def test_gradicon_weighs_its_inverse_consistency_term_by_lambda_reg():
     cfg = build_method("gradicon", 2, {"lambda_reg": 0.5, "backbone_kwargs": {"down": [2, 4], "up": [4]},
                                        "levels": 0}, CPU).cfg
     assert cfg.lambda_reg == 0.5            # what GradICONObjective passes as the weight
+
+
+def test_cyclemorph_weighs_both_fields_smoothness_by_lambda_reg():
+    x, y = torch.rand(1, 1, *SHAPE), torch.rand(1, 1, *SHAPE)
+    g_a = SimpleNamespace(field=lambda inp: linear_field())          # made-up phi_XY; phi_YX = 0
+    g_b = SimpleNamespace(field=lambda inp: torch.zeros(1, 2, *SHAPE))
+    for lam in (1.0, 2.0):
+        m = build_method("cyclemorph", 2, {"lambda_reg": lam}, CPU)
+        t = m.terms(g_a, g_b, x, y)
+        assert t["regulariser"].item() == pytest.approx(grad_l2(1))
+        rest = t["similarity"] + m.cfg.alpha * t["cycle"] + m.cfg.beta * t["identity"]
+        assert (t["loss"] - rest).item() == pytest.approx(lam * grad_l2(1), rel=1e-5)
+
+
+def test_vtn_weighs_each_cascades_variation_by_lambda_reg():
+    """One cascade, no affine stem: the code's regularize_loss of u_0 = A x_0 on 16^2 (the network
+    sees the images padded to 64^2) is (15 x 16 A^2) / 2 / (2 x 16^2)."""
+    x, y = torch.rand(1, 1, *SHAPE), torch.rand(1, 1, *SHAPE)
+    known = 15 * 16 * A ** 2 / 2 / (2 * 16 * 16)
+    for lam in (1.0, 2.0):
+        m = build_method("vtn", 2, {"lambda_reg": lam, "n_cascades": 1, "affine": False, "channels": 4}, CPU)
+        t = m.terms({"deform0": lambda inp: linear_field(tuple(inp.shape[2:]))}, x, y)
+        assert t["reg"].item() == pytest.approx(known)
+        assert (t["loss"] - t["similarity"]).item() == pytest.approx(lam * known, rel=1e-5)
+
+
+def test_ldm_morph_weighs_the_official_smoothness_by_lambda_reg():
+    """beta 1 (no latent term), no LDM features: loss = MSE + lambda_reg x smoothness; u_0 = A x_0 in
+    normalised units has the official smoothloss (A h / 2)^2 / 2 / 2 on an h x w grid."""
+    img = torch.rand(1, 1, *SHAPE)
+    known = (A * SHAPE[0] / 2) ** 2 / 2 / 2
+    for lam in (0.01, 0.02):
+        m = build_method("ldm_morph", 2, {"lambda_reg": lam, "beta": 1.0, "features": False, "lgca": False,
+                                          "network": "small"}, CPU)
+        t = m.loss_terms({"net": lambda mm, ff, feats: linear_field()}, img, img)
+        assert (t["loss"] - t["pixel"]).item() == pytest.approx(lam * known, rel=1e-5)
+
+
+def test_diffusereg_weighs_grad_l2_of_the_denoised_field_by_lambda_reg():
+    """With the field statistics' std 0 the denoised field is their mean: the made-up field."""
+    shape = (8, 8, 8)
+    flow = linear_field(shape)
+    stats = SimpleNamespace(mean=flow, std=torch.zeros(1, 3, 1, 1, 1))
+    nets = {"field_stats": stats, "denoiser": lambda inp, t: torch.zeros(1, 3, *shape)}
+    img = torch.rand(1, 1, *shape)
+    out = {}
+    for lam in (0.1, 0.2):
+        m = build_method("diffusereg", 3, {"lambda_reg": lam, "use_phi0": False, "network": "small"}, CPU)
+        torch.manual_seed(0)
+        out[lam] = m.loss_terms(nets, img, img)
+        assert out[lam]["reg"].item() == pytest.approx(grad_l2(1, ndim=3))
+    assert (out[0.2]["loss"] - out[0.1]["loss"]).item() == pytest.approx(0.1 * grad_l2(1, ndim=3), rel=1e-4)
+
+
+def test_m2m_reg_weighs_the_backbones_regulariser_by_lambda_reg():
+    """Voxel backbone (regulariser diffusion on phi_AB's displacement), no L_gcc: loss = L_m2m +
+    lambda_reg Grad-l2(u_AB); the maps are the identity, u_AB the made-up field."""
+    batch = {k: torch.rand(1, 1, *SHAPE, dtype=torch.float64) for k in ("A", "B", "Ac", "Bc")}
+
+    def mapper(x, y):
+        disp = linear_field(dtype=torch.float64) if (x is batch["A"] and y is batch["B"]) else \
+            torch.zeros(1, 2, *SHAPE, dtype=torch.float64)
+        return (lambda coords: coords), disp
+    for lam in (0.01, 0.02):
+        cfg = M2MRegConfig.from_dict({"backbone": "transmorph", "regulariser": "diffusion", "lambda_reg": lam,
+                                      "lambda_gcc": 0.0}, 2, "m2m_reg")
+        t = m2m_terms(mapper, batch, icon_lncc(2).double(), cfg, False, build_regulariser("diffusion"))
+        assert t["reg"].item() == pytest.approx(grad_l2(1))
+        assert (t["loss"] - t["m2m"]).item() == pytest.approx(lam * grad_l2(1), rel=1e-5)
+
+
+@pytest.mark.parametrize("reg_scale", ["official", "voxel"])
+def test_dgir_weighs_its_regulariser_by_lambda_reg_derived_from_lam(reg_scale):
+    """lam (Eq. 4) -> lambda_reg: "official" takes it as is on the official regulariser (phi - id in
+    [0, 1] coordinates times N_0: u_0 = A x_0 gives (A 16 / 15)^2 / D); "voxel" takes lam x D on
+    Grad-l2 (A^2 / D^2)."""
+    img = torch.rand(1, 1, *SHAPE)
+    known = (A * 16 / 15) ** 2 / 2 if reg_scale == "official" else grad_l2(1)
+    for lam in (0.5, 1.0):
+        m = build_method("dgir", 2, {"loss": "mse", "network": "small", "lam": lam, "reg_scale": reg_scale}, CPU)
+        assert m.cfg.lambda_reg == (lam if reg_scale == "official" else 2 * lam)
+        t = m.objective(None)({"net": lambda x: linear_field()}, (img, img))
+        assert t["regulariser"].item() == pytest.approx(known)
+        assert (t["loss"] - t["similarity"]).item() == pytest.approx(m.cfg.lambda_reg * known, rel=1e-5)
