@@ -1,6 +1,7 @@
 """`lambda_reg` is every method's regularisation weight (docs/engine.md, "Loss weights"): a paper's
 own symbol is accepted as an alias and renamed, and each loss weighs its regulariser by lambda_reg.
 The loss checks feed a made-up field whose regulariser value is known in closed form."""
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -8,7 +9,7 @@ import torch
 
 from diffreg.errors import InputError
 from diffreg.losses import build_regulariser
-from diffreg.methods import METHODS, build_method, check_config
+from diffreg.methods import METHODS, build_method, check_config, load_method
 from diffreg.methods.diffusemorph import DiffuseMorphConfig
 from diffreg.methods.gradicon import gradicon_terms, icon_lncc
 from diffreg.methods.m2m_reg import M2MRegConfig, m2m_terms
@@ -204,3 +205,19 @@ def test_dgir_weighs_its_regulariser_by_lambda_reg_derived_from_lam(reg_scale):
         t = m.objective(None)({"net": lambda x: linear_field()}, (img, img))
         assert t["regulariser"].item() == pytest.approx(known)
         assert (t["loss"] - t["similarity"]).item() == pytest.approx(m.cfg.lambda_reg * known, rel=1e-5)
+
+
+@pytest.mark.parametrize("method,former,config", [
+    ("symnet", "lambda_smooth", {"start_channel": 2}),
+    ("gradicon", "lmbda", {"backbone_kwargs": {"down": [2, 4], "up": [4]}, "levels": 0}),
+    ("fsdiffreg", "lambda_phi", {"network": "small", "unet_kwargs": {"channel_mults": [1, 2]}}),
+])
+def test_model_folders_saved_under_a_former_name_still_load(tmp_path, method, former, config):
+    m = build_method(method, 2, {**config, "lambda_reg": 0.25}, CPU)
+    m.save(tmp_path)
+    desc = json.loads((tmp_path / "config.json").read_text())
+    desc["config"][former] = desc["config"].pop("lambda_reg")          # as written before the rename
+    (tmp_path / "config.json").write_text(json.dumps(desc))
+    assert load_method(tmp_path, CPU).cfg.lambda_reg == 0.25
+    with pytest.raises(InputError, match=f"unknown setting\\(s\\) {former} "):   # new configs use lambda_reg
+        build_method(method, 2, {**config, former: 0.25}, CPU)

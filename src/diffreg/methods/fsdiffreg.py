@@ -55,6 +55,7 @@ NETWORKS = {"official": {nd: dict(OFFICIAL[nd]) for nd in (2, 3)},
 @dataclass
 class FSDiffRegConfig(TrainerConfig):
     REPORTED: ClassVar[tuple[str, ...]] = ("network", "lam", "gamma")
+    RENAMED: ClassVar[dict[str, str]] = {"lambda_phi": "lambda_reg"}       # model folders saved before
     network: str = "official"
     unet_kwargs: dict = field(default_factory=dict)     # merged over the network's U-Net settings
     lam: float = 20.0               # registration vs diffusion loss; the code: `* 20` on similarity and smoothness

@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -81,6 +82,7 @@ def gradicon_terms(net, a: torch.Tensor, b: torch.Tensor, lncc: LNCC, lambda_reg
 
 @dataclass
 class GradICONConfig(TrainerConfig):
+    RENAMED: ClassVar[dict[str, str]] = {"lmbda": "lambda_reg"}            # model folders saved before
     levels: int = 2                      # the official make_network: 2 downsampled levels
     last_step: bool = False
     backbone_kwargs: dict = field(default_factory=dict)   # tallUNet2 widths (down, up) for small tests

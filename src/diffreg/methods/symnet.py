@@ -51,6 +51,7 @@ INTEGRATIONS = ("half", "full")
 @dataclass
 class SYMNetConfig(TrainerConfig):
     REPORTED: ClassVar[tuple[str, ...]] = ("integration", "lambda_jdet")
+    RENAMED: ClassVar[dict[str, str]] = {"lambda_smooth": "lambda_reg"}     # model folders saved before
     start_channel: int = 8          # code: Train_sym_onepass.py default 8 (its OASIS example and model: 7)
     lambda_jdet: float = 1000.0     # paper lambda_1 (orientation consistency); code default 100
     lambda_reg: float = 3.0         # smoothness weight: paper lambda_2; code `--smooth` 3

@@ -26,6 +26,10 @@ class MethodConfig:
     # symbol for a setting (DiffuseMorph's lambda_phi for lambda_reg; docs/engine.md lists them all);
     # `from_dict` renames it, so configs, plans' trainings and run.json carry the setting's name
     ALIASES: ClassVar[dict[str, str]] = {}
+    # a setting's former name -> the setting, read only from the config.json of model folders saved
+    # before the rename (methods.base.load_method), so trained models keep loading; a new config
+    # with a former name is refused as unknown
+    RENAMED: ClassVar[dict[str, str]] = {}
     # settings the report shows beside each row (report.row_settings); `describe(key)` may word them
     REPORTED: ClassVar[tuple[str, ...]] = ()
     # settings that act only when registering (a sampler, its steps, what it saves): the planner keeps
@@ -37,6 +41,11 @@ class MethodConfig:
     def settings(cls, ndim: int) -> set[str]:
         """The keys a config may hold: the fields and their aliases."""
         return {f.name for f in fields(cls)} | set(cls.ALIASES)
+
+    @classmethod
+    def upgrade(cls, saved: dict) -> dict:
+        """A saved config (config.json) with its former setting names replaced (RENAMED)."""
+        return {cls.RENAMED.get(k, k): v for k, v in saved.items()}
 
     @classmethod
     def canonical(cls, config: dict, method: str) -> dict:
