@@ -24,7 +24,7 @@ class MethodConfig:
     FLAG_KEYS: ClassVar[dict[str, str]] = {}
     # another accepted name -> the setting it stands for, where the method's paper prints its own
     # symbol for a setting (DiffuseMorph's lambda_phi for lambda_reg; docs/engine.md lists them all);
-    # `from_dict` renames it, so configs, plans' trainings and run.json carry the setting's name
+    # `from_dict` renames it (`canonical`), so config.json and run.json carry the setting's name
     ALIASES: ClassVar[dict[str, str]] = {}
     # a setting's former name -> the setting, read only from the config.json of model folders saved
     # before the rename (methods.base.load_method), so trained models keep loading; a new config
