@@ -32,7 +32,7 @@ from diffreg.training.trainer import to_device, trainable_parameters  # noqa: E4
 
 ICON_LNCC = {"window": "gaussian", "sigma": 5.0, "size": 21, "border": "zeros", "eps": 1e-5, "eps_form": "relu"}
 WITHOUT = {   # the Table 1 comparison rows (experiments/m2m_reg.yaml presets *_m2m_base)
-    "gradicon": ("gradicon", {"lmbda": 1.5, "icon_loss": "sparse"}),
+    "gradicon": ("gradicon", {"lambda_reg": 1.5, "icon_loss": "sparse"}),
     "transmorph": ("voxelmorph", {"backbone": "transmorph", "similarity": "lncc", "similarity_kwargs": ICON_LNCC,
                                   "regulariser": "diffusion", "lambda_reg": 0.062}),
     "corrmlp": ("voxelmorph", {"backbone": "corrmlp", "similarity": "lncc", "similarity_kwargs": ICON_LNCC,

@@ -78,7 +78,7 @@ def official_pass(M, F, net, x, y, steps, half, lambdas):
              + M.neg_Jdet_loss(p_yx.permute(0, 2, 3, 4, 1) * RANGE, grid),
              smooth=M.smoothloss(f_xy * RANGE) + M.smoothloss(f_yx * RANGE))
     t["loss"] = (t["sim_mid"] + t["sim_full"] + lambdas["lambda_mag"] * t["magnitude"]
-                 + lambdas["lambda_jdet"] * t["jdet"] + lambdas["lambda_smooth"] * t["smooth"])
+                 + lambdas["lambda_jdet"] * t["jdet"] + lambdas["lambda_reg"] * t["smooth"])
     return dict(v_xy=f_xy, v_yx=f_yx, phi_xy=to_voxels(p_xy, RANGE), phi_yx=to_voxels(p_yx, RANGE)), \
         {k: v.item() for k, v in t.items()}
 
@@ -86,7 +86,7 @@ def official_pass(M, F, net, x, y, steps, half, lambdas):
 def compare(M, F, integration, dtype, report, fixture):
     """float32: as both codes run; float64: the same computations without float32 rounding, which
     seven compositions of grid samples (normalised by different formulas) amplify to ~1e-5 voxels."""
-    lambdas = dict(lambda_jdet=100.0, lambda_smooth=3.0, lambda_mag=0.1)     # the code's defaults
+    lambdas = dict(lambda_jdet=100.0, lambda_reg=3.0, lambda_mag=0.1)        # the code's defaults (--smooth 3)
     off_net = M.SYMNet(2, 3, SMALL)
     randomise(off_net, SEEDS[0])
     state = {k: v.clone() for k, v in off_net.state_dict().items()}

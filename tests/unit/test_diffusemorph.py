@@ -173,7 +173,7 @@ def test_settings_defaults_and_errors():
     c2 = DiffuseMorph(2, TINY, CPU).config
     c3 = DiffuseMorph(3, {"network": "small"}, CPU).config
     assert (c2["lam"], c2["lr"], c3["lam"], c3["lr"]) == (2.0, 5e-6, 20.0, 2e-4)   # official configs
-    assert (c2["timesteps"], c2["beta_start"], c2["beta_end"], c2["lambda_phi"]) == (2000, 1e-6, 1e-2, 1.0)
+    assert (c2["timesteps"], c2["beta_start"], c2["beta_end"], c2["lambda_reg"]) == (2000, 1e-6, 1e-2, 1.0)
     with pytest.raises(InputError, match="eta0 = 'zero'"):
         DiffuseMorph(2, {**TINY, "eta0": "zero"}, CPU)
     with pytest.raises(InputError, match="every eta"):

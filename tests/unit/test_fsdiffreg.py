@@ -115,7 +115,7 @@ def test_fsdiffreg_maps_pairs_to_fields_of_the_right_shape(ndim, shape):
 
 def test_settings_defaults_and_errors():
     c = build_method("fsdiffreg", 3, {"network": "small"}, CPU).cfg
-    assert (c.lam, c.lambda_phi, c.gamma, c.lr, c.betas, c.timesteps, c.batch_size) == \
+    assert (c.lam, c.lambda_reg, c.gamma, c.lr, c.betas, c.timesteps, c.batch_size) == \
         (20.0, 1.0, 1.0, 2e-4, "official", 2000, 1)
     assert c.adam_betas() == (0.5, 0.999)
     with pytest.raises(InputError, match="network"):

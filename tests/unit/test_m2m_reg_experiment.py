@@ -119,7 +119,7 @@ def test_the_comparison_rows_carry_the_papers_settings(exp):
             assert cfg(task, backbone) == {"backbone": backbone, "similarity": "lncc", "similarity_kwargs": icon_lncc,
                                            "regulariser": "diffusion", "lambda_reg": 0.062, "lr": 5e-5,
                                            "batch_size": 2, "iterations": 50000}
-        assert cfg(task, "gradicon") == {"lmbda": 1.5, "icon_loss": "sparse", "lr": 5e-5, "batch_size": 8,
+        assert cfg(task, "gradicon") == {"lambda_reg": 1.5, "icon_loss": "sparse", "lr": 5e-5, "batch_size": 8,
                                          "iterations": 50000}
         # Table 1's first GradICON row: the same with multiGradICON's LNCC^2 (ICON's SquaredLNCC)
         assert cfg(task, "gradicon_lncc2") == {**cfg(task, "gradicon"), "similarity": "lncc_squared"}
@@ -238,7 +238,7 @@ def test_plan_on_the_standin_through_the_command_line(tmp_path):
         cfg = json.loads((out / "configs" / t["config"]).read_text())
         assert (cfg["iterations"], cfg["batch_size"], cfg["width"]) == (2, 1, "small")
         if t["method"] == "gradicon":
-            assert (cfg["levels"], cfg["lmbda"]) == (0, 1.5)
+            assert (cfg["levels"], cfg["lambda_reg"]) == (0, 1.5)
         if t["method"] == "m2m_reg":
             assert (cfg["levels"], cfg["subject_draw"]) == (0, "repeat")
     regs = read_csv(out / "registrations.csv")

@@ -31,8 +31,10 @@ def test_symnet_equals_the_official_code(fixture, integration):
     """float64 (the fixture's references are the official code's float64 outputs): velocities,
     phi_XY and every loss term of Train_sym_onepass.py."""
     fx = fixture[integration]
+    # the fixture names the smoothness weight as the method did when it was written: lambda_smooth
+    lambdas = {("lambda_reg" if k == "lambda_smooth" else k): v for k, v in fx["lambdas"].items()}
     m = build_method("symnet", 3, dict(start_channel=fixture["start_channel"], integration=integration,
-                                       **fx["lambdas"]), CPU)
+                                       **lambdas), CPU)
     net = m.nets["net"].double()
     net.load_state_dict(fixture["state"], strict=True)
     x, y = (seeded(tuple(fixture["shape"]), s).double() for s in fixture["seeds"][1:])
@@ -71,7 +73,7 @@ def test_symnet_maps_pairs_to_fields_of_the_right_shape(ndim, shape):
 def test_symnet_settings():
     m = build_method("symnet", 3, {}, CPU)
     c = m.cfg
-    assert (c.lambda_jdet, c.lambda_smooth, c.lambda_mag, c.time_steps, c.integration, c.lr) == \
+    assert (c.lambda_jdet, c.lambda_reg, c.lambda_mag, c.time_steps, c.integration, c.lr) == \
         (1000.0, 3.0, 0.1, 7, "half", 1e-4)
     with pytest.raises(InputError, match="integration"):
         build_method("symnet", 2, {"integration": "quarter"}, CPU)

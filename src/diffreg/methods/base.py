@@ -110,6 +110,16 @@ def build_method(name: str, ndim: int, config: dict, device: torch.device) -> Me
     return METHODS.build(name, ndim=ndim, config=config, device=device)
 
 
+def build_saved(description: dict, device: torch.device) -> Method:
+    """The method a saved description (config.json: method, ndim, config) rebuilds; settings saved
+    under a former name are read under their present one (MethodConfig.RENAMED)."""
+    name = description["method"]
+    if name not in METHODS:
+        raise InputError(f"unknown method '{name}' (known: {', '.join(METHODS.names())})")
+    config = METHODS.get(name).Config.upgrade(dict(description["config"]))
+    return build_method(name, description["ndim"], config, device)
+
+
 def load_method(model_dir: str | Path, device: torch.device, inference: dict | None = None) -> Method:
     """The trained model of `model_dir`; `inference` sets registration-only settings of its method
     (`MethodConfig.INFERENCE`: a sampler, its steps), any other key is refused."""
@@ -126,6 +136,6 @@ def load_method(model_dir: str | Path, device: torch.device, inference: dict | N
             raise InputError(f"{cfg['method']}: {', '.join(wrong)} not settable at registration (only "
                              f"{', '.join(allowed) or 'none'}: the others change what is trained)")
         config.update(inference)
-    method = build_method(cfg["method"], cfg["ndim"], config, device)
+    method = build_saved({**cfg, "config": config}, device)
     method.load_state_dict(torch.load(model_dir / "model.pt", map_location=device, weights_only=True))
     return method

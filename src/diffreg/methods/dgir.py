@@ -17,7 +17,9 @@ registration network. VGG/DINO without a weights file raise NeedsWeights (the ro
 
 Settings where the paper and the official code (uncbiag/dgir) differ take the names "paper" /
 "official" (a number is used as is); docs/dgir.md has the table with each default and why:
-- lam (lambda of Eq. 4): paper 1 for all experiments (Sec. 3.2); official configs 1 (2D), 0.5 (3D).
+- lam (lambda of Eq. 4, the regularisation weight on the paper's scale, from which `lambda_reg`,
+  the weight of our regulariser, follows by reg_scale): paper 1 for all experiments (Sec. 3.2);
+  official configs 1 (2D), 0.5 (3D).
 - t: paper 50 (Table 1, Sec. 5); official 60 (hard-coded in the 2D NewLNCC), 50 (3D).
 - block: 29 (2D) / 11 (3D) in both.
 - network: "official" (the official tallUNet2 ICON chain, backbone "dgir_official", 19.0 M
@@ -95,7 +97,7 @@ class DGIRConfig(TrainerConfig):
     regulariser: str | None = None     # None: REG_SCALES[reg_scale]
     regulariser_kwargs: dict = field(default_factory=dict)
     lam: float | str = "paper"         # lambda of Eq. 4: "paper" (1), "official" (1 / 0.5 in 3D), or a number
-    lambda_reg: float | None = None    # None: from lam and reg_scale (module docstring)
+    lambda_reg: float | None = None    # the regulariser's weight; None: from lam and reg_scale (module docstring)
     pad_multiple: int = 1
     inter_subject: bool = True
     # per-dimension values (DEFAULTS; these field defaults are the 2D ones)

@@ -1,7 +1,7 @@
 """DiffuseMorph (Kim, Han, Ye; ECCV 2022): a conditional diffusion network G and a deformation
 network M trained jointly (paper Eq. 7-9):
 
-    L = ||G(m, f, x_t, t) - eps||^2 + lam (-NCC(m o phi, f) + lam_phi ||grad phi||^2),
+    L = ||G(m, f, x_t, t) - eps||^2 + lam (-NCC(m o phi, f) + lambda_reg ||grad phi||^2),
     x_t = sqrt(abar_t) f + sqrt(1 - abar_t) eps,   phi = M(m, G(m, f, x_t, t)),
 
 with linear betas 1e-6 .. 1e-2 over T = 2000 steps (diffusers' DDPMScheduler). Registration
@@ -14,6 +14,11 @@ Networks (nets.sr3_unet, nets.diffusemorph_field) load the official state dicts 
 official data loaders do; the NCC compares the warped (m + 1) / 2 with (f + 1) / 2: squared local
 cc in a 9^d box, cov^2 / (var var + 1e-5) on window sums (VoxelMorph's NCC, which the paper cites);
 the smoothness term is VoxelMorph's Grad-l2 (mean over axes of mean squared forward differences).
+
+Weights: `lam` is the paper's lambda of Eq. 7, the weight of the whole registration loss against
+the diffusion loss (not a regularisation weight); `lambda_reg` is the smoothness weight inside the
+registration loss, the paper's lambda_phi of Eq. 9 (accepted as the alias `lambda_phi`), so the
+smoothness term weighs lam x lambda_reg in L.
 
 Settings where paper and official code differ (docs/diffusemorph.md):
 - lam: the paper gives it per dataset (faces 2, cardiac 20, brain 10); the official configs 2
@@ -79,11 +84,12 @@ class DiffuseMorphConfig(TrainerConfig):
     # shown beside the report's rows: what each row ran (a short profile's lr and length included)
     REPORTED: ClassVar[tuple[str, ...]] = ("network", "lam", "lr", "iterations", "betas", "init_weights",
                                            "augment")
+    ALIASES: ClassVar[dict[str, str]] = {"lambda_phi": "lambda_reg"}      # the paper's symbol (Eq. 9)
     network: str = "official"
     unet_kwargs: dict = field(default_factory=dict)     # merged over the network's U-Net settings
     field_kwargs: dict = field(default_factory=dict)    # merged over its deformation-net settings
-    lam: float = 2.0                                    # lambda of Eq. 7 (per-dimension default: DEFAULTS)
-    lambda_phi: float = 1.0                             # lambda_phi of Eq. 9 (paper: 1)
+    lam: float = 2.0                 # lambda of Eq. 7, registration vs diffusion loss (per-dimension default: DEFAULTS)
+    lambda_reg: float = 1.0          # lambda_phi of Eq. 9, the smoothness weight (paper: 1)
     betas: str = "adam"              # "official": Adam (0.5, 0.999) as the official code
     init_weights: str = "pytorch"    # "official": the official code's init_weights
     augment: str = "none"            # "official": the official loaders' random flips
@@ -186,7 +192,7 @@ class DiffuseMorph(Method):
         warped, flow = nets["field"](torch.cat([m, eps_hat], 1))
         pix = F.mse_loss(eps_hat, noise)
         sim = -c.lam * self.ncc.similarity(warped, (f + 1) / 2)
-        smooth = c.lam * c.lambda_phi * self.smooth(flow)
+        smooth = c.lam * c.lambda_reg * self.smooth(flow)
         return {"loss": pix + sim + smooth, "pix": pix, "sim": sim, "smooth": smooth}
 
     def objective(self, data: TrainingSet) -> Objective:

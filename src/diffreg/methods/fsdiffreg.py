@@ -9,7 +9,7 @@ code with two changes:
   sigmoid(eps-hat)^gamma before the mean; eps-hat keeps its gradient through the weight, as in
   the code (crossCorrelation3D's `flow` argument).
 
-    L = ||eps-hat - eps||^2 - lam mean(sigmoid(eps-hat)^gamma NCC^2(m o phi, f)) + lam lambda_phi Grad-l2(phi)
+    L = ||eps-hat - eps||^2 - lam mean(sigmoid(eps-hat)^gamma NCC^2(m o phi, f)) + lam lambda_reg Grad-l2(phi)
     (eps-hat, phi) = G(concat(m, f, x_t), t),   x_t = sqrt(abar_t) f + sqrt(1 - abar_t) eps
 
 Registration: phi from G(concat(m, f, f), t = 0) (the code's p_sample_loop). No continuous
@@ -21,9 +21,11 @@ squared NCC (9^d box window, the warped moving in [0, 1] against (f + 1) / 2),
 the Grad-l2 regulariser and the warp ((moving + 1) / 2, zeros outside the image, as the code's 3D
 transformer).
 
+Weights as DiffuseMorph's: `lam` weights the registration loss (similarity and smoothness) against
+the diffusion loss, not a regularisation weight; `lambda_reg` is the smoothness weight inside it.
 Defaults are the official code's (config/train_3D.json, model/model.py, diffusion.py): lam 20
-(hard-coded `* 20` on both terms), gamma 1, Adam 2e-4 with betas (0.5, 0.999), batch 1. The code is
-3D only; 2D uses DiffuseMorph's 2D U-Net size with the same settings.
+(hard-coded `* 20` on both terms), lambda_reg 1, gamma 1, Adam 2e-4 with betas (0.5, 0.999),
+batch 1. The code is 3D only; 2D uses DiffuseMorph's 2D U-Net size with the same settings.
 """
 from __future__ import annotations
 
@@ -53,10 +55,11 @@ NETWORKS = {"official": {nd: dict(OFFICIAL[nd]) for nd in (2, 3)},
 @dataclass
 class FSDiffRegConfig(TrainerConfig):
     REPORTED: ClassVar[tuple[str, ...]] = ("network", "lam", "gamma")
+    RENAMED: ClassVar[dict[str, str]] = {"lambda_phi": "lambda_reg"}       # model folders saved before
     network: str = "official"
     unet_kwargs: dict = field(default_factory=dict)     # merged over the network's U-Net settings
-    lam: float = 20.0               # the code: `* 20` on the similarity and the smoothness terms
-    lambda_phi: float = 1.0         # extra weight of the smoothness term (1: the code)
+    lam: float = 20.0               # registration vs diffusion loss; the code: `* 20` on similarity and smoothness
+    lambda_reg: float = 1.0         # smoothness weight inside the registration loss (1: the code)
     gamma: float = 1.0              # score-wise weight sigmoid(eps-hat)^gamma (config "gamma": 1)
     betas: str = "official"         # Adam (0.5, 0.999) in model.py; "adam": (0.9, 0.999)
     timesteps: int = 2000
@@ -119,7 +122,7 @@ class FSDiffReg(DiffuseMorph):
         warped = self.warp(m, flow)
         weight = torch.sigmoid(eps_hat) ** c.gamma               # score-wise guidance
         sim = -c.lam * (self.ncc.cc_map(warped, (f + 1) / 2) * weight).mean()
-        smooth = c.lam * c.lambda_phi * self.smooth(flow)
+        smooth = c.lam * c.lambda_reg * self.smooth(flow)
         pix = F.mse_loss(eps_hat, noise)
         return {"loss": pix + sim + smooth, "pix": pix, "sim": sim, "smooth": smooth}
 

@@ -3,7 +3,7 @@
 Both register with an ICON chain of tallUNet2 steps (nets.tallunet, the official layout, so the
 official weights load strictly) and train with
 
-    L = LNCC-loss(A o phi_AB, B) + LNCC-loss(B o phi_BA, A) + lmbda * mean_d ||d/dd (I_eps - phi_AB(phi_BA(I_eps)))||^2
+    L = LNCC-loss(A o phi_AB, B) + LNCC-loss(B o phi_BA, A) + lambda_reg * mean_d ||d/dd (I_eps - phi_AB(phi_BA(I_eps)))||^2
 
 (1 - LNCC with a Gaussian window sigma 5, ICON's `LNCC(sigma=5)`; the gradient of the
 inverse-consistency error by finite differences, step 1e-3, at a noisy identity I_eps; `similarity:
@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +56,7 @@ def icon_lncc(sigma: float, squared: bool = False) -> LNCC:
     return LNCC(**{**lncc_window(sigma, "zeros", "official"), "eps": 1e-5}, squared=squared)
 
 
-def gradicon_terms(net, a: torch.Tensor, b: torch.Tensor, lncc: LNCC, lmbda: float,
+def gradicon_terms(net, a: torch.Tensor, b: torch.Tensor, lncc: LNCC, lambda_reg: float,
                    sparse: bool) -> dict[str, torch.Tensor]:
     """The GradICON loss of the ICON chain `net` (DGIRNet.net) on images A, B (module docstring)."""
     ndim = a.ndim - 2
@@ -76,17 +77,18 @@ def gradicon_terms(net, a: torch.Tensor, b: torch.Tensor, lncc: LNCC, lmbda: flo
         step[:, d] = FD_STEP
         err_d = eps + step - phi_ab(phi_ba(eps + step))
         icon = icon + torch.mean(((err - err_d) / FD_STEP) ** 2)
-    return {"loss": lmbda * icon + sim, "similarity": sim, "icon": icon}
+    return {"loss": lambda_reg * icon + sim, "similarity": sim, "icon": icon}
 
 
 @dataclass
 class GradICONConfig(TrainerConfig):
+    RENAMED: ClassVar[dict[str, str]] = {"lmbda": "lambda_reg"}            # model folders saved before
     levels: int = 2                      # the official make_network: 2 downsampled levels
     last_step: bool = False
     backbone_kwargs: dict = field(default_factory=dict)   # tallUNet2 widths (down, up) for small tests
     width: str = "paper"                 # "small": nets.small's tallUNet2 widths (short profiles)
     similarity: str = "lncc"             # "lncc_squared": ICON's SquaredLNCC (multiGradICON's LNCC^2)
-    lmbda: float = 1.5                   # the official networks' lambda (lung_ct, uniGradICON)
+    lambda_reg: float = 1.5              # the GradICON term's weight: the official code's lmbda (lung_ct, uniGradICON)
     sigma: float = 5.0                   # ICON's LNCC(sigma=5)
     icon_loss: str = "dense"
     input_shape: list | None = None      # resize to this grid first (uniGradICON: 175^3)
@@ -136,7 +138,7 @@ class GradICONObjective(Objective):
         a, b = (self.method.prepare(x) for x in batch)
         c = self.method.cfg
         chain = getattr(nets["net"], "module", nets["net"]).net     # the map functions (DDP: its module)
-        return gradicon_terms(chain, a, b, self.method.lncc, c.lmbda, c.icon_loss == "sparse")
+        return gradicon_terms(chain, a, b, self.method.lncc, c.lambda_reg, c.icon_loss == "sparse")
 
 
 @METHODS.register("gradicon")
@@ -194,7 +196,7 @@ class GradICON(Method):
             opt = torch.optim.Adam(net.parameters(), lr=c.io_lr)
             for _ in range(c.io_iterations):
                 opt.zero_grad()
-                gradicon_terms(net.net, a, b, self.lncc, c.lmbda, c.icon_loss == "sparse")["loss"].backward()
+                gradicon_terms(net.net, a, b, self.lncc, c.lambda_reg, c.icon_loss == "sparse")["loss"].backward()
                 opt.step()
         net.eval()
         with torch.no_grad():

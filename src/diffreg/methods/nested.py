@@ -15,14 +15,14 @@ import torch
 
 from ..errors import InputError
 from ..training.trainer import freeze
-from .base import Method, build_method, load_method
+from .base import Method, build_saved, load_method
 
 
 def nested_method(value: str | dict | None, device: torch.device, key: str, owner: str) -> Method:
     """The trained method `value` names: a model folder (or its model.pt) when training, or the
     description a saved owner holds (networks untrained until the owner loads its weights)."""
     if isinstance(value, dict) and {"method", "ndim", "config"} <= set(value):
-        return build_method(value["method"], value["ndim"], value["config"], device)
+        return build_saved(value, device)
     if isinstance(value, str) and value:
         path = Path(value)
         folder = path.parent if path.is_file() else path

@@ -11,7 +11,7 @@ and the loss (the paper's; the official Train_sym_onepass.py term by term) is
     L = -NCC(X o phi_XY(0.5), Y o phi_YX(0.5)) - NCC(Y, X o phi_XY) - NCC(X, Y o phi_YX)
         + lambda_mag |sum|phi_XY(0.5)| - sum|phi_YX(0.5)|| / N          (magnitude constraint)
         + lambda_jdet (mean relu(-det J_phi_XY) + mean relu(-det J_phi_YX))   (local orientation)
-        + lambda_smooth (Grad-l2(v_XY) + Grad-l2(v_YX))                    (smoothness)
+        + lambda_reg (Grad-l2(v_XY) + Grad-l2(v_YX))                       (smoothness)
 
 NCC is VoxelMorph's squared local cc in a box window (cov^2 / (var var + 1e-5) on window sums,
 zero-padded), the determinant uses forward differences, Grad-l2 is the `diffusion` regulariser.
@@ -51,10 +51,10 @@ INTEGRATIONS = ("half", "full")
 @dataclass
 class SYMNetConfig(TrainerConfig):
     REPORTED: ClassVar[tuple[str, ...]] = ("integration", "lambda_jdet")
-    FLAG_KEYS: ClassVar[dict[str, str]] = {"lambda_reg": "lambda_smooth"}   # --lambda-reg: the smoothness weight
+    RENAMED: ClassVar[dict[str, str]] = {"lambda_smooth": "lambda_reg"}     # model folders saved before
     start_channel: int = 8          # code: Train_sym_onepass.py default 8 (its OASIS example and model: 7)
     lambda_jdet: float = 1000.0     # paper lambda_1 (orientation consistency); code default 100
-    lambda_smooth: float = 3.0      # paper lambda_2; code `--smooth` 3
+    lambda_reg: float = 3.0         # smoothness weight: paper lambda_2; code `--smooth` 3
     lambda_mag: float = 0.1         # paper lambda_3; code `--magnitude` 0.1
     time_steps: int = 7             # paper and code: T = 7 scaling-and-squaring steps
     integration: str = "half"       # "half" (paper) or "full" (code, see module docstring)
@@ -156,7 +156,7 @@ class SYMNet(Method):
         mag = (m["half_xy"].abs().sum() - m["half_yx"].abs().sum()).abs() / m["half_xy"].numel()
         jdet = neg_jacobian(m["phi_xy"]) + neg_jacobian(m["phi_yx"])
         smooth = self.grad(m["v_xy"]) + self.grad(m["v_yx"])
-        loss = sim_mid + sim_full + c.lambda_mag * mag + c.lambda_jdet * jdet + c.lambda_smooth * smooth
+        loss = sim_mid + sim_full + c.lambda_mag * mag + c.lambda_jdet * jdet + c.lambda_reg * smooth
         return {"loss": loss, "sim_mid": sim_mid, "sim_full": sim_full, "magnitude": mag,
                 "jdet": jdet, "smooth": smooth}
 

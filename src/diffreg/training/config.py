@@ -22,6 +22,14 @@ class MethodConfig:
 
     # `diffreg train` flag -> this method's setting, where the method names it differently
     FLAG_KEYS: ClassVar[dict[str, str]] = {}
+    # another accepted name -> the setting it stands for, where the method's paper prints its own
+    # symbol for a setting (DiffuseMorph's lambda_phi for lambda_reg; docs/engine.md lists them all);
+    # `from_dict` renames it (`canonical`), so config.json and run.json carry the setting's name
+    ALIASES: ClassVar[dict[str, str]] = {}
+    # a setting's former name -> the setting, read only from the config.json of model folders saved
+    # before the rename (methods.base.load_method), so trained models keep loading; a new config
+    # with a former name is refused as unknown
+    RENAMED: ClassVar[dict[str, str]] = {}
     # settings the report shows beside each row (report.row_settings); `describe(key)` may word them
     REPORTED: ClassVar[tuple[str, ...]] = ()
     # settings that act only when registering (a sampler, its steps, what it saves): the planner keeps
@@ -31,7 +39,28 @@ class MethodConfig:
 
     @classmethod
     def settings(cls, ndim: int) -> set[str]:
-        return {f.name for f in fields(cls)}
+        """The keys a config may hold: the fields and their aliases."""
+        return {f.name for f in fields(cls)} | set(cls.ALIASES)
+
+    @classmethod
+    def upgrade(cls, saved: dict) -> dict:
+        """A saved config (config.json) with its former setting names replaced (RENAMED)."""
+        return {cls.RENAMED.get(k, k): v for k, v in saved.items()}
+
+    @classmethod
+    def canonical(cls, config: dict, method: str) -> dict:
+        """`config` with every alias renamed to its setting (unset values, None, dropped first);
+        an alias given beside its setting is an InputError, as the two would disagree silently."""
+        out = dict(config)
+        for alias, name in cls.ALIASES.items():
+            if out.get(alias) is None:
+                out.pop(alias, None)
+                continue
+            if out.get(name) is not None:
+                raise InputError(f"settings {alias} and {name} for method {method}: {alias} is another name "
+                                 f"for {name}, give one of them")
+            out[name] = out.pop(alias)
+        return out
 
     @classmethod
     def ndim_defaults(cls, ndim: int) -> dict:
@@ -43,6 +72,7 @@ class MethodConfig:
 
     @classmethod
     def from_dict(cls: type[C], config: dict, ndim: int, method: str) -> C:
+        config = cls.canonical(config, method)
         known = cls.settings(ndim)
         unknown = sorted(set(config) - known)
         if unknown:
