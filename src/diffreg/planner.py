@@ -300,11 +300,13 @@ class Planner:
         full = {}
         if target.spec.pairing == "intra":
             full["inter_subject"] = False
+        # each level with a paper's alias renamed (lambda_phi -> lambda_reg) before it overrides the one below
+        canonical = METHODS.get(method).Config.canonical
         profile = ((exp.profiles.get(self.profile) or {}).get(f"{ndim}d") or {})
-        full.update({k: v for k, v in profile.items() if k in known})
-        full.update(config)
+        full.update(canonical({k: v for k, v in profile.items() if k in known}, method))
+        full.update(canonical(config, method))
         task_profile = target.spec.profiles.get(self.profile) or {}
-        full.update({k: v for k, v in task_profile.items() if k in known and k != param})
+        full.update(canonical({k: v for k, v in task_profile.items() if k in known and k != param}, method))
         # registration-only settings (a sampler, its steps) stay out of the training: rows that differ
         # only there share one trained model, each registered with its own settings
         inference = {k: full.pop(k) for k in METHODS.get(method).Config.INFERENCE if k in full}
