@@ -322,3 +322,42 @@ def test_bad_eval_config_is_one_line(tmp_path, capsys, config, message):
     err = _error(capsys, ["evaluate", "--registration", str(tmp_path / "r"), "--images-dir", str(tmp_path / "images"),
                           "--config", str(tmp_path / "eval.json"), "--out", str(tmp_path / "m.csv")])
     assert message in err
+
+
+def test_sets_score_each_set_under_its_own_config_as_single_calls_do(tmp_path, capsys):
+    """--sets: one call, each set (its registrations' run.json method) under its config into its
+    CSV; the values equal one call per set."""
+    make_registration(tmp_path, "a", "p1", constant_field(0.0))
+    make_registration(tmp_path, "a", "p2", constant_field(1.0), moving_shift=1)
+    make_registration(tmp_path, "b", "p1", constant_field(1.0))
+    configs = {}
+    for name, unions in (("exp_a", {}), ("exp_b", {"csf+gm": [1, 2]})):
+        configs[name] = tmp_path / f"{name}.json"
+        configs[name].write_text(json.dumps({"experiment": name, "dataset": "toy3d", "label_unions": unions}))
+    sets = tmp_path / "sets.csv"
+    sets.write_text(f"label,config,out\na,{configs['exp_a']},{tmp_path / 'exp_a__a.csv'}\n"
+                    f"b,{configs['exp_b']},{tmp_path / 'exp_b__b.csv'}\n")
+    regs = str(tmp_path / "registrations")
+    assert main(["evaluate", "--registration", regs, "--images-dir", str(tmp_path / "images"), "--sets", str(sets)]) == 0
+    a, b = read_metrics(tmp_path / "exp_a__a.csv"), read_metrics(tmp_path / "exp_b__b.csv")
+    assert set(a["method"]) == {"a"} and set(a["pair"]) == {"p1", "p2"} and set(a["experiment"]) == {"exp_a"}
+    assert set(b["method"]) == {"b"} and set(b["pair"]) == {"p1"} and set(b["experiment"]) == {"exp_b"}
+    assert "csf+gm" in set(b["label"]) and "csf+gm" not in set(a["label"])
+    assert value(b, "dice", "label 1") == pytest.approx((BOX - 1) / BOX)   # a 1-voxel shift of an 8-voxel slab
+    assert (tmp_path / "exp_a__a.run.json").is_file() and (tmp_path / "exp_b__b.run.json").is_file()
+    for label, name in (("a", "exp_a"), ("b", "exp_b")):
+        single = tmp_path / f"single_{label}.csv"
+        assert main(["evaluate", "--registration", *sorted(str(p) for p in (tmp_path / "registrations").glob(f"{label}__*")),
+                     "--images-dir", str(tmp_path / "images"), "--config", str(configs[name]), "--out", str(single)]) == 0
+        pd.testing.assert_frame_equal(read_metrics(single).drop(columns="value"),
+                                      read_metrics(tmp_path / f"{name}__{label}.csv").drop(columns="value"))
+        assert np.allclose(read_metrics(single)["value"], read_metrics(tmp_path / f"{name}__{label}.csv")["value"],
+                           equal_nan=True)
+    capsys.readouterr()
+    base = ["evaluate", "--registration", regs, "--images-dir", str(tmp_path / "images")]
+    sets.write_text(f"label,config,out\nc,{configs['exp_a']},{tmp_path / 'c.csv'}\n")
+    assert "set 'c' has no registration" in _error(capsys, base + ["--sets", str(sets)])
+    sets.write_text(f"label,config,out\na,,{tmp_path / 'x.csv'}\nb,,{tmp_path / 'x.csv'}\n")
+    assert "two sets write one file" in _error(capsys, base + ["--sets", str(sets)])
+    assert "not both" in _error(capsys, base + ["--sets", str(sets), "--out", str(tmp_path / "y.csv")])
+    assert "give --out" in _error(capsys, base)

@@ -1,27 +1,33 @@
-// Metrics of one registration set under one experiment's evaluation config (label unions, metric
-// list, experiment and dataset columns) as one long CSV. images/: every file of the set's moving and
-// fixed subjects, where `diffreg evaluate` finds by name the images and labels run.json names, a
-// trajectory's reference frames (evaluation config `trajectory`), landmarks and RGB versions
-// (`landmarks`, `score_on`).
+// Metrics of the registration sets of one experiment on one dataset, each set under its own
+// evaluation config (label unions, metric list, experiment and dataset columns), as one long CSV per
+// set. images/: every file of the sets' moving and fixed subjects, where `diffreg evaluate` finds by
+// name the images and labels run.json names, a trajectory's reference frames (evaluation config
+// `trajectory`), landmarks and RGB versions (`landmarks`, `score_on`).
 process EVALUATE {
-    tag "${meta.experiment} ${meta.label} (${registrations instanceof List ? registrations.size() : 1} pairs)"
+    tag "${meta.experiment} ${meta.dataset} (${meta.sets.size()} sets)"
     label 'process_single'
 
     input:
-    tuple val(meta), path(registrations, stageAs: 'registrations/*'), path(images, stageAs: 'images/*'), path(config), path(label_names)
+    tuple val(meta), path(registrations, stageAs: 'registrations/*'), path(images, stageAs: 'images/*'), path(configs, stageAs: 'configs/*'), path(label_names)
 
     output:
-    path "${meta.experiment}__${meta.label}.metrics.csv", emit: metrics
+    path "*.metrics.csv", emit: metrics
 
     script:
     def names = label_names.name != 'NO_FILE' ? "--label-names ${label_names}" : ''
+    def quote = { v -> '"' + v.toString().replace('"', '""') + '"' }
+    def rows = meta.sets.collect { s -> [s.label, "configs/${s.config}", "${meta.experiment}__${s.label}.metrics.csv"].collect(quote).join(',') }
     """
-    diffreg evaluate --registration registrations --images-dir images ${names} --config ${config} \\
-        --out '${meta.experiment}__${meta.label}.metrics.csv'
+    cat > sets.csv <<'SETS'
+label,config,out
+${rows.join('\n')}
+SETS
+    diffreg evaluate --registration registrations --images-dir images ${names} --sets sets.csv
     """
 
     stub:
+    def outs = meta.sets.collect { s -> "'${meta.experiment}__${s.label}.metrics.csv'" }.join(' ')
     """
-    echo 'experiment,artifact,method,dataset,pair,label,metric,value' > '${meta.experiment}__${meta.label}.metrics.csv'
+    for f in ${outs}; do echo 'experiment,artifact,method,dataset,pair,label,metric,value' > "\$f"; done
     """
 }

@@ -53,31 +53,40 @@ workflow REGISTER_EVALUATE {
     set_sizes = learned_pairs.mix(classical_pairs).map { [it[0].label, 1] }.groupTuple().map { label, ones -> [label, ones.size()] }
 
     registrations = learned.mix(BASELINE.out.registration)
-    evaluations = rows.combine(plan).map { r, dir -> [r.label, r.experiment, dir.resolve("configs/${r.eval_config}")] }
-    // one EVALUATE task per (set, experiment), on every file of the set's subjects (the fixed subject's
-    // other frames are a trajectory's references; both subjects' landmarks and RGB versions)
+    evaluations = rows.combine(plan).map { r, dir -> [r.label, r.experiment, r.dataset, dir.resolve("configs/${r.eval_config}")] }
+    // sets per (experiment, dataset), known from the plan: its evaluation starts when its last set is registered
+    sets_per_eval = rows.map { r -> [[r.experiment, r.dataset], 1] }.groupTuple().map { key, ones -> [key, ones.size()] }
+    // one EVALUATE task per (experiment, dataset): every set of it, each under its own evaluation config,
+    // on every file of the sets' subjects (the fixed subject's other frames are a trajectory's
+    // references; both subjects' landmarks and RGB versions). One task per experiment, not per set:
+    // Python and torch start once (seconds each), and re-scoring never re-registers
+    per_set = registrations.map { meta, reg, m, f, ml, fl -> [[meta.dataset, meta.ndim, meta.fixed_subject], meta, reg] }
+        .combine(files_by_key, by: 0)
+        .map { key, meta, reg, ffiles -> [[meta.dataset, meta.ndim, meta.moving_subject], meta, reg, ffiles] }
+        .combine(files_by_key, by: 0)
+        .map { key, meta, reg, ffiles, mfiles -> [meta.label, [meta, reg, ffiles + mfiles]] }
+        .combine(set_sizes, by: 0)
+        .map { label, item, n -> [groupKey(label, n), item] }
+        .groupTuple()
+        .map { key, items -> [key.toString(), items.collect { it[1] }, items.collect { it[2] }.flatten()] }
     EVALUATE(
-        registrations.map { meta, reg, m, f, ml, fl -> [[meta.dataset, meta.ndim, meta.fixed_subject], meta, reg] }
-            .combine(files_by_key, by: 0)
-            .map { key, meta, reg, ffiles -> [[meta.dataset, meta.ndim, meta.moving_subject], meta, reg, ffiles] }
-            .combine(files_by_key, by: 0)
-            .map { key, meta, reg, ffiles, mfiles -> [meta.label, [meta, reg, ffiles + mfiles]] }
-            .combine(set_sizes, by: 0)
-            .map { label, item, n -> [groupKey(label, n), item] }
-            .groupTuple()
-            .map { key, items ->
-                def label = key.toString()
-                def sorted = items.sort { it[0].id }
-                [label, sorted[0][0], sorted.collect { it[1] }, stagedOnce(sorted.collect { it[2] }.flatten())] }
-            .combine(evaluations, by: 0)
-            .map { label, meta, regs, images, experiment, config ->
-                [meta.dataset, [label: label, experiment: experiment, dataset: meta.dataset], regs, images, config] }
+        per_set.combine(evaluations, by: 0)
+            .map { label, regs, images, experiment, dataset, config -> [[experiment, dataset], [label: label, config: config, regs: regs, images: images]] }
+            .combine(sets_per_eval, by: 0)
+            .map { key, set, n -> [groupKey(key, n), set] }
+            .groupTuple(remainder: true)
+            .map { key, sets ->
+                def (experiment, dataset) = key.getGroupTarget()
+                def sorted = sets.sort { it.label }
+                [dataset, [experiment: experiment, dataset: dataset, sets: sorted.collect { [label: it.label, config: it.config.name] }],
+                 sorted.collect { it.regs }.flatten().sort { it.name }, stagedOnce(sorted.collect { it.images }.flatten()),
+                 stagedOnce(sorted.collect { it.config })] }
             .combine(label_names, by: 0)
-            .map { dataset, meta, regs, images, config, names -> [meta, regs, images, config, names] }
+            .map { dataset, meta, regs, images, configs, names -> [meta, regs, images, configs, names] }
     )
 
     emit:
     registrations                       // [meta, registration folder, moving, fixed, moving labels, fixed labels]
-    evaluated = evaluations             // [label, experiment, eval config]
-    metrics = EVALUATE.out.metrics      // <experiment>__<label>.metrics.csv
+    evaluated = evaluations             // [label, experiment, dataset, eval config]
+    metrics = EVALUATE.out.metrics.flatten()   // <experiment>__<label>.metrics.csv, one per set
 }
