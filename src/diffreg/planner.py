@@ -279,8 +279,11 @@ class Planner:
             return use
         if row.baseline:
             return self.classical(exp, art_name, art, row, target, use)
-        settings = {k: v for k, v in preset.items() if k not in PRESET_META}
-        settings.update(row.settings)
+        from .methods import METHODS  # deferred: pulls in monai/torch
+        # the preset, then the row, each with a paper's alias renamed first, so that the row overrides
+        canonical = METHODS.get(method).Config.canonical
+        settings = canonical({k: v for k, v in preset.items() if k not in PRESET_META}, method)
+        settings.update(canonical(dict(row.settings), method))
         train = row.train or target.spec.train or target.modalities
         config, needs, missing = self.resolve(exp, settings, target, train)
         if missing:

@@ -82,7 +82,7 @@ def per_dataset_seconds(results: Path) -> dict[str, float]:
     out: dict[str, float] = {}
     for r in trace.itertuples():
         tag = str(r.name)
-        inner = tag.split("(", 1)[-1].rstrip(")").split(" ")      # EVALUATE: "<paper> <label>__<pair>"
+        inner = tag.split("(", 1)[-1].rstrip(")").split(" ")      # EVALUATE: "<paper> <dataset> (N sets)"
         hit = [n for n in NAMES_RUN if n in inner or any(owner.get(t.split("__")[0]) == n for t in inner)]
         key = hit[0] if len(hit) == 1 else "shared"
         out[key] = out.get(key, 0.0) + _seconds(str(r.realtime))

@@ -388,3 +388,20 @@ def test_a_papers_row_of_a_missing_optional_tool_is_skipped_with_its_reason(tmp_
     monkeypatch.setattr(FireANTs, "available", lambda self: None)
     u = {u.row: u for u in Planner([exp], TOY, profile="test").build().uses if u.artifact == "tab"}
     assert u["fireants"].status == "run"
+
+
+def test_a_papers_alias_reaches_the_plan_under_the_canonical_name(tmp_path):
+    """DiffuseMorph's lambda_phi (its Eq. 9 symbol) is lambda_reg: a row giving it overrides the loss
+    preset's lambda_reg, the plan's config carries lambda_reg only, and the same weight under either
+    name is one training."""
+    doc = tiny()
+    doc["method"] = "diffusemorph"
+    doc["artifacts"]["tab"]["runs"] = [{"name": "a", "loss": "l", "lambda_phi": 3.0}, {"name": "b", "lambda_reg": 3.0},
+                                       {"name": "c", "loss": "l"}]
+    doc["artifacts"]["tab"]["rows"] = {}
+    plan = Planner([load_experiment(write(tmp_path, doc))], TOY, profile="test").build()
+    uses = {u.row: u for u in plan.uses if u.artifact == "tab"}
+    configs = {r: plan.trainings[run_of(uses[r].label)]["_config"] for r in "abc"}
+    assert configs["a"]["lambda_reg"] == 3.0 and "lambda_phi" not in configs["a"]
+    assert configs["c"]["lambda_reg"] == 0.5
+    assert run_of(uses["a"].label) == run_of(uses["b"].label)
