@@ -74,11 +74,12 @@ def pairFiles(sets, pair_rows, files_by_key) {
  * and its git commit). Read here, on the head node: no task starts for it. Per process (short name),
  * each program's distinct versions joined; a process whose run.json records none (a stub's '{}')
  * reads "not recorded". Emits the file once every task is done (none ran: a file of the workflow
- * line only). Rewritten only when it changed: REPORT reads it, and Nextflow hashes a file by its
- * time stamp, so a -resume with nothing changed keeps REPORT cached.
+ * line only; the run failed: nothing). Rewritten only when it changed: REPORT reads it, and
+ * Nextflow hashes a file by its time stamp, so a -resume with nothing changed keeps REPORT cached.
  */
 def softwareVersions(versions, outdir) {
-    versions.toList().map { items ->
+    // a run that failed closes the channels too: no partial file then (nor a write on a full disk)
+    versions.toList().filter { !workflow.session.isAborted() }.map { items ->
         def found = new TreeMap()      // process -> program -> versions, sorted
         items.each { process, files ->
             def programs = found.computeIfAbsent(process.toString().tokenize(':')[-1]) { new TreeMap() }
