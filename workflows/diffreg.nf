@@ -16,7 +16,7 @@ include { FIGURE            } from '../modules/local/figure'
 include { ARTIFACTS         } from '../modules/local/artifacts'
 include { TABULATE          } from '../modules/local/tabulate'
 include { REPORT            } from '../modules/local/report'
-include { pick; planRows; parseNeeds; resolveNeeds } from '../subworkflows/local/utils'
+include { pick; planRows; parseNeeds; resolveNeeds; softwareVersions } from '../subworkflows/local/utils'
 
 workflow DIFFREG {
     take:
@@ -37,13 +37,14 @@ workflow DIFFREG {
 
     // one example image, the modalities and the dimensionalities of each dataset: what the plan can run on
     examples = subjects
-        .map { meta, files -> [meta.dataset, [meta.id, meta.ndim, files.find { !it.name.contains('labels') }], meta.modalities] }
+        .map { meta, files -> [meta.dataset, [id: meta.id, ndim: meta.ndim, image: files.find { !it.name.contains('labels') }], meta.modalities] }
         .groupTuple()
         .map { name, items, mods ->
-            def top = items.findAll { it[1] == items.collect { it[1] }.max() }.sort { it[0] }
-            [name, top[0][2], mods.flatten().unique().sort(), items.collect { it[1] }.unique().sort()] }
-        .toSortedList { a, b -> a[0] <=> b[0] }
-        .map { list -> [list.collect { it[0] }, list.collect { it[1] }, list.collect { it[2] }, list.collect { it[3] }] }
+            // the example: the image of the first subject (by id) of the highest dimensionality
+            def top = items.findAll { it.ndim == items*.ndim.max() }.sort { it.id }[0]
+            [name: name, image: top.image, modalities: mods.flatten().unique().sort(), ndims: items*.ndim.unique().sort()] }
+        .toSortedList { a, b -> a.name <=> b.name }
+        .map { list -> [list*.name, list*.image, list*.modalities, list*.ndims] }
     PLAN(papers, examples, launch.plan_args)
     plan = PLAN.out.plan
 
@@ -66,48 +67,53 @@ workflow DIFFREG {
     first_test = subjects.filter { meta, files -> meta.split == 'test' }
         .map { meta, files -> [[meta.dataset, meta.ndim], meta.id, files] }
         .groupTuple()
-        .map { key, ids, files -> [key, [ids, files].transpose().sort { it[0] }[0][1]] }
+        .map { key, ids, files -> [key, files[ids.indexOf(ids.min())]] }
     figures = planRows(plan, 'figures.csv').unique { it.figure }.combine(plan)
         .map { r, dir -> [r.figure, [[id: r.figure, function: r.function, dataset: r.dataset, ndim: r.ndim as int,
                                       moving: r.moving, fixed: r.fixed], dir.resolve("configs/${r.config}")], parseNeeds(r.needs)] }
     FIGURE(
         resolveNeeds(figures, TRAIN_MODELS.out.stages, weights)
-            .map { id, payload, keys, files -> [[payload[0].dataset, payload[0].ndim], payload, keys, files] }
+            .map { id, payload, keys, files -> def (meta, config) = payload; [[meta.dataset, meta.ndim], meta, config, keys, files] }
             .combine(first_test, by: 0)
-            .map { key, payload, keys, files, test ->
-                [payload[0], payload[1], pick(test, payload[0].moving), pick(test, payload[0].fixed), keys, files] }
+            .map { key, meta, config, keys, files, test -> [meta, config, pick(test, meta.moving), pick(test, meta.fixed), keys, files] }
     )
 
     // each paper's tables and figures (sorted inputs: -resume finds the task again)
     registrations = REGISTER_EVALUATE.out.registrations
-    main_names = PREPARE_DATA.out.label_names.filter { it[0] == datasets[0].name }.map { it[1] }.first()
+    main_names = PREPARE_DATA.out.label_names.filter { dataset, names -> dataset == datasets[0].name }.map { dataset, names -> names }.first()
     // every preprocessed file with its dataset, in one sorted order: ARTIFACTS stages file k in images/k/
     // and names its dataset on line k of a manifest (two datasets may hold subjects of the same name)
-    staged_images = subjects.flatMap { meta, files -> files.collect { f -> [meta.dataset, f] } }
-        .toSortedList { a, b -> (a[0] <=> b[0]) ?: (a[1].name <=> b[1].name) ?: (a[1].toString() <=> b[1].toString()) }
-        .map { pairs -> [pairs.collect { it[0] }, pairs.collect { it[1] }] }
+    staged_images = subjects.flatMap { meta, files -> files.collect { f -> [dataset: meta.dataset, file: f] } }
+        .toSortedList { a, b -> (a.dataset <=> b.dataset) ?: (a.file.name <=> b.file.name) ?: (a.file.toString() <=> b.file.toString()) }
+        .map { items -> [items*.dataset, items*.file] }
     ARTIFACTS(
         Channel.fromList(papers.collect { [it.baseName, it] }),
         plan,
         REGISTER_EVALUATE.out.metrics.collect(sort: true).ifEmpty([]),
-        registrations.map { it[1] }.collect(sort: true).ifEmpty([]),
+        registrations.map { meta, reg, m, f, ml, fl -> reg }.collect(sort: true).ifEmpty([]),
         staged_images,
-        FIGURE.out.figure.map { it[1] }.collect(sort: true).ifEmpty([]),
+        FIGURE.out.figure.map { id, dir -> dir }.collect(sort: true).ifEmpty([]),
         main_names
     )
 
     // the main path's table and the report
     main_metrics = REGISTER_EVALUATE.out.metrics.filter { it.name.startsWith('main__') }
     TABULATE(main_metrics.collect(sort: true).ifEmpty([]))
+    // the software each process's tasks used: every module emits `versions` [process, run.json]
+    // (REPORT's own run.json is beside the page: it reads this file, so it cannot be in it)
+    versions = PREPARE_DATA.out.versions.mix(PLAN.out.versions, TRAIN_MODELS.out.versions, TASK_PAIRS.out.versions,
+                                             FIGURE.out.versions, ARTIFACTS.out.versions, TABULATE.out.versions)
     main_labels = planRows(plan, 'registrations.csv').filter { it.experiment == 'main' }.map { it.label }.toList().map { [it] }
     REPORT(
         TABULATE.out.tables,
-        registrations.map { [it] }.combine(main_labels).filter { reg, labels -> reg[0].label in labels }.map { reg, labels -> reg[1] }
+        registrations.map { meta, reg, m, f, ml, fl -> [meta.label, reg] }.combine(main_labels)
+            .filter { label, reg, labels -> label in labels }.map { label, reg, labels -> reg }
             .collect(sort: true).ifEmpty([]),
         subjects.flatMap { meta, files -> files }.mix(PREPARE_DATA.out.qc).collect(sort: true),
         main_names,
         ARTIFACTS.out.artifacts.collect(sort: true).ifEmpty([]),
-        Channel.value(provenanceFile(datasets))
+        Channel.value(provenanceFile(datasets)),
+        softwareVersions(versions, params.outdir)
     )
 
     emit:

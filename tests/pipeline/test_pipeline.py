@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from .conftest import run_nextflow
 
@@ -100,6 +101,12 @@ def test_run_manifests(test_run):
     infos = [p.name for p in (cwd / "results/pipeline_info").iterdir()]
     for prefix in ("report_", "timeline_", "trace_", "dag_"):
         assert any(n.startswith(prefix) for n in infos), f"pipeline_info lacks {prefix}*"
+    # the software of each process, from its tasks' run.json (one environment: one version each)
+    versions = yaml.safe_load((cwd / "results/pipeline_info/software_versions.yml").read_text())
+    assert versions["TRAIN"]["torch"] == train["versions"]["torch"]
+    assert versions["TRAIN"]["diffreg_commit"] == train["git_commit"]
+    assert {"TOY_DATA", "PREPROCESS", "PLAN", "TRAIN", "TABULATE"} <= set(versions) and versions["Workflow"]["Nextflow"]
+    assert "Software per process" in (cwd / "results/report/index.html").read_text()
 
 
 def test_resume_caches_everything(test_run):

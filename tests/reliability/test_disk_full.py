@@ -1,5 +1,5 @@
 """A full disk under --outdir: Nextflow's own error lines say only "Failed to publish file ... --
-See log file for details"; main.nf's completion handler adds one error line with the cause and the
+See log file for details"; the completion handler (PIPELINE_COMPLETION) adds one error line with the cause and the
 file that did not fit (after Nextflow's; files are published in parallel, so a late "Failed to
 publish" line may still follow it), and records it in runs.tsv when there is room.
 

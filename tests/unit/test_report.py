@@ -236,3 +236,53 @@ def test_preprocessing_qc_pictures_are_embedded(tmp_path):
     assert [f["heading"] for f in figs] == ["Preprocessing QC (sub-001)"]
     import base64
     assert base64.b64decode(figs[0]["png_b64"]) == (d / "sub-001_qc.png").read_bytes()
+
+
+SOFTWARE_YML = """# software each process used, from the run.json of its tasks (distinct versions joined)
+PREPROCESS:
+  antspyx: "0.4.2"
+  diffreg: "0.3.0"
+  diffreg_commit: "0123456789abcdef0123456789abcdef01234567"
+  python: "3.11.9"
+TRAIN:
+  diffreg: "0.3.0"
+  python: "3.11.9"
+  torch: "2.3.1, 2.4.0"
+TABULATE: not recorded
+Workflow:
+  Nextflow: "24.10.8"
+"""
+
+
+def test_software_versions_per_process_table(tmp_path):
+    from diffreg.report.provenance import software_versions
+    path = tmp_path / "software_versions.yml"
+    path.write_text(SOFTWARE_YML)
+    table = software_versions(path)
+    # the fixed columns first (the commit cut to 12 digits), then the others by name
+    assert table["columns"] == ["diffreg", "diffreg_commit", "python", "torch", "antspyx", "Nextflow"]
+    rows = {r["process"]: r for r in table["rows"]}
+    assert list(rows) == ["PREPROCESS", "TRAIN", "TABULATE", "Workflow"]
+    assert rows["PREPROCESS"]["values"] == ["0.3.0", "0123456789ab", "3.11.9", "–", "0.4.2", "–"]
+    assert rows["TRAIN"]["values"][3] == "2.3.1, 2.4.0"
+    assert rows["TABULATE"] == {"process": "TABULATE", "note": "not recorded", "values": []}
+    assert rows["Workflow"]["values"] == ["–"] * 5 + ["24.10.8"]
+    assert software_versions(tmp_path / "absent.yml") == {"columns": [], "rows": []}
+    path.write_text("a: [unclosed")
+    assert software_versions(path) == {"columns": [], "rows": []}
+
+
+def test_report_shows_software_per_process(tmp_path, results_dir):
+    results = Path(shutil.copytree(results_dir, tmp_path / "results"))
+    out = tmp_path / "r" / "index.html"
+    assert main(["report", "--results", str(results), "--out", str(out)]) == 0
+    assert "Software per process" not in out.read_text()     # no YAML: no table
+    (results / "pipeline_info" / "software_versions.yml").write_text(SOFTWARE_YML)
+    assert main(["report", "--results", str(results), "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "Software per process (4)" in page and "<td>0123456789ab</td>" in page
+    assert '<td>TABULATE</td><td colspan="6">not recorded</td>' in page
+    given = tmp_path / "given.yml"
+    given.write_text(SOFTWARE_YML.replace("2.3.1, 2.4.0", "9.9.9"))
+    assert main(["report", "--results", str(results), "--software-versions", str(given), "--out", str(out)]) == 0
+    assert "<td>9.9.9</td>" in out.read_text()

@@ -14,6 +14,7 @@ process ARTIFACTS {
 
     output:
     path "${name}", emit: artifacts
+    tuple val("${task.process}"), path("${name}/run.json"), emit: versions
 
     script:
     def names = label_names.name != 'NO_FILE' ? "--label-names ${label_names}" : ''
@@ -28,6 +29,6 @@ process ARTIFACTS {
 
     stub:
     """
-    mkdir -p ${name} && echo '{"sections": []}' > ${name}/index.json
+    mkdir -p ${name} && echo '{"sections": []}' > ${name}/index.json && echo '{}' > ${name}/run.json
     """
 }

@@ -8,6 +8,7 @@ process EXTRACT_SLICES {
 
     output:
     tuple val(meta), path('slices/*.nii.gz'), emit: subject
+    tuple val("${task.process}"), path('slices/slices.json'), emit: versions   // its run.json, by another name
 
     script:
     def args = task.ext.args ?: ''
@@ -18,5 +19,6 @@ process EXTRACT_SLICES {
     stub:
     """
     mkdir -p slices && for f in in/*.nii.gz; do touch slices/\$(basename \$f); done
+    echo '{}' > slices/slices.json
     """
 }

@@ -9,6 +9,7 @@ process FIGURE {
 
     output:
     tuple val(meta.id), path("${meta.id}"), emit: figure
+    tuple val("${task.process}"), path("${meta.id}/run.json"), emit: versions
 
     script:
     def args = task.ext.args ?: ''
@@ -21,6 +22,6 @@ process FIGURE {
 
     stub:
     """
-    mkdir -p ${meta.id}
+    mkdir -p ${meta.id} && echo '{}' > ${meta.id}/run.json
     """
 }

@@ -15,6 +15,7 @@ process MAKE_PAIRS {
 
     output:
     tuple val(dataset), path('pairs.csv'), emit: csv
+    tuple val("${task.process}"), path('run.json'), emit: versions
 
     script:
     makePairs(samplesheet, task.ext.args ?: '')

@@ -10,6 +10,7 @@ process PLAN {
 
     output:
     path 'plan', emit: plan
+    tuple val("${task.process}"), path('plan/run.json'), emit: versions
 
     script:
     def images = examples instanceof List ? examples : [examples]

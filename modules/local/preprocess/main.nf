@@ -14,7 +14,7 @@ process PREPROCESS {
     output:
     tuple val(meta), path('out/*.{nii.gz,csv}'), emit: subject
     path 'out/*.png'                     , emit: qc, optional: true
-    path 'out/run.json'                  , emit: manifest
+    tuple val("${task.process}"), path('out/run.json'), emit: versions
 
     script:
     def args = task.ext.args ?: ''

@@ -9,7 +9,7 @@ process PRETRAIN {
 
     output:
     tuple val(meta.id), path("${meta.id}.pt"), emit: file
-    path 'run.json'                          , emit: log
+    tuple val("${task.process}"), path('run.json'), emit: versions
 
     script:
     def args = task.ext.args ?: ''

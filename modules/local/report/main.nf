@@ -1,5 +1,6 @@
 // One self-contained HTML report: tables, qualitative figure, Dice distribution, the papers'
-// claims with their statistics, and the run's provenance (provenance.json, the trace).
+// claims with their statistics, and the run's provenance (provenance.json, the trace, the software
+// versions per process).
 process REPORT {
     label 'process_single'
 
@@ -10,6 +11,7 @@ process REPORT {
     path label_names
     path experiments, stageAs: 'experiments/*'
     path provenance, stageAs: 'provenance.json'
+    path software_versions, stageAs: 'software_versions.yml'
 
     output:
     path 'index.html'  , emit: html
@@ -20,7 +22,7 @@ process REPORT {
     // links point into the published results folder (report/ beside tables/, experiments/, pipeline_info/)
     """
     diffreg report --tables ${tables} ${registrations ? '--registrations registrations/*' : ''} --images-dir images ${names} ${papers} \\
-        --provenance ${provenance} --results-href .. --pipeline-info-href ../pipeline_info --out index.html
+        --provenance ${provenance} --software-versions ${software_versions} --results-href .. --pipeline-info-href ../pipeline_info --out index.html
     """
 
     stub:

@@ -7,6 +7,7 @@ process TABULATE {
 
     output:
     path 'tables'      , emit: tables
+    tuple val("${task.process}"), path('tables/run.json'), emit: versions
 
     script:
     """
@@ -15,6 +16,6 @@ process TABULATE {
 
     stub:
     """
-    mkdir -p tables && touch tables/table.csv tables/metrics_all.csv
+    mkdir -p tables && touch tables/table.csv tables/metrics_all.csv && echo '{}' > tables/run.json
     """
 }

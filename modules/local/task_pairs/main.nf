@@ -14,6 +14,7 @@ process TASK_PAIRS {
 
     output:
     tuple val(dataset), val(pairs), path('pairs.csv'), emit: csv
+    tuple val("${task.process}"), path('run.json')           , emit: versions
 
     script:
     taskPairs(samplesheet, pairs, task.ext.args ?: '')

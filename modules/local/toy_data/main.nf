@@ -12,7 +12,7 @@ process TOY_DATA {
     tuple val(name), path("${name}/samplesheet.csv"), val(ndim), emit: samplesheet
     tuple val(name), path("${name}/labels.json")              , emit: label_names
     path "${name}/*.nii.gz"                                       , emit: images
-    path "${name}/run.json"                                       , emit: manifest
+    tuple val("${task.process}"), path("${name}/run.json")        , emit: versions
     path "qc/*_standin.png"                                          , emit: qc, optional: true
     tuple val(name), path("pairs_${name}/pairs.csv")          , emit: pairs, optional: true
 

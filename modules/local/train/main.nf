@@ -9,6 +9,7 @@ process TRAIN {
 
     output:
     tuple val(meta.run), path('model'), emit: model
+    tuple val("${task.process}"), path('model/run.json'), emit: versions
 
     script:
     def args = task.ext.args ?: ''

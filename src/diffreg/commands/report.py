@@ -31,6 +31,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--provenance", default=None, metavar="JSON",
                         help="provenance.json the workflow writes (command line, profile, parameters, Nextflow "
                              "version); default with --results: the newest pipeline_info/provenance*.json")
+    parser.add_argument("--software-versions", default=None, metavar="YAML",
+                        help="software_versions.yml the workflow writes (each process's software versions, from "
+                             "its tasks' run.json); default: the one in the pipeline_info folder")
     parser.add_argument("--results-href", default=None, metavar="URL",
                         help="link prefix of the published results folder (the CSVs each number links to); "
                              "default: their paths relative to --out")
@@ -62,6 +65,7 @@ def resolve_inputs(args) -> ReportInputs:
                         pipeline_info_href=args.pipeline_info_href,
                         label_names=load_label_names(args.label_names), experiments=experiments,
                         provenance=Path(args.provenance) if args.provenance else None,
+                        software_versions=Path(args.software_versions) if args.software_versions else None,
                         results_href=args.results_href)
 
 

@@ -37,6 +37,7 @@ class ReportInputs:
     experiments: list[Path] = field(default_factory=list)   # folders of `diffreg experiment-artifacts`
     provenance: Path | None = None      # provenance.json of the workflow (command line, params, Nextflow)
     results_href: str | None = None     # link prefix of the published results folder, else relative paths
+    software_versions: Path | None = None   # software_versions.yml of the workflow (versions per process)
 
 
 def results_layout(results: str | os.PathLike) -> ReportInputs:
@@ -171,6 +172,8 @@ def provenance_context(inputs: ReportInputs, out_dir: Path) -> dict:
         "params": provenance.params_rows(meta),
         "packages": provenance.package_versions(),
         "tools": provenance.tool_versions(meta),
+        "per_process": provenance.software_versions(inputs.software_versions or (info / "software_versions.yml"
+                                                                                if info is not None else None)),
         "machine": provenance.machine(),
         "trace_name": trace_path.name if trace_path else None,
         "trace_href": trace_href,

@@ -3,8 +3,9 @@ parameter, package and tool versions, per-task time and memory (Nextflow's trace
 
 Sources, each optional (a missing one reads "unknown" rather than failing the report):
 ``provenance.json`` written by the workflow at launch (command line, profile, params, Nextflow
-version), the newest ``trace_*.txt`` of pipeline_info/, git of this clone, installed packages and
-the tools on PATH, /proc and nvidia-smi of the machine rendering the report.
+version), the newest ``trace_*.txt`` of pipeline_info/, ``software_versions.yml`` (what each
+process's tasks recorded in their run.json), git of this clone, installed packages and the tools on
+PATH, /proc and nvidia-smi of the machine rendering the report.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ["torch", "monai", "diffusers", "nibabel", "antspyx", "numpy", "scipy", "pandas", "matplotlib",
@@ -70,6 +72,35 @@ def tool_versions(meta: dict) -> list[tuple[str, str]]:
     m = re.search(r"Version:\s*(\S+)", ants)
     out.append(("ANTs (antsRegistration)", m.group(1) if m else "not on PATH (ANTs runs through antspyx)"))
     return out
+
+
+# the columns of the per-process versions first in this order, then the others by name
+VERSION_COLUMNS = ["diffreg", "diffreg_commit", "python", "torch", "monai", "numpy", "nibabel", "antspyx",
+                   "diffusers", "pandas", "Nextflow"]
+
+
+def software_versions(path: Path | None) -> dict:
+    """software_versions.yml as a table: one row per process, one column per program ("–": not
+    used by that process; a process whose run.json recorded none says so). Empty when unreadable."""
+    try:
+        data = yaml.safe_load(path.read_text()) if path is not None and path.is_file() else None
+    except (OSError, yaml.YAMLError):
+        data = None
+    if not isinstance(data, dict):
+        return {"columns": [], "rows": []}
+    found = {str(k): v for k, v in data.items()}
+    seen = {str(p) for v in found.values() if isinstance(v, dict) for p in v}
+    columns = [c for c in VERSION_COLUMNS if c in seen] + sorted(seen - set(VERSION_COLUMNS))
+    rows = []
+    for process, programs in found.items():
+        if not isinstance(programs, dict):
+            rows.append({"process": process, "note": str(programs), "values": []})
+            continue
+        programs = {str(k): str(v) for k, v in programs.items()}
+        # a commit is told apart by its first 12 hex digits (the YAML keeps it whole)
+        short = {k: ", ".join(c[:12] for c in v.split(", ")) if k == "diffreg_commit" else v for k, v in programs.items()}
+        rows.append({"process": process, "note": "", "values": [short.get(c, "–") for c in columns]})
+    return {"columns": columns, "rows": rows}
 
 
 def machine() -> list[tuple[str, str]]:
@@ -168,5 +199,5 @@ def params_rows(meta: dict) -> list[tuple[str, str]]:
     return [(str(k), json.dumps(v) if isinstance(v, (dict, list)) else str(v)) for k, v in sorted(params.items())]
 
 
-__all__ = ["git_state", "package_versions", "tool_versions", "machine", "read_meta", "newest", "read_trace", "skipped_rows",
+__all__ = ["git_state", "package_versions", "tool_versions", "software_versions", "machine", "read_meta", "newest", "read_trace", "skipped_rows",
            "process_summary", "params_rows", "seconds", "nbytes"]

@@ -56,6 +56,7 @@ workflow PREPARE_DATA {
     def made = datasets.findAll { !it.sheet }
     ch_made_pairs = Channel.empty()
     ch_standin_qc = Channel.empty()
+    ch_versions = Channel.empty()
     if (made) {
         // the brain population keeps the --toy_* settings of its dimensionality; a stand-in, its tasks'
         TOY_DATA(Channel.fromList(made.collect { it.name == 'toy' ? [it.name, toy.subjects, toy.size, toy.ndim, toy.seed]
@@ -64,6 +65,7 @@ workflow PREPARE_DATA {
         ch_names = ch_names.mix(TOY_DATA.out.label_names)
         ch_made_pairs = TOY_DATA.out.pairs
         ch_standin_qc = TOY_DATA.out.qc
+        ch_versions = TOY_DATA.out.versions
     }
     ch_subjects = ch_sheets.flatMap { name, sheet, ndim ->
         sheet.splitCsv(header: true).collect { row -> parseRow(row, sheet.parent, name, ndim as int, settings.reference_modality, settings.flags[name]) } }
@@ -74,7 +76,7 @@ workflow PREPARE_DATA {
         .map { meta, images, labels, extras -> [meta.dataset, meta.id, images[0]] }
         .groupTuple()
         .map { dataset, ids, images ->
-            def ref = settings.reference ? file(settings.reference, checkIfExists: true) : [ids, images].transpose().sort { it[0] }[0][1]
+            def ref = settings.reference ? file(settings.reference, checkIfExists: true) : images[ids.indexOf(ids.min())]
             [dataset, ref]
         }
     // a 3D dataset that 2D tasks name and that has its own 2D recipe (--dataset_args 'NAME:2d=...', e.g.
@@ -108,4 +110,5 @@ workflow PREPARE_DATA {
     pairs       = MAKE_PAIRS.out.csv.mix(ch_made_pairs)  // [dataset, pairs.csv]
     sheets      = ch_sheets.map { name, sheet, ndim -> [name, sheet] }   // [dataset, samplesheet]
     label_names = ch_names               // [dataset, labels.json or NO_FILE]
+    versions    = ch_versions.mix(PREPROCESS.out.versions, MAKE_PAIRS.out.versions, EXTRACT_SLICES.out.versions)   // [process, run.json]
 }

@@ -30,12 +30,13 @@ workflow TRAIN_MODELS {
     }
     TRAIN(
         resolveNeeds(trainings, PRETRAIN.out.file, weights)
-            .map { run, payload, keys, files -> [[payload[0].dataset, payload[0].ndim], payload, keys, files] }
+            .map { run, payload, keys, files -> def (meta, config) = payload; [[meta.dataset, meta.ndim], meta, config, keys, files] }
             .combine(train_sets, by: 0)
-            .map { key, payload, keys, files, ids, images -> [payload[0], payload[1], ids, images, keys, files] }
+            .map { key, meta, config, keys, files, ids, images -> [meta, config, ids, images, keys, files] }
     )
 
     emit:
     models = TRAIN.out.model       // [run, model folder]
     stages = PRETRAIN.out.file     // [stage id, file]
+    versions = PRETRAIN.out.versions.mix(TRAIN.out.versions)   // [process, run.json]
 }

@@ -13,12 +13,12 @@ def pickLabels(files, modality) { pick(files, "${modality}_labels") ?: pick(file
 // rows of one CSV of the plan folder, as maps
 def planRows(plan, name) { plan.flatMap { dir -> dir.resolve(name).splitCsv(header: true) } }
 
-// 'KEY=stage:ID;KEY=param:NAME' -> [[KEY, 'stage', ID], [KEY, 'param', NAME]]
+// 'KEY=stage:ID;KEY=param:NAME' -> [[key: KEY, kind: 'stage', ref: ID], [key: KEY, kind: 'param', ref: NAME]]
 def parseNeeds(text) {
     (text ?: '').tokenize(';').collect { item ->
         def (key, ref) = item.tokenize('=')
         def (kind, name) = ref.tokenize(':')
-        [key, kind, name]
+        [key: key, kind: kind, ref: name]
     }
 }
 
@@ -29,18 +29,18 @@ def parseNeeds(text) {
  */
 def resolveNeeds(items, stage_files, weights) {
     def on_stages = items.flatMap { id, payload, needs ->
-        def stages = needs.findAll { it[1] == 'stage' }
-        stages.collect { key, kind, ref -> [ref, id, key, stages.size()] }
+        def stages = needs.findAll { it.kind == 'stage' }
+        stages.collect { need -> [need.ref, id, need.key, stages.size()] }
     }
     def staged = on_stages.combine(stage_files, by: 0)
-        .map { ref, id, key, n, f -> [groupKey(id, n), [key, f]] }
+        .map { ref, id, key, n, f -> [groupKey(id, n), [key: key, file: f]] }
         .groupTuple()
-        .map { id, kfs -> [id.toString(), kfs.sort { it[0] }] }
-    def no_stage = items.filter { id, payload, needs -> !needs.any { it[1] == 'stage' } }.map { id, payload, needs -> [id, []] }
+        .map { id, deps -> [id.toString(), deps.sort { it.key }] }
+    def no_stage = items.filter { id, payload, needs -> !needs.any { it.kind == 'stage' } }.map { id, payload, needs -> [id, []] }
     return items.join(staged.mix(no_stage))
-        .map { id, payload, needs, kfs ->
-            def all = kfs + needs.findAll { it[1] == 'param' }.collect { key, kind, ref -> [key, file(weights[ref], checkIfExists: true)] }
-            [id, payload, all.collect { it[0] }, all.collect { it[1] }]
+        .map { id, payload, needs, deps ->
+            def all = deps + needs.findAll { it.kind == 'param' }.collect { need -> [key: need.key, file: file(weights[need.ref], checkIfExists: true)] }
+            [id, payload, all*.key, all*.file]
         }
 }
 
@@ -66,4 +66,41 @@ def pairFiles(sets, pair_rows, files_by_key) {
             def m = meta + [id: "${row.moving_subject}_to_${row.fixed_subject}".toString(), moving_subject: row.moving_subject, fixed_subject: row.fixed_subject]
             [m, pick(mfiles, meta.moving), pick(ffiles, meta.fixed), pickLabels(mfiles, meta.moving), pickLabels(ffiles, meta.fixed)]
         }
+}
+
+/*
+ * pipeline_info/software_versions.yml from versions: [process, run.json or a list of them], the
+ * run.json each `diffreg` command writes anyway (io.RunManifest: python, torch, numpy, ..., diffreg
+ * and its git commit). Read here, on the head node: no task starts for it. Per process (short name),
+ * each program's distinct versions joined; a process whose run.json records none (a stub's '{}')
+ * reads "not recorded". Emits the file once every task is done (none ran: a file of the workflow
+ * line only; the run failed: nothing). Rewritten only when it changed: REPORT reads it, and
+ * Nextflow hashes a file by its time stamp, so a -resume with nothing changed keeps REPORT cached.
+ */
+def softwareVersions(versions, outdir) {
+    // a run that failed closes the channels too: no partial file then (nor a write on a full disk)
+    versions.toList().filter { !workflow.session.isAborted() }.map { items ->
+        def found = new TreeMap()      // process -> program -> versions, sorted
+        items.each { process, files ->
+            def programs = found.computeIfAbsent(process.toString().tokenize(':')[-1]) { new TreeMap() }
+            [files].flatten().each { f ->
+                def run = new groovy.json.JsonSlurper().parseText(f.text)
+                def seen = (run.versions ?: [:]) + (run.git_commit ? [diffreg_commit: run.git_commit] : [:])
+                seen.each { k, v -> programs.computeIfAbsent(k) { new TreeSet() } << v.toString() }
+            }
+        }
+        def quote = { v -> '"' + v.toString().replace('\\', '\\\\').replace('"', '\\"') + '"' }
+        def lines = ['# software each process used, from the run.json of its tasks (distinct versions joined)']
+        found.each { process, programs ->
+            if (!programs) { lines << "${process}: not recorded"; return }
+            lines << "${process}:"
+            programs.each { k, vs -> lines << "  ${k}: ${quote(vs.join(', '))}" }
+        }
+        lines += ['Workflow:', "  Nextflow: ${quote(nextflow.version)}"]
+        def out = file("${outdir}/pipeline_info/software_versions.yml")
+        def text = lines.join('\n') + '\n'
+        out.parent.mkdirs()
+        if (!out.exists() || out.text != text) out.text = text
+        return out
+    }
 }
