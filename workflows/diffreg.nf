@@ -102,7 +102,8 @@ workflow DIFFREG {
     // the software each process's tasks used: every module emits `versions` [process, run.json]
     // (REPORT's own run.json is beside the page: it reads this file, so it cannot be in it)
     versions = PREPARE_DATA.out.versions.mix(PLAN.out.versions, TRAIN_MODELS.out.versions, TASK_PAIRS.out.versions,
-                                             FIGURE.out.versions, ARTIFACTS.out.versions, TABULATE.out.versions)
+                                             FIGURE.out.versions, ARTIFACTS.out.versions, TABULATE.out.versions,
+                                             REGISTER_EVALUATE.out.versions)
     main_labels = planRows(plan, 'registrations.csv').filter { it.experiment == 'main' }.map { it.label }.toList().map { [it] }
     REPORT(
         TABULATE.out.tables,

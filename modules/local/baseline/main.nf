@@ -8,6 +8,7 @@ process BASELINE {
 
     output:
     tuple val(meta), path("${meta.label}__${meta.id}"), path(moving), path(fixed), path(moving_labels), path(fixed_labels), emit: registration
+    tuple val("${task.process}"), path("${meta.label}__${meta.id}/run.json"), emit: versions
 
     script:
     def args = task.ext.args ?: ''

@@ -12,6 +12,7 @@ process EVALUATE {
 
     output:
     path "*.metrics.csv", emit: metrics
+    tuple val("${task.process}"), path('*.metrics.run.json'), emit: versions
 
     script:
     def names = label_names.name != 'NO_FILE' ? "--label-names ${label_names}" : ''
@@ -28,6 +29,6 @@ SETS
     stub:
     def outs = meta.sets.collect { s -> "'${meta.experiment}__${s.label}.metrics.csv'" }.join(' ')
     """
-    for f in ${outs}; do echo 'experiment,artifact,method,dataset,pair,label,metric,value' > "\$f"; done
+    for f in ${outs}; do echo 'experiment,artifact,method,dataset,pair,label,metric,value' > "\$f"; echo '{}' > "\${f%.csv}.run.json"; done
     """
 }

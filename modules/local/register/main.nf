@@ -9,6 +9,7 @@ process REGISTER {
 
     output:
     tuple val(meta.label), path("${meta.label}__*", type: 'dir'), emit: registration
+    tuple val("${task.process}"), path("${meta.label}__*/run.json"), emit: versions
 
     script:
     def args = task.ext.args ?: ''

@@ -89,4 +89,5 @@ workflow REGISTER_EVALUATE {
     registrations                       // [meta, registration folder, moving, fixed, moving labels, fixed labels]
     evaluated = evaluations             // [label, experiment, dataset, eval config]
     metrics = EVALUATE.out.metrics.flatten()   // <experiment>__<label>.metrics.csv, one per set
+    versions = REGISTER.out.versions.mix(BASELINE.out.versions, EVALUATE.out.versions)   // [process, run.json(s)]
 }
