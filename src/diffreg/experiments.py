@@ -15,6 +15,7 @@ from pathlib import Path
 from .deps import is_dependency
 from .errors import InputError
 from .evaluation_config import check_landmarks, check_score_on, check_scored_labels, check_trajectory
+from .yaml_text import parse_yaml
 from .experiment_model import CLASSICAL_KEYS, ROW_META, Artifact, Claim, Sweep, Task, yaml_keys
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,7 +78,7 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = parse_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise InputError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(doc, dict):
@@ -147,7 +148,7 @@ def _pair_docs(root: Path) -> list[tuple[Path, dict]]:
     out = []
     for p in sorted((root / "pairs").glob("*.yaml")):
         try:
-            doc = yaml.safe_load(p.read_text())
+            doc = parse_yaml(p.read_text())
         except yaml.YAMLError:
             continue
         if isinstance(doc, dict) and doc.get("dataset"):
@@ -241,14 +242,13 @@ def _deps_check(chk: _Check, settings: dict, key: str, stages: dict, params: set
 
 
 def _check_pairs(chk: "_Check", key: str, dataset: str, name) -> None:
-    import yaml
     path = pairs_file(dataset)
     if not isinstance(name, str):
         chk.fail(key, "expected the name of a pairing")
     elif not path.is_file():
         chk.fail(key, f"no pairing file experiments/pairs/{path.name} for dataset {dataset}")
     else:
-        known = (yaml.safe_load(path.read_text()) or {}).get("pairings") or {}
+        known = (parse_yaml(path.read_text()) or {}).get("pairings") or {}
         if name not in known:
             chk.fail(key, f"no pairing '{name}' in experiments/pairs/{path.name} (known: {', '.join(known)})")
 
@@ -503,10 +503,9 @@ def paper_yamls(root: Path) -> list[Path]:
 
 def shared_losses(path: Path = BASELINES_YAML) -> dict[str, dict]:
     """The `losses` of experiments/baselines.yaml: presets a paper's rows name without declaring them."""
-    import yaml
     if not path.is_file():
         return {}
-    doc = yaml.safe_load(path.read_text()) or {}
+    doc = parse_yaml(path.read_text()) or {}
     if not isinstance(doc.get("losses"), dict):
         raise InputError(f"{path}: expected a mapping `losses:` of loss presets")
     return doc["losses"]

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..yaml_text import parse_yaml
 from .samplesheet import SPLITS, labels_column, modalities
 
 SCHEMES = ("all_ordered", "consecutive", "atlas", "intra", "random")
@@ -45,12 +46,10 @@ class PairSpec:
 
 def load_pairing(config: str | Path, name: str | None) -> dict:
     """Read one pairing from an experiments/pairs YAML file (``pairings: {name: {...}}``)."""
-    import yaml
-
     config = Path(config)
     if not config.exists():
         raise InputError(f"{config}: pairing file not found")
-    doc = yaml.safe_load(config.read_text()) or {}
+    doc = parse_yaml(config.read_text()) or {}
     pairings = doc.get("pairings") or {}
     if not pairings:
         raise InputError(f"{config}: no 'pairings' section")

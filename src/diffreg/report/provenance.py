@@ -21,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ..yaml_text import parse_yaml
+
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ["torch", "monai", "diffusers", "nibabel", "antspyx", "numpy", "scipy", "pandas", "matplotlib",
             "scikit-image", "SimpleITK", "jinja2", "pyyaml"]
@@ -83,7 +85,7 @@ def software_versions(path: Path | None) -> dict:
     """software_versions.yml as a table: one row per process, one column per program ("–": not
     used by that process; a process whose run.json recorded none says so). Empty when unreadable."""
     try:
-        data = yaml.safe_load(path.read_text()) if path is not None and path.is_file() else None
+        data = parse_yaml(path.read_text()) if path is not None and path.is_file() else None
     except (OSError, yaml.YAMLError):
         data = None
     if not isinstance(data, dict):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import InputError
+from ...yaml_text import parse_yaml
 from ...io import atomic_path, write_image
 from ...packages import import_ants
 from ..pairs import PairSpec, make_pairs
@@ -40,12 +41,10 @@ def resolve_against(base: Path, value: str | Path) -> Path:
 
 
 def dataset_config(name: str, path: Path | None = None) -> dict:
-    import yaml
-
     path = Path(path) if path else PAIRS_DIR / f"{name.replace('-', '_')}.yaml"
     if not path.exists():
         raise InputError(f"{path}: dataset pairing/split file not found")
-    return yaml.safe_load(path.read_text()) or {}
+    return parse_yaml(path.read_text()) or {}
 
 
 def _too_few(rule: dict, fixed: int, n: int) -> str:
