@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from diffreg.baselines import get_baseline
-from diffreg.experiments import artifact_claims, load_experiment
+from diffreg.experiments import load_experiment
 
 YAML = Path(__file__).resolve().parents[2] / "experiments" / "m2m_reg.yaml"
 TABLES = ("table1_pet_mri", "table1_fa_mri", "table2")
@@ -40,7 +40,7 @@ def check_results(tmp_path):
     for table in TABLES:
         df = pd.read_csv(out / f"{table}.csv").set_index("method")
         assert "paper_dice" in df.columns, table
-        for row in (r["name"] for r in exp.artifacts[table]["runs"]):
+        for row in exp.artifacts[table].row_names:
             if row == "fireants" and fireants_missing:
                 u = uses[(uses["artifact"] == table) & (uses["row"] == row)]
                 assert list(u["status"]) == ["skipped"] and list(u["note"]) == [fireants_missing], u
@@ -51,14 +51,14 @@ def check_results(tmp_path):
 
     # the qualitative figures: every row they name ran and is drawn
     for fig in FIGURES:
-        named = exp.artifacts[fig]["runs"]
+        named = exp.artifacts[fig].row_names
         u = uses[uses["artifact"] == fig]
         assert len(u) == len(named) * (2 if fig == "fig3" else 1) and (u["status"] == "run").all(), u
         assert (out / f"{fig}.png").stat().st_size > 10_000, fig
 
     # every claim is judged on rows that ran (at 2 steps nothing is learnt: the verdicts may be ties)
     claims = json.loads((out / "claims.json").read_text())
-    declared = sum(len(artifact_claims(exp.artifacts[a])) for a in TABLES + FIGURES)
+    declared = sum(len(exp.artifacts[a].all_claims) for a in TABLES + FIGURES)
     assert len(claims) == declared
     for c in claims:
         assert "did not run" not in c["evidence"] and "no other row ran" not in c["evidence"], c
