@@ -6,6 +6,7 @@ tensor in the package follow one order (docs/conventions.md).
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import platform
@@ -158,6 +159,23 @@ class RunManifest:
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
         return path
+
+
+def read_csv_rows(path: str, flag: str, columns: tuple[str, ...], required: tuple[str, ...], what: str) -> list[dict]:
+    """The rows of the CSV a command flag names (`--pairs`, `--sets`), or one InputError line: the
+    file missing, a `required` column missing (all `columns` listed), or no `what` in it."""
+    src = Path(path)
+    if not src.is_file():
+        raise InputError(f"{flag} {path}: file not found")
+    with src.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError(f"{path}: no column {', '.join(missing)} (columns: {', '.join(columns)})")
+        rows = list(reader)
+    if not rows:
+        raise InputError(f"{path}: no {what}")
+    return rows
 
 
 def load_json_object(path: str | os.PathLike, what: str = "JSON") -> dict:

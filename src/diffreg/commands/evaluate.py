@@ -12,7 +12,6 @@ pipeline evaluates every set of one experiment on one dataset in one task, so th
 torch start once per experiment, not once per set."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +19,7 @@ import pandas as pd
 from diffreg.evaluation import evaluate_registration
 from diffreg.evaluation_config import load_eval_config, load_label_names
 from diffreg.errors import InputError
-from diffreg.io import RunManifest, atomic_path
+from diffreg.io import RunManifest, atomic_path, read_csv_rows
 from diffreg.metrics_table import COLUMNS, write_metrics
 from diffreg.registration_outputs import ImageIndex, find_registrations
 
@@ -58,17 +57,7 @@ SET_COLUMNS = ("label", "config", "out")
 
 def read_sets(path: str) -> list[dict]:
     """The rows of --sets, or one InputError line."""
-    src = Path(path)
-    if not src.is_file():
-        raise InputError(f"--sets {path}: file not found")
-    with src.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in SET_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"{path}: no column {', '.join(missing)} (columns: {', '.join(SET_COLUMNS)})")
-        rows = list(reader)
-    if not rows:
-        raise InputError(f"{path}: no sets")
+    rows = read_csv_rows(path, "--sets", SET_COLUMNS, SET_COLUMNS, "sets")
     outs = [r["out"] for r in rows]
     if len(set(outs)) != len(outs):
         raise InputError(f"{path}: two sets write one file ({sorted(o for o in outs if outs.count(o) > 1)[0]})")

@@ -7,7 +7,6 @@ once (one pipeline task per set: the interpreter, torch and the weights load onc
 each into <out>/<name>__<pair>."""
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 from .. import spatial
 from ..device import resolve_device, seed_everything, set_threads, synchronize
 from ..errors import InputError
-from ..io import RunManifest, load_json_object, read_image, read_labels, write_field, write_image
+from ..io import RunManifest, load_json_object, read_csv_rows, read_image, read_labels, write_field, write_image
 from ..methods import load_method
 from ..training.config import check_seed
 from ..training.trainer import TrainingDiverged
@@ -105,17 +104,7 @@ PAIR_COLUMNS = ("id", "moving", "fixed", "moving_labels", "fixed_labels")
 
 def read_pairs(path: str, images_dir: str) -> list[dict]:
     """The rows of --pairs with their files resolved under --images-dir, or one InputError line."""
-    src = Path(path)
-    if not src.is_file():
-        raise InputError(f"--pairs {path}: file not found")
-    with src.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in ("id", "moving", "fixed") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"{path}: no column {', '.join(missing)} (columns: {', '.join(PAIR_COLUMNS)})")
-        rows = list(reader)
-    if not rows:
-        raise InputError(f"{path}: no pairs")
+    rows = read_csv_rows(path, "--pairs", PAIR_COLUMNS, ("id", "moving", "fixed"), "pairs")
     root = Path(images_dir)
     for n, row in enumerate(rows, start=2):
         for key in PAIR_COLUMNS[1:]:
