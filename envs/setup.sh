@@ -44,7 +44,11 @@ else
   log "Nextflow $nf_version up to date ($nf_dir)"
 fi
 # The launcher mirrors the official one: the --add-opens flags are required, without them
-# -resume silently stops caching (Kryo fails in the cache writer).
+# -resume silently stops caching (Kryo fails in the cache writer). The head JVM runs only the
+# client compiler (C1) unless NXF_JVM_ARGS says otherwise (set it to "" for the JVM's default): a
+# launch is seconds of one-off Groovy compiling and a run is mostly waiting, where the optimising
+# compiler's threads cost more CPU than they ever win back (2 cores: `--help` 33 -> 13 CPU-s,
+# `-resume` with nothing to do 37 -> 28 s).
 opens=""
 for p in java.lang java.io java.nio java.net java.util java.util.concurrent.locks \
          java.util.concurrent.atomic java.nio.file.spi sun.nio.ch sun.nio.fs \
@@ -59,7 +63,7 @@ cat > "$launcher.tmp" <<LAUNCH
 export NXF_HOME="\${NXF_HOME:-$cache/nxf-home}"
 export NXF_OFFLINE="\${NXF_OFFLINE:-true}"
 export NXF_VER=$nf_version
-exec java \${NXF_JVM_ARGS:-} -Dfile.encoding=UTF-8 -Djava.awt.headless=true \\
+exec java \${NXF_JVM_ARGS--XX:TieredStopAtLevel=1} -Dfile.encoding=UTF-8 -Djava.awt.headless=true \\
   -Dcom.sun.security.enableAIAcaIssuers=true$opens \\
   -cp "$nf_dir/lib/*" nextflow.cli.Launcher "\$@"
 LAUNCH
