@@ -167,6 +167,37 @@ def test_align_reorients_to_ras(tmp_path):
     assert out.affine[0, 0] > 0
 
 
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_subject_on_the_reference_grid_is_read_as_is(tmp_path, monkeypatch, ndim):
+    """Without a transform, files on the reference's grid skip ANTs and come back equal to what
+    ANTs' resampling onto that grid gives (to float32 rounding: its linear interpolation at voxel
+    centres); one voxel off that grid, ANTs resamples."""
+    from diffreg.preprocess import affine
+    img, lab = _blob_2d(24)
+    # stored LAS, oblique, anisotropic: canonical reordering and world geometry both matter
+    c, s_ = np.cos(0.3), np.sin(0.3)
+    aff = np.array([[-c, -s_, 0, 10], [-s_, c, 0, -5], [0, 0, 1, 7], [0, 0, 0, 1]]) @ np.diag([1.5, 2.0, 3.0, 1])
+    if ndim == 3:
+        img, lab = np.stack([img, img[::-1], img.T]).transpose(1, 2, 0), np.stack([lab, lab[::-1], lab.T]).transpose(1, 2, 0)
+    r = _save(tmp_path / "ref.nii.gz", img, aff)
+    m = _save(tmp_path / "mov.nii.gz", 1 - img, aff)
+    lf = _save(tmp_path / "lab.nii.gz", lab, aff)
+    fast = affine.align([m, r], r, [lf], transform="none")
+    assert fast.transform["resampled"] is False and fast.transform["moving"] == m
+    monkeypatch.setattr(affine, "on_reference_grid", lambda *a, **k: None)
+    slow = affine.align([m, r], r, [lf], transform="none")
+    assert "resampled" not in slow.transform
+    for a, b in zip(fast.images, slow.images):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_array_equal(fast.labels[0], slow.labels[0])
+    np.testing.assert_allclose(fast.affine, slow.affine, atol=1e-6)
+    monkeypatch.undo()
+    off = aff.copy()
+    off[0, 3] += 1.5      # one voxel along x: not the reference's grid
+    assert "resampled" not in affine.align([_save(tmp_path / "off.nii.gz", img, off)], r, [], transform="none").transform
+
+
 def test_skullstrip_ants_atlas_on_toy_head(tmp_path):
     from diffreg.data.toy import template_for
     from diffreg.preprocess.skullstrip import ants_atlas

@@ -92,6 +92,32 @@ def spacing_grid(ants, ref, moving, spacing: Sequence[float], fixed_to_moving=No
     return ants.make_image(shape, 0.0, spacing=tuple(sp), origin=tuple(origin), direction=d)
 
 
+def _grid(path: str | Path) -> tuple[tuple[int, ...], np.ndarray]:
+    """A file's voxel grid from its header: (shape, 2D stored as (X, Y, 1) counted 2D; affine)."""
+    import nibabel as nib
+
+    img = nib.load(str(path))
+    shape = tuple(img.shape)
+    return (shape[:2] if len(shape) == 3 and shape[-1] == 1 else shape), img.affine
+
+
+def on_reference_grid(images: Sequence[str | Path], reference: str | Path,
+                      labels: Sequence[str | Path] = ()) -> Aligned | None:
+    """Without a transform, a subject whose every file already has the reference's shape and
+    affine (prealigned data saved on one grid) is its own resampling onto that grid: read as is,
+    voxel for voxel, without ANTs (importing it is 3 of such a task's 4 seconds). None otherwise."""
+    try:
+        shape, affine = _grid(reference)
+        grids = [_grid(p) for p in [*images, *labels]]
+    except Exception:  # noqa: BLE001  missing or unreadable: the ANTs path reports it in one line
+        return None
+    if any(s != shape or not np.allclose(a, affine, rtol=0, atol=1e-6) for s, a in grids):
+        return None
+    imgs = [read_canonical(p) for p in images]
+    return Aligned([a for a, _ in imgs], [read_canonical(p, labels=True)[0] for p in labels],
+                   read_canonical(reference)[1], {"type": "none", "resampled": False})
+
+
 def align(images: Sequence[str | Path], reference: str | Path, labels: Sequence[str | Path] = (),
           transform: str = "Affine", threads: int | None = 1, seed: int = 0,
           moving_index: int = 0, spacing: Sequence[float] | None = None) -> Aligned:
@@ -105,6 +131,11 @@ def align(images: Sequence[str | Path], reference: str | Path, labels: Sequence[
         raise InputError("no --images given")
     import nibabel as nib
 
+    if transform == "none" and spacing is None:
+        same = on_reference_grid(images, reference, labels)
+        if same is not None:
+            same.transform.update(moving=str(images[moving_index]), reference=str(reference))
+            return same
     ants = import_ants(threads)
     ref = _read(ants, Path(reference))
     movs = [_read(ants, Path(p), ref.dimension) for p in images]
