@@ -1,10 +1,13 @@
 """Settings main.nf refuses before any task: one exact line, a non-zero exit, no task, and nothing
 in --outdir but the refused launch's pipeline_info (its trace and its runs.tsv row).
 
-Each case is one `nextflow run` (a JVM start, ~10 s on 2 cores: a Nextflow error ends the launch,
-so cases cannot share one), hence few of them here; the checks behind them run in seconds at the
-CLI level (test_cli_rejections.py). Cases test_pipeline.py already has (an unknown parameter, a
-missing --input, a malformed samplesheet) are not repeated."""
+Each case is one `nextflow run` (a JVM start, 10-20 s of CPU on 2 cores: a Nextflow error ends the
+launch, so cases cannot share one). The line comes from `diffreg launch` for every case, so the test
+runs through Nextflow only the cases whose value takes a different way there (a number, a string
+Nextflow could read as one, a file relative to the launch folder, a user's samplesheet); every other
+case of CASES has its twin, same line, in-process in test_launch_rejections.py (checked below), and
+benchmarks/reliability_table.py times them all through Nextflow. Cases test_pipeline.py already has
+(an unknown parameter, a missing --input, a malformed samplesheet) are not repeated."""
 from __future__ import annotations
 
 import csv
@@ -67,7 +70,19 @@ def rejection(cwd: Path, args: list[str]) -> tuple[int, str, float]:
     return proc.returncode, lines[0], elapsed
 
 
-@pytest.mark.parametrize("name,args,message", CASES, ids=[c[0] for c in CASES])
+THROUGH_NEXTFLOW = ("learning-rate-100", "lambda-reg-nan", "sheet-moving-modality", "label-names-invalid-json")
+
+
+def test_every_other_case_has_its_in_process_twin():
+    from .test_launch_rejections import CASES as IN_PROCESS
+    lines = {message.split(" (known: ")[0] for _, _, message in IN_PROCESS}
+    others = [(name, message) for name, _, message in CASES if name not in THROUGH_NEXTFLOW]
+    assert len(others) == len(CASES) - len(THROUGH_NEXTFLOW)
+    assert [name for name, message in others if message.split(" (known: ")[0] not in lines] == []
+
+
+@pytest.mark.parametrize("name,args,message", [c for c in CASES if c[0] in THROUGH_NEXTFLOW],
+                         ids=[c[0] for c in CASES if c[0] in THROUGH_NEXTFLOW])
 def test_refused_before_any_task(name, args, message, tmp_path, toy):
     argv = args(tmp_path, toy) if callable(args) else args
     rc, line, _ = rejection(tmp_path, argv)
