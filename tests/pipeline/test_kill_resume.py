@@ -3,7 +3,7 @@ finished tasks are cached, the run completes, and its metrics equal an uninterru
 
 The run is the main path alone on the toy data (two learned methods, so that two trainings are
 under way when the kill comes, and SyN), not the whole test profile: what is checked is the
-resumption, and a small run checks it in a third of the time."""
+resumption, and a small run (six 32x32 subjects) checks it in a fraction of the time."""
 from __future__ import annotations
 
 import os
@@ -20,7 +20,8 @@ from .conftest import ROOT, nextflow_bin, run_nextflow
 # measured wall time, not a result
 TIMED = {"runtime_s", "threads"}
 RUN = ["-profile", "test", "--outdir", "results", "--papers", "none", "--methods", "voxelmorph,symnet",
-       "--baselines", "syn", "--toy_subjects", "6", "--max_pairs", "2", "--train_iterations", "300"]
+       "--baselines", "syn", "--toy_subjects", "6", "--toy_size", "32", "--max_pairs", "2",
+       "--train_iterations", "300"]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path, reference):
     deadline = time.time() + 3600   # a safety net, not a speed check
     while time.time() < deadline and proc.poll() is None:
         if len(re.findall(r"Submitted process > \S*:TRAIN \(", (tmp_path / "first.log").read_text())) >= 2:
-            time.sleep(5)      # both trainings under way
+            time.sleep(2)      # both trainings under way (their processes started)
             break
         time.sleep(2)
     assert proc.poll() is None, "the run ended before it could be killed"
