@@ -25,11 +25,13 @@ FAST = ["-c", str(Path(__file__).with_name("nextflow-fast.config"))]
 
 def expected(process: str, label: str) -> tuple[int, int, int]:
     """(cpus, memory MB, time minutes) of conf/base.config's labels under CAPS, with conf/test.config's
-    override for TRAIN and REGISTER (one CPU and 4 GB each), at the first attempt."""
+    overrides for TRAIN and REGISTER (one CPU and 4 GB each) and BASELINE (one CPU), at the first attempt."""
     cpus, mem_gb, hours = {"process_single": (1, 4, 2), "process_low": (2, 8, 4), "process_medium": (6, 24, 8),
                            "process_high": (12, 64, 16), "process_gpu": (8, 32, 24)}[label]
     if process in ("TRAIN", "REGISTER"):
         cpus, mem_gb = 1, 4
+    if process == "BASELINE":
+        cpus = 1
     return min(cpus, CPUS), min(mem_gb, 8) * 1024, min(hours, 8) * 60
 
 
