@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         status = via_server(argv)
         if status is not None:
             sys.exit(status)
-    from diffreg.cli import main as run
+    from diffreg.cli import main as run          # only here: the client imports the standard library alone
     sys.exit(run(argv))
 
 

@@ -30,13 +30,15 @@ import time
 import traceback
 from pathlib import Path
 
+from diffreg import commands
+from diffreg.cli import main as cli_main
 from diffreg.task_client import SRC
 
 IDLE_S = 120
 # what most tasks import (train, register, pretrain, preprocess, baseline, evaluate, report);
 # torch._dynamo is what an optimizer's first step imports (about 2 s)
 PRELOAD = ("numpy", "scipy.ndimage", "pandas", "nibabel", "torch", "torch._dynamo", "diffusers", "ants",
-           "matplotlib.pyplot", "diffreg.cli")
+           "matplotlib.pyplot")
 
 
 def fingerprint(root: Path = SRC) -> tuple[int, int, int]:
@@ -52,7 +54,6 @@ def preload() -> None:
             importlib.import_module(name)
         except ImportError as exc:                  # an optional package: its tasks import it themselves
             print(f"task server: not preloaded: {name} ({exc})", flush=True)
-    from diffreg import commands
     for info in pkgutil.iter_modules(commands.__path__):
         importlib.import_module(f"{commands.__name__}.{info.name}")
 
@@ -187,8 +188,7 @@ def _run(request: dict, fds: list[int]) -> None:
         random.seed()                                # a fresh interpreter's unseeded generators
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()
-        from diffreg.cli import main
-        code = main(request["argv"])
+        code = cli_main(request["argv"])
     except SystemExit as exc:
         code = exc.code
     except KeyboardInterrupt:

@@ -286,3 +286,21 @@ def test_report_shows_software_per_process(tmp_path, results_dir):
     given.write_text(SOFTWARE_YML.replace("2.3.1, 2.4.0", "9.9.9"))
     assert main(["report", "--results", str(results), "--software-versions", str(given), "--out", str(out)]) == 0
     assert "<td>9.9.9</td>" in out.read_text()
+
+
+@pytest.mark.parametrize("served", [False, True])
+def test_a_task_server_run_shows_no_trace_memory(tmp_path, served):
+    """Through the task server the trace's peak_rss is the client's: the summary leaves it out and
+    says why; a plain run shows it."""
+    from diffreg.report.html import ReportInputs, provenance_context
+
+    info = tmp_path / "pipeline_info"
+    info.mkdir()
+    (info / "trace_2026-01-01_10-00-00.txt").write_text(
+        "task_id\tname\tstatus\trealtime\t%cpu\tpeak_rss\n1\tDIFFREG:TRAIN_MODELS:TRAIN (vxm)\tCOMPLETED\t1m 2s\t1.0%\t20 MB\n")
+    (info / "provenance.json").write_text(json.dumps({"params": {"task_server": served}}))
+    ctx = provenance_context(ReportInputs(tables=tmp_path, registrations=[], images=[], pipeline_info=info,
+                                          provenance=info / "provenance.json"), tmp_path)
+    (row,) = ctx["trace_summary"]
+    assert row["total"] == "62.0" and ctx["trace_served"] is served
+    assert row["rss"] == ("–" if served else "20")

@@ -166,6 +166,8 @@ def provenance_context(inputs: ReportInputs, out_dir: Path) -> dict:
     run += [(k.replace("_", " "), str(meta[k])) for k in ("run_name", "session_id", "start", "launch_dir", "work_dir",
                                                           "container_engine") if meta.get(k)]
     summary = provenance.process_summary(trace) if trace is not None and len(trace) else None
+    # through the task server the trace measures each task's client: its memory says nothing of the work
+    served = str((meta.get("params") or {}).get("task_server", "")).lower() == "true"
     return {
         "run": run,
         "skipped": provenance.skipped_rows(meta),
@@ -179,8 +181,9 @@ def provenance_context(inputs: ReportInputs, out_dir: Path) -> dict:
         "trace_href": trace_href,
         "trace_summary": [] if summary is None else [
             {"process": r.process, "tasks": int(r.tasks), "total": _fmt_s(r.total_wall_s),
-             "max": _fmt_s(r.max_wall_s), "rss": "–" if pd.isna(r.max_peak_rss_mb) else f"{r.max_peak_rss_mb:.0f}"}
+             "max": _fmt_s(r.max_wall_s), "rss": "–" if served or pd.isna(r.max_peak_rss_mb) else f"{r.max_peak_rss_mb:.0f}"}
             for r in summary.itertuples()],
+        "trace_served": served,
         "trace_tasks": [] if trace is None else trace.to_dict("records"),
         "trace_columns": [] if trace is None else list(trace.columns),
     }

@@ -39,6 +39,8 @@ def launchPlan() {
         def out = dir.resolve('launch.json')
         def pb = new ProcessBuilder("${projectDir}/bin/diffreg".toString(), 'launch', '--params', given.toString(), '--out', out.toString())
         if (params.plugins) pb.environment().put('DIFFREG_PLUGINS', params.plugins.toString())
+        // the test profiles' warm Python (docs/engine.md): the check then imports nothing, and a first launch starts it
+        if (params.task_server) pb.environment().put('DIFFREG_TASK_SERVER', '1')
         def proc = pb.start()
         def err = new StringBuffer()
         proc.consumeProcessErrorStream(err)
