@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# one process per kind of work, for the main path and the papers alike
+PROCESSES = ["TOY_DATA", "PREPROCESS", "MAKE_PAIRS", "PLAN", "PRETRAIN", "TRAIN", "REGISTER", "BASELINE",
+             "EVALUATE", "FIGURE", "ARTIFACTS", "TABULATE", "REPORT"]
 
 
 def nextflow_bin() -> str:

@@ -3,11 +3,12 @@ two-artifact experiment YAML, both written here, run through `nextflow run main.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import pandas as pd
 
-from .conftest import run_nextflow
+from .conftest import PROCESSES, run_nextflow
 
 # A method composed from the package's parts: a network predicting one global translation, the
 # pairwise objective (MSE + diffusion regulariser) and the one Trainer.
@@ -142,7 +143,8 @@ def test_fake_paper_through_the_pipeline(tmp_path):
 
 def test_two_papers_and_two_datasets_in_one_stub_run(tmp_path):
     """--papers dgir,<yaml> with --datasets: the fake paper's task runs on the dataset the user
-    gave, DGIR's on the embedded stand-in; both datasets are preprocessed, one report."""
+    gave, DGIR's on the embedded stand-in; both datasets are preprocessed, one report. Every
+    process of the pipeline runs its stub block here (the real ones run in the shared test run)."""
     import subprocess
 
     from .conftest import ROOT
@@ -165,3 +167,6 @@ def test_two_papers_and_two_datasets_in_one_stub_run(tmp_path):
     assert set(regs[regs.experiment == "main"]["dataset"]) == {"toy"}
     assert "PREPROCESS (second sub-001)" in proc.stdout and "PREPROCESS (toy sub-001)" in proc.stdout
     assert "ARTIFACTS (dgir)" in proc.stdout and "ARTIFACTS (fake)" in proc.stdout
+    for name in PROCESSES:
+        assert re.search(rf"process > \S*{name}\b", proc.stdout), f"{name} missing from the stub run"
+    assert (tmp_path / "results/report/index.html").exists()
