@@ -28,8 +28,12 @@ SCHEDULER_JOB_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID")
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
-def wanted(env=os.environ) -> bool:
+def wanted(env=os.environ, cuda: bool | None = None) -> bool:
     if env.get("DIFFREG_TASK_SERVER", "0") in ("", "0"):
+        return False
+    # an NVIDIA machine: CUDA fails in a process forked from one that initialised it, and importing
+    # the packages may (torch.cuda.is_available() in an import): its tasks start their own Python
+    if cuda if cuda is not None else Path("/dev/nvidiactl").exists():
         return False
     # DIFFREG_PYTHON names a container's or conda's Python: the task must run in that environment
     return not any(env.get(v) for v in SCHEDULER_JOB_VARS) and not env.get("DIFFREG_PYTHON")

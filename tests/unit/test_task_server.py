@@ -135,9 +135,10 @@ def test_stale_code_or_a_scheduler_job_runs_the_command_in_the_client(server, tm
 
 def test_when_the_client_uses_the_server():
     base = {"DIFFREG_TASK_SERVER": "1"}
-    assert wanted(base) and not wanted({}) and not wanted({"DIFFREG_TASK_SERVER": "0"})
-    assert not wanted({**base, "SLURM_JOB_ID": "12"}) and not wanted({**base, "PBS_JOBID": "3.pbs"})
-    assert not wanted({**base, "DIFFREG_PYTHON": "/opt/diffreg/venv/bin/python"})   # a container's Python
+    assert wanted(base, cuda=False) and not wanted({}) and not wanted({"DIFFREG_TASK_SERVER": "0"})
+    assert not wanted(base, cuda=True)             # an NVIDIA machine: no CUDA after fork
+    assert not wanted({**base, "SLURM_JOB_ID": "12"}, cuda=False) and not wanted({**base, "PBS_JOBID": "3.pbs"}, cuda=False)
+    assert not wanted({**base, "DIFFREG_PYTHON": "/opt/diffreg/venv/bin/python"}, cuda=False)   # a container's Python
     assert socket_path({**base, "TMPDIR": "/x"}).parent == Path(f"/x/diffreg-task-server-{os.getuid()}")
     assert socket_path({"DIFFREG_TASK_SERVER": "/y/z"}).parent == Path("/y/z")
 
