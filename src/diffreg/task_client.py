@@ -57,7 +57,7 @@ def start_server(path: Path) -> None:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return                                   # a server holds it
-    with open(path.with_suffix(".log"), "wb") as log:       # the latest server's log only
+    with open(path.with_suffix(".log"), "ab") as log:       # the server empties it once it holds the lock
         subprocess.Popen([sys.executable, "-m", "diffreg.task_server", "--socket", str(path)],
                          cwd="/", stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
 

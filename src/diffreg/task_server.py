@@ -65,6 +65,10 @@ def serve(path: Path, idle_s: float = IDLE_S, warm: bool = True, watch: Path = S
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return 0                                     # another server is starting or serving
+    try:
+        os.ftruncate(sys.stdout.fileno(), 0)         # the log: this server's lines only
+    except OSError:
+        pass                                         # a terminal or a pipe
     start = time.monotonic()
     if warm:
         preload()
@@ -131,14 +135,7 @@ def _handle(conn: socket.socket) -> None:
         for fd in fds:
             os.close(fd)
         conn.sendall(f"pid {worker}\n".encode())
-        pidfd = os.pidfd_open(worker)
-        while True:
-            ready, _, _ = select.select([conn, pidfd], [], [])
-            if pidfd in ready:
-                break
-            if not conn.recv(1):                     # the client is gone: so is its task
-                _kill_group(worker)
-                break
+        _watch(conn, worker)
         code = os.waitstatus_to_exitcode(os.waitpid(worker, 0)[1])
         code = code if code >= 0 else 128 - code     # killed by a signal: as a shell reports it
         try:
@@ -152,6 +149,29 @@ def _handle(conn: socket.socket) -> None:
         traceback.print_exc()
     finally:
         os._exit(status)
+
+
+def _watch(conn: socket.socket, worker: int) -> None:
+    """Return when the worker has exited, or kill its group when the client goes away first."""
+    try:
+        waits, timeout = [os.pidfd_open(worker)], None
+    except (AttributeError, OSError):                # Linux < 5.3: look every 0.1 s
+        waits, timeout = [], 0.1
+    while True:
+        ready, _, _ = select.select([conn, *waits], [], [], timeout)
+        if (waits[0] in ready) if waits else _exited(worker):
+            return
+        if conn in ready and not conn.recv(1):       # the client is gone: so is its task
+            _kill_group(worker)
+            return
+
+
+def _exited(pid: int) -> bool:
+    """Whether the worker has exited, without reaping it (waitpid in _handle does)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
 
 
 def _set_group(pid: int) -> None:

@@ -150,3 +150,35 @@ def test_the_fingerprint_changes_with_any_edit(tmp_path):
     second = fingerprint(tmp_path)
     (tmp_path / "a.py").write_text("a = 22\n")
     assert len({first, second, fingerprint(tmp_path)}) == 3
+
+
+@pytest.mark.parametrize("pidfd", [True, False])
+@pytest.mark.parametrize("client_goes", [False, True])
+def test_the_handler_waits_for_its_worker_or_kills_it_when_the_client_goes(monkeypatch, pidfd, client_goes):
+    """_watch returns when the worker exits (pidfd, or every 0.1 s where Linux has no pidfd_open)
+    without reaping it, and kills the worker's group when the client's end of the socket closes."""
+    import socket as socketlib
+
+    from diffreg import task_server
+
+    if not pidfd:
+        monkeypatch.setattr(task_server.os, "pidfd_open", lambda pid: (_ for _ in ()).throw(OSError("no pidfd")))
+    ours, theirs = socketlib.socketpair()
+    worker = os.fork()
+    if worker == 0:                                   # the worker: its own group, a short or a long nap
+        ours.close()                                  # as the real worker: the client's socket is not its own
+        theirs.close()
+        os.setpgid(0, 0)
+        time.sleep(600 if client_goes else 0.3)
+        os._exit(7)
+    task_server._set_group(worker)                    # as _handle does: whichever runs first
+    try:
+        if client_goes:
+            theirs.close()
+        task_server._watch(ours, worker)
+        status = os.waitpid(worker, 0)[1]           # still there to reap: _watch did not
+        assert os.waitstatus_to_exitcode(status) == (-signal.SIGKILL if client_goes else 7)
+    finally:
+        ours.close()
+        if not client_goes:
+            theirs.close()
