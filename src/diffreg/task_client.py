@@ -8,7 +8,9 @@ command's status. Whenever the server cannot take the task (none running yet, st
 scheduler's job, a container's Python) the command runs here, in this process, as before.
 
 DIFFREG_TASK_SERVER: unset, empty or 0 = off; 1 = on, sockets in $TMPDIR/diffreg-task-server-<uid>;
-any other value = on, sockets in that folder.
+any other value = on, sockets in that folder. DIFFREG_TASK_SERVER_START=0: use a running server but
+never start one (the launch check: a -resume whose tasks are all cached needs none, and a server
+importing torch beside it would slow it down).
 """
 from __future__ import annotations
 
@@ -87,7 +89,8 @@ def _via_server(argv: list[str]) -> int | None:
     try:
         sock.connect(str(path))
     except OSError:
-        start_server(path)
+        if os.environ.get("DIFFREG_TASK_SERVER_START", "1") not in ("", "0"):
+            start_server(path)
         return None
     reader = sock.makefile("r")
     try:

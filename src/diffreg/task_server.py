@@ -69,6 +69,9 @@ def serve(path: Path, idle_s: float = IDLE_S, warm: bool = True, watch: Path = S
         os.ftruncate(sys.stdout.fileno(), 0)         # the log: this server's lines only
     except OSError:
         pass                                         # a terminal or a pipe
+    # the client that started it had the signals it forwards blocked: unblocked here, else the server
+    # and every worker it forks would ignore SIGTERM (a killed task would not stop)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     start = time.monotonic()
     if warm:
         preload()

@@ -23,7 +23,7 @@ DIFFREG = str(ROOT / "bin/diffreg")
 TIMED = {"wall_time_s", "peak_memory_mb"}   # measured, not computed
 
 
-def _wait(predicate, what: str, timeout: float = 120):   # a safety net, not a speed check
+def _wait(predicate, what: str, timeout: float = 3600):   # a safety net, not a speed check
     end = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < end, what
@@ -131,6 +131,30 @@ def test_stale_code_or_a_scheduler_job_runs_the_command_in_the_client(server, tm
     assert out.returncode == 0 and out.stdout == "diffreg 0.1.0\n"
     assert proc.wait(timeout=3600) == 0 and "diffreg changed on disk" in log.read_text()
     assert _served(log) == []
+
+
+def test_with_no_server_the_command_runs_in_the_client_which_starts_one_unless_told_not_to(tmp_path):
+    """The launch check (DIFFREG_TASK_SERVER_START=0) runs itself and starts nothing; a task starts
+    a server for the tasks after it, which (and whose workers) signals reach."""
+    env = {**os.environ, "DIFFREG_TASK_SERVER": str(tmp_path / "sockets"), "PYTHONPATH": str(ROOT / "src")}
+    path = socket_path(env)
+    out = run({**env, "DIFFREG_TASK_SERVER_START": "0"}, "--version")
+    assert out.returncode == 0 and out.stdout == "diffreg 0.1.0\n"
+    assert not path.with_suffix(".lock").exists() and not path.exists()
+    out = run(env, "--version")
+    assert out.returncode == 0 and out.stdout == "diffreg 0.1.0\n"
+    assert path.with_suffix(".lock").exists()       # the server's lock: started in the background
+    _wait(lambda: path.exists(), "the started server never listened")
+    pid = int(subprocess.run(["pgrep", "-f", "--", f"--socket {path}"], capture_output=True, text=True).stdout.split()[0])
+    try:
+        served = run(env, "--version")              # the next one goes through it
+        assert served.stdout == "diffreg 0.1.0\n" and len(_served(path.with_suffix(".log"))) == 1
+        # no signal blocked, although the client that started it blocks those it forwards: else the
+        # server's workers would ignore the SIGTERM of a killed task
+        blocked = re.search(r"^SigBlk:\s*([0-9a-f]+)$", Path(f"/proc/{pid}/status").read_text(), re.M)[1]
+        assert int(blocked, 16) == 0
+    finally:
+        os.kill(pid, signal.SIGKILL)
 
 
 def test_when_the_client_uses_the_server():

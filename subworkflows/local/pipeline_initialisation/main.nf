@@ -39,8 +39,9 @@ def launchPlan() {
         def out = dir.resolve('launch.json')
         def pb = new ProcessBuilder("${projectDir}/bin/diffreg".toString(), 'launch', '--params', given.toString(), '--out', out.toString())
         if (params.plugins) pb.environment().put('DIFFREG_PLUGINS', params.plugins.toString())
-        // the test profiles' warm Python (docs/engine.md): the check then imports nothing, and a first launch starts it
-        if (params.task_server) pb.environment().put('DIFFREG_TASK_SERVER', '1')
+        // the test profiles' warm Python (docs/engine.md) when one runs; the check never starts one: a
+        // -resume with every task cached needs none, and its imports would compete with the cache look-up
+        if (params.task_server) pb.environment().putAll(DIFFREG_TASK_SERVER: '1', DIFFREG_TASK_SERVER_START: '0')
         def proc = pb.start()
         def err = new StringBuffer()
         proc.consumeProcessErrorStream(err)
