@@ -2,17 +2,11 @@
 same footing as the learned methods: each returns a voxel-unit backward displacement on the fixed
 grid and `run_baseline` writes it with images warped by the project's one warp.
 
-Adding a baseline is one module that subclasses `Baseline` and registers it in `BASELINES`, plus
-its line in diffreg/catalog.py, which this imports.
+Adding a baseline is one module that subclasses `Baseline` and registers it in `BASELINES`.
 """
-import importlib as _importlib
-
-from ..catalog import BASELINES as _CATALOG, modules as _modules
+from . import syn, niftyreg, lddmm, fireants  # noqa: F401  (registration side effects)
 from .base import BASELINES, Baseline, BaselineResult, Volume
 from .runner import run_baseline, load_volumes, get_baseline
-
-for _module in _modules(_CATALOG):                 # each registers its baseline (catalog.py names them)
-    _importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = ["BASELINES", "Baseline", "BaselineResult", "Volume", "run_baseline", "load_volumes",
            "get_baseline"]

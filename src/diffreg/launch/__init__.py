@@ -10,10 +10,9 @@ or ``Samplesheet PATH: ...``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from .. import catalog, plan_inputs
+from .. import plan_inputs
 from ..errors import InputError
 from ..experiments import load_experiment
 from ..planner import Planner
@@ -25,20 +24,15 @@ from .params import check_types, check_values, fail, schema_specs, split_list, w
 PROJECT = Path(__file__).resolve().parents[3]
 
 
-def _registered() -> dict[str, list[str]]:
-    """Method and baseline names from diffreg.catalog, without importing torch; where a plugin has
-    imported a registry (and added to it), that registry's names."""
-    methods, baselines = sys.modules.get("diffreg.methods"), sys.modules.get("diffreg.baselines")
-    return {"methods": methods.METHODS.names() if methods else sorted(catalog.METHODS),
-            "baselines": baselines.BASELINES.names() if baselines else sorted(catalog.BASELINES)}
-
-
 def _check_registered(params: dict) -> None:
-    known = _registered()
-    for param, what in (("methods", "method"), ("baselines", "baseline")):
-        bad = [m.split("=")[0] for m in split_list(params.get(param)) if m.split("=")[0] not in known[param]]
+    # deferred: pulls in monai/torch
+    from ..baselines import BASELINES
+    from ..methods import METHODS
+
+    for param, registry, what in (("methods", METHODS, "method"), ("baselines", BASELINES, "baseline")):
+        bad = [m.split("=")[0] for m in split_list(params.get(param)) if m.split("=")[0] not in registry]
         if bad:
-            fail(param, f"unknown {what}(s) {', '.join(bad)} (known: {', '.join(known[param])})")
+            fail(param, f"unknown {what}(s) {', '.join(bad)} (known: {', '.join(sorted(registry.names()))})")
 
 
 def plan_args(params: dict, main_dataset: str | None, given: list[str]) -> list[str]:
