@@ -10,17 +10,30 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from diffreg.report.tables import INITIAL  # noqa: E402
+from diffreg.report.tables import INITIAL
 
 if TYPE_CHECKING:   # registration_outputs imports torch: the registry of figures must stay cheap to import
     from diffreg.registration_outputs import PairData  # deferred: pulls in torch
+
+
+
+class _Pyplot:
+    """matplotlib.pyplot (Agg), imported on first use: the figure registry is imported to check the
+    papers' figure settings (the launch check), where matplotlib's import was a second of nothing."""
+
+    def __getattr__(self, name: str):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as pyplot
+
+        return getattr(pyplot, name)
+
+
+plt = _Pyplot()
 
 PANEL_IN = 2.1   # inches per panel
 DPI = 110
