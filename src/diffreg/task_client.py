@@ -30,8 +30,13 @@ SCHEDULER_JOB_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID")
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
+def _on(env, name: str, default: str) -> bool:
+    """A switch variable: empty or 0 is off, anything else on."""
+    return env.get(name, default) not in ("", "0")
+
+
 def wanted(env=os.environ, cuda: bool | None = None) -> bool:
-    if env.get("DIFFREG_TASK_SERVER", "0") in ("", "0"):
+    if not _on(env, "DIFFREG_TASK_SERVER", "0"):
         return False
     # an NVIDIA machine: CUDA fails in a process forked from one that initialised it, and importing
     # the packages may (torch.cuda.is_available() in an import): its tasks start their own Python
@@ -89,7 +94,7 @@ def _via_server(argv: list[str]) -> int | None:
     try:
         sock.connect(str(path))
     except OSError:
-        if os.environ.get("DIFFREG_TASK_SERVER_START", "1") not in ("", "0"):
+        if _on(os.environ, "DIFFREG_TASK_SERVER_START", "1"):
             start_server(path)
         return None
     reader = sock.makefile("r")

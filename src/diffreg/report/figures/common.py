@@ -6,6 +6,7 @@ posterior -> anterior (upwards).
 """
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,18 +20,22 @@ if TYPE_CHECKING:   # registration_outputs imports torch: the registry of figure
     from diffreg.registration_outputs import PairData  # deferred: pulls in torch
 
 
+@functools.cache
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    return pyplot
+
 
 class _Pyplot:
-    """matplotlib.pyplot (Agg), imported on first use: the figure registry is imported to check the
-    papers' figure settings (the launch check), where matplotlib's import was a second of nothing."""
+    """matplotlib.pyplot (Agg), imported on first use: the launch check imports the figure registry
+    only to check the papers' figure settings, and pyplot's import cost it 0.6 s."""
 
     def __getattr__(self, name: str):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as pyplot
-
-        return getattr(pyplot, name)
+        return getattr(_pyplot(), name)
 
 
 plt = _Pyplot()
