@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import configs
 from .deps import is_dependency
 from .errors import InputError
 from .evaluation_config import check_landmarks, check_score_on, check_scored_labels, check_trajectory
@@ -219,14 +220,11 @@ class _Check:
 
 def _settings_check(chk: _Check, method: str, ndims: set[int], settings: dict, key: str) -> None:
     """Every key a setting of `method` for every dimensionality the row may run in."""
-    # deferred: pulls in monai/torch
-    from .methods import METHODS
-    from .methods import check_config
-    if method not in METHODS:
-        chk.fail(key, f"unknown method '{method}' (known: {', '.join(METHODS.names())})")
+    if not configs.is_method(method):
+        chk.fail(key, f"unknown method '{method}' (known: {', '.join(configs.method_names())})")
     for k, v in settings.items():
         for ndim in sorted(ndims):
-            check_config(method, ndim, {k: v}, where=f"{chk.where}: {key}.{k}")
+            configs.check_config(method, ndim, {k: v}, where=f"{chk.where}: {key}.{k}")
 
 
 def _deps_check(chk: _Check, settings: dict, key: str, stages: dict, params: set[str]) -> None:
@@ -271,10 +269,9 @@ def parse_experiment(doc: dict, name: str, path: Path | None, where: str) -> Exp
     chk.mapping(doc, "", TOP_KEYS)
     paper = doc.get("paper")
     paper = {"name": paper} if isinstance(paper, str) else chk.mapping(paper, "paper", PAPER_KEYS)
-    from .methods import METHODS  # deferred: pulls in monai/torch
     method = doc.get("method")
-    if method is not None and method not in METHODS:
-        chk.fail("method", f"unknown method '{method}' (known: {', '.join(METHODS.names())})")
+    if method is not None and not configs.is_method(method):
+        chk.fail("method", f"unknown method '{method}' (known: {', '.join(configs.method_names())})")
 
     # stages and user files
     stage_mod = optional_module("diffreg.stages")
@@ -544,29 +541,26 @@ def _check_row(chk: _Check, row: dict, key: str, ndims: set[int], method: str | 
     m = row.get("method") or preset.get("method") or method
     if not m:
         chk.fail(key, "no method (give method: in the row, its loss preset or at the top level)")
-    from .methods import METHODS  # deferred: pulls in monai/torch
-    if m not in METHODS:
-        chk.fail(f"{key}.method", f"unknown method '{m}' (known: {', '.join(METHODS.names())}); "
+    if not configs.is_method(m):
+        chk.fail(f"{key}.method", f"unknown method '{m}' (known: {', '.join(configs.method_names())}); "
                                   "mark the row status: not_implemented")
-    from .methods import check_config  # deferred: pulls in monai/torch
     for k, v in own.items():
         where = swept_key if k == swept and swept_key else f"{key}.{k}"
         for ndim in sorted(ndims):
-            check_config(m, ndim, {k: v}, where=f"{chk.where}: {where}")
+            configs.check_config(m, ndim, {k: v}, where=f"{chk.where}: {where}")
     # a preset written for another method than the row's
     for k, v in preset.items():
         if k not in PRESET_META:
             for ndim in sorted(ndims):
-                check_config(m, ndim, {k: v}, where=f"{chk.where}: losses.{row['loss']}.{k} (row {key})")
+                configs.check_config(m, ndim, {k: v}, where=f"{chk.where}: losses.{row['loss']}.{k} (row {key})")
     return {m}
 
 
 def _profile_check(chk: _Check, settings: dict, key: str, ndim: int, methods: set[str]) -> None:
-    from .methods import METHODS  # deferred: pulls in monai/torch
     known: set[str] = set()
     for m in methods:
-        if m in METHODS:
-            known |= set(METHODS.get(m).settings(ndim))
+        if configs.is_method(m):
+            known |= set(configs.config_class(m).settings(ndim))
     for k in settings:
         if methods and k not in known:
             chk.fail(f"{key}.{k}", f"unknown setting for every method of this experiment "

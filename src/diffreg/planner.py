@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import configs
 from .deps import format_needs, is_dependency
 from .errors import InputError
 from .experiment_model import Artifact, Modalities, Row, Task
@@ -113,16 +114,14 @@ def main_experiment(methods: list[str], baselines: list[str], settings: dict, da
     and per baseline (label = <tool>-<preset>), every --main-set setting in each learned row."""
     # deferred: pulls in monai/torch
     from .baselines import BASELINES
-    from .methods import METHODS
-    from .methods import check_config
     if pairing not in ("inter", "intra"):
         raise InputError(f"--main-pairing {pairing}: expected inter or intra")
     rows = []
     for m in methods:
-        if m not in METHODS:
-            raise InputError(f"--main-methods {m}: unknown method (known: {', '.join(METHODS.names())})")
+        if not configs.is_method(m):
+            raise InputError(f"--main-methods {m}: unknown method (known: {', '.join(configs.method_names())})")
         for k, v in settings.items():
-            check_config(m, ndim, {k: v}, where=f"--main-set {k}")
+            configs.check_config(m, ndim, {k: v}, where=f"--main-set {k}")
         rows.append({"name": m, "method": m, **settings})
     for item in baselines:
         tool, _, preset = item.partition("=")
@@ -279,9 +278,9 @@ class Planner:
             return use
         if row.baseline:
             return self.classical(exp, art_name, art, row, target, use)
-        from .methods import METHODS  # deferred: pulls in monai/torch
+        cfg_class = configs.config_class(method)
         # the preset, then the row, each with a paper's alias renamed first, so that the row overrides
-        canonical = METHODS.get(method).Config.canonical
+        canonical = cfg_class.canonical
         settings = canonical({k: v for k, v in preset.items() if k not in PRESET_META}, method)
         settings.update(canonical(dict(row.settings), method))
         train = row.train or target.spec.train or target.modalities
@@ -294,9 +293,8 @@ class Planner:
         if why:
             use.status, use.note = "skipped", why
             return use
-        from .methods import METHODS  # deferred: pulls in monai/torch
         ndim = target.spec.ndim
-        known = set(METHODS.get(method).settings(ndim))
+        known = set(cfg_class.settings(ndim))
         # lowest first: the task's pairing, the experiment's profile, the preset and the row, then the
         # task's own profile: a dataset's setting for this profile (its epochs; a short run's larger
         # step where the rows carry the paper's rate) is the most specific, but never the swept one
@@ -304,7 +302,6 @@ class Planner:
         if target.spec.pairing == "intra":
             full["inter_subject"] = False
         # each level with a paper's alias renamed (lambda_phi -> lambda_reg) before it overrides the one below
-        canonical = METHODS.get(method).Config.canonical
         profile = ((exp.profiles.get(self.profile) or {}).get(f"{ndim}d") or {})
         full.update(canonical({k: v for k, v in profile.items() if k in known}, method))
         full.update(canonical(config, method))
@@ -312,7 +309,7 @@ class Planner:
         full.update(canonical({k: v for k, v in task_profile.items() if k in known and k != param}, method))
         # registration-only settings (a sampler, its steps) stay out of the training: rows that differ
         # only there share one trained model, each registered with its own settings
-        inference = {k: full.pop(k) for k in METHODS.get(method).Config.INFERENCE if k in full}
+        inference = {k: full.pop(k) for k in cfg_class.INFERENCE if k in full}
         self.add_stages(exp, settings, target, needs, train)
         for k in range(self.seeds):    # replicate k trains with seed --seed + k (diffreg.replicates)
             run = self.training(method, ndim, target.trains_on, train, full, needs, k,

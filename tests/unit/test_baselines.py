@@ -18,7 +18,7 @@ import pytest
 
 from diffreg import metrics, spatial
 from diffreg.baselines import BASELINES, Volume, run_baseline
-from diffreg.baselines import lddmm as lddmm_mod
+from diffreg.baselines import lddmm_solver as lddmm_mod
 from diffreg.baselines import niftyreg as nr
 from diffreg.baselines.geometry import itk_geometry_from_affine, physical_to_voxel_displacement
 from diffreg.baselines.synthetic import known_pair

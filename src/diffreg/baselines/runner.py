@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import spatial
 from ..errors import InputError
 from ..io import RunManifest, read_image, read_labels, write_field, write_image
 from .base import BASELINES, Baseline, Volume, scratch_dir
@@ -73,6 +72,8 @@ def run_baseline(name: str, fixed_path, moving_path, moving_labels_path, outdir,
     last, so a failed run leaves no run.json.
     """
     import torch
+
+    from .. import spatial  # deferred, as torch: listing the baselines and their presets needs neither
 
     if threads < 1:
         raise InputError(f"threads must be >= 1, got {threads}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import plan_inputs
+from .. import configs, plan_inputs
 from ..errors import InputError
 from ..experiments import load_experiment
 from ..planner import Planner
@@ -25,14 +25,13 @@ PROJECT = Path(__file__).resolve().parents[3]
 
 
 def _check_registered(params: dict) -> None:
-    # deferred: pulls in monai/torch
-    from ..baselines import BASELINES
-    from ..methods import METHODS
+    from ..baselines import BASELINES   # deferred: the baselines' modules (no torch until one runs)
 
-    for param, registry, what in (("methods", METHODS, "method"), ("baselines", BASELINES, "baseline")):
-        bad = [m.split("=")[0] for m in split_list(params.get(param)) if m.split("=")[0] not in registry]
+    for param, known, what in (("methods", configs.method_names(), "method"),
+                               ("baselines", BASELINES.names(), "baseline")):
+        bad = [m.split("=")[0] for m in split_list(params.get(param)) if m.split("=")[0] not in known]
         if bad:
-            fail(param, f"unknown {what}(s) {', '.join(bad)} (known: {', '.join(sorted(registry.names()))})")
+            fail(param, f"unknown {what}(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
 
 
 def plan_args(params: dict, main_dataset: str | None, given: list[str]) -> list[str]:

@@ -16,7 +16,7 @@ from ..training.config import MethodConfig
 from ..training.objective import Objective
 from ..training.trainer import Trainer
 from ..training.training_set import TrainingSet
-from .pairs import pad_to_multiple  # noqa: F401  (re-exported)
+from .pairs import pad_to_multiple
 from .result import RegistrationResult
 
 METHODS: Registry["Method"] = Registry("method")
@@ -91,19 +91,6 @@ class Method(ABC):
         with atomic_path(outdir / "model.pt") as tmp:
             torch.save(self.state_dict(), tmp)
         (outdir / "config.json").write_text(json.dumps(self.describe(), indent=2) + "\n")
-
-
-def check_config(name: str, ndim: int, config: dict, where: str = "") -> None:
-    """Raise InputError when `name` is no method or `config` holds a setting the method does not
-    have (the planner calls this for every row, so a typo stops the plan, naming `where`)."""
-    prefix = f"{where}: " if where else ""
-    if name not in METHODS:
-        raise InputError(f"{prefix}unknown method '{name}' (known: {', '.join(METHODS.names())})")
-    known = METHODS.get(name).settings(ndim)
-    unknown = sorted(set(config) - set(known))
-    if unknown:
-        raise InputError(f"{prefix}unknown setting(s) {', '.join(unknown)} for method {name} "
-                         f"(known: {', '.join(sorted(known))})")
 
 
 def build_method(name: str, ndim: int, config: dict, device: torch.device) -> Method:

@@ -21,50 +21,19 @@ The code and the paper's brain experiment are 3D; 2D runs the same network with 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar
 
 import torch
 
 from .. import spatial
-from ..errors import InputError
 from ..losses import build_regulariser
-from ..nets.cyclemorph import DECODER, ENCODER, CycleMorphNet
-from ..training.config import TrainerConfig
+from ..nets.cyclemorph import CycleMorphNet
+from ..configs.cyclemorph import CycleMorphConfig
 from ..training.objective import Objective
 from ..training.training_set import TrainingSet
 from .base import METHODS, Method
 from .pairs import pad_to_multiple
 from .result import RegistrationResult
 from .symnet import voxelmorph_ncc          # the same VoxelMorph NCC (window sums, eps 1e-5)
-
-BETAS = {"adam": (0.9, 0.999), "official": (0.5, 0.999)}
-
-
-@dataclass
-class CycleMorphConfig(TrainerConfig):
-    REPORTED: ClassVar[tuple[str, ...]] = ("alpha", "beta")
-    encoder_nc: list = field(default_factory=lambda: list(ENCODER))   # official --encoder_nc
-    decoder_nc: list = field(default_factory=lambda: list(DECODER))   # official --decoder_nc (+ ndim)
-    lambda_reg: float = 1.0         # official lambda_R (Brain_train.sh)
-    alpha: float = 0.1              # cycle weight: official lambda_A (Brain_train.sh)
-    beta: float = 0.5               # identity weight: official lambda_B (Brain_train.sh)
-    ncc_window: int = 9             # official crossCorrelation3D(kernel=(9, 9, 9))
-    lr: float = 2e-4                # official --lr 2e-4
-    betas: str = "adam"             # see module docstring
-    init: str = "normal"            # official --init_type normal (N(0, 1e-5) conv weights)
-    inter_subject: bool = True
-
-    def resolve(self, ndim: int, given: set[str]) -> None:
-        if self.betas not in BETAS:
-            raise InputError(f"cyclemorph: betas = {self.betas!r}: one of {', '.join(BETAS)}")
-        if self.init not in ("normal", "default"):
-            raise InputError(f"cyclemorph: init = {self.init!r}: one of normal, default")
-        if len(self.encoder_nc) != 5 or len(self.decoder_nc) != 5:
-            raise InputError("cyclemorph: encoder_nc and decoder_nc take 5 widths each")
-
-    def adam_betas(self) -> tuple[float, float]:
-        return BETAS[self.betas]
 
 
 class CycleMorphObjective(Objective):

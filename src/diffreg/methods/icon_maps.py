@@ -15,11 +15,11 @@ from typing import Callable, Sequence
 
 import torch
 
+from ..configs.m2m_reg import COMPOSITIONS
 from ..nets.tallunet import identity01, sample01
 
 Map = Callable[[torch.Tensor], torch.Tensor]
 
-COMPOSITIONS = ("icon", "reversed")
 FD_STEP = 1e-3          # ICON's finite-difference step of the Jacobian of the consistency error
 
 

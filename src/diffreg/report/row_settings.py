@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from diffreg.configs import config_class
 from diffreg.deps import is_dependency
 
 
@@ -15,13 +16,12 @@ def training_settings(plan_dir: Path) -> dict[str, dict]:
     """run -> {setting: value} for the REPORTED settings of its method (empty where none); a
     registration with its own settings (`registrations.csv` settings: a sampler, its steps) under
     its name, <run>+<hash>, with those settings applied."""
-    from diffreg.methods import METHODS  # deferred: pulls in monai/torch
     path = plan_dir / "trainings.csv"
     if not path.exists():
         return {}
     given: dict[str, tuple] = {}
     for _, t in pd.read_csv(path, dtype=str, keep_default_na=False).iterrows():
-        cls = METHODS.get(t["method"]).Config
+        cls = config_class(t["method"])
         cfg_file = plan_dir / "configs" / t["config"]
         if cls.REPORTED and cfg_file.exists():
             ndim = int(t["ndim"])
