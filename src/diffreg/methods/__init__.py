@@ -4,11 +4,11 @@ regulariser, extra terms) x the one Trainer, with typed settings (docs/methods.m
 Adding a method is one module here plus its import line below, and its Config in diffreg/configs/
 (settings importable without torch) with its line in configs.CONFIGS.
 """
+from ..configs import check_config  # noqa: F401
 from ..training.config import MethodConfig, TrainerConfig  # noqa: F401
 from ..training.objective import Objective  # noqa: F401
 from ..training.trainer import Trainer, freeze  # noqa: F401
 from ..training.training_set import TrainingSet  # noqa: F401
-from ..configs import check_config  # noqa: F401
 from .base import METHODS, Method, build_method, load_method  # noqa: F401
 from .objective import PairwiseObjective  # noqa: F401
 from .result import RegistrationResult  # noqa: F401

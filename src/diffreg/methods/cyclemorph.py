@@ -25,9 +25,9 @@ from __future__ import annotations
 import torch
 
 from .. import spatial
+from ..configs.cyclemorph import CycleMorphConfig
 from ..losses import build_regulariser
 from ..nets.cyclemorph import CycleMorphNet
-from ..configs.cyclemorph import CycleMorphConfig
 from ..training.objective import Objective
 from ..training.training_set import TrainingSet
 from .base import METHODS, Method

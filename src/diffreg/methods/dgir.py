@@ -45,13 +45,13 @@ from pathlib import Path
 
 import torch
 
+from ..configs.dgir import DGIRConfig
 from ..errors import InputError
 from ..features import similarity as feature_similarities  # registers the feature similarities
 from ..features.autoencoder import train_autoencoder
 from ..features.base import NeedsWeights
 from ..losses import build_regulariser, build_similarity
 from ..nets import build_backbone
-from ..configs.dgir import DGIRConfig
 from ..training.training_set import TrainingSet
 from .base import METHODS, Method
 from .objective import PairwiseObjective

@@ -49,11 +49,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..configs.diffusemorph import DiffuseMorphConfig
 from ..losses import build_regulariser
 from ..losses.similarity import LNCC
 from ..nets.diffusemorph_field import OFFICIAL as FIELD_OFFICIAL, DeformationUNet
 from ..nets.sr3_unet import OFFICIAL as UNET_OFFICIAL, SR3UNet
-from ..configs.diffusemorph import DiffuseMorphConfig
 from ..training.objective import Objective
 from ..training.training_set import TrainingSet
 from .base import METHODS, Method

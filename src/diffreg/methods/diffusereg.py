@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..configs.diffusereg import DiffuseRegConfig
 from ..errors import InputError
 from ..losses import build_regulariser
 from ..losses.ssim import ssim_map
@@ -36,7 +37,6 @@ from ..nets.sr3_unet import OFFICIAL, SR3UNet
 from ..nets.swin_unet import SWIN_UNET_SIZES, SwinUnet
 from ..nets.uvit import UVIT_SIZES, UViT
 from ..nets.vtn_lowres import LowResVTN, zero_padded_warp
-from ..configs.diffusereg import DiffuseRegConfig
 from ..training.objective import Objective
 from ..training.training_set import TrainingSet
 from .base import METHODS, Method

@@ -34,11 +34,11 @@ import torch
 import torch.nn.functional as F
 
 from .. import spatial
+from ..configs.fsdiffreg import FSDiffRegConfig
 from ..errors import InputError
 from ..losses import build_regulariser
 from ..losses.similarity import LNCC
 from ..nets.fsdiffreg import OFFICIAL, FSDiffRegUNet
-from ..configs.fsdiffreg import FSDiffRegConfig
 from .base import METHODS, Method
 from .diffusemorph import NCC_WINDOW, NETWORKS as DM_NETWORKS, DiffuseMorph, DiffuseMorphObjective, \
     make_scheduler

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..configs.gradicon import GradICONConfig, UniGradICONConfig
 from ..errors import InputError
 from ..features.base import NeedsWeights
 from ..features.similarity import lncc_window
@@ -36,7 +37,6 @@ from ..losses.similarity import LNCC
 from ..nets import build_backbone
 from ..nets.small import width_kwargs
 from ..nets.tallunet import identity01, sample01
-from ..configs.gradicon import GradICONConfig, UniGradICONConfig
 from ..training.objective import Objective
 from ..training.training_set import TrainingSet
 from .base import METHODS, Method

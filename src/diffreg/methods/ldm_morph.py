@@ -34,12 +34,12 @@ import torch
 import torch.nn.functional as F
 
 from .. import spatial
+from ..configs.ldm_morph import NETWORKS, LDMMorphConfig
 from ..errors import InputError
 from ..features.latent_diffusion import LatentDiffusion, load_latent_diffusion
 from ..nets.adm import ADMConfig, ADMUNet
 from ..nets.ldm_morph import LDMMorphNet
 from ..nets.vq_autoencoder import VQAutoencoder, VQConfig
-from ..configs.ldm_morph import NETWORKS, LDMMorphConfig
 from ..training.objective import Objective
 from ..training.training_set import TrainingSet
 from .base import METHODS, Method

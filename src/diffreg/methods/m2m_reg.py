@@ -33,12 +33,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..configs.m2m_reg import M2MRegConfig
 from ..errors import InputError
 from ..losses import build_regulariser
 from ..nets import build_backbone
 from ..nets.small import width_kwargs
 from ..nets.tallunet import identity01, sample01
-from ..configs.m2m_reg import M2MRegConfig
 from ..training.objective import Objective
 from ..training.training_set import TrainingSet
 from .base import METHODS, Method

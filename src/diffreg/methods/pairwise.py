@@ -10,11 +10,11 @@ from __future__ import annotations
 import torch
 
 from .. import spatial
+from ..configs.pairwise import PairwiseConfig
 from ..errors import InputError
 from ..losses import build_regulariser, build_similarity
 from ..nets import build_backbone
 from ..nets.small import width_kwargs
-from ..configs.pairwise import PairwiseConfig
 from ..training.training_set import TrainingSet
 from .base import METHODS, Method
 from .objective import PairwiseObjective

@@ -32,10 +32,10 @@ from __future__ import annotations
 import torch
 
 from .. import spatial
+from ..configs.symnet import SYMNetConfig
 from ..losses import build_regulariser
 from ..losses.similarity import LNCC
 from ..nets.symnet import SYMNetUNet, to_voxels
-from ..configs.symnet import SYMNetConfig
 from ..training.objective import Objective
 from ..training.training_set import TrainingSet
 from .base import METHODS, Method

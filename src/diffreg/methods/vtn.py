@@ -30,9 +30,9 @@ from __future__ import annotations
 import torch
 
 from .. import spatial
+from ..configs.vtn import VTNConfig
 from ..errors import InputError
 from ..nets.vtn import VTNAffineStem, VTNNet, det_loss, ortho_loss
-from ..configs.vtn import VTNConfig
 from ..training.objective import Objective
 from ..training.training_set import TrainingSet
 from .base import METHODS, Method
