@@ -511,7 +511,7 @@ def shared_losses(path: Path = BASELINES_YAML) -> dict[str, dict]:
 def _check_row(chk: _Check, row: dict, key: str, ndims: set[int], method: str | None, losses: dict,
                stages: dict, params: set[str], swept: str | None = None, swept_key: str | None = None) -> set[str]:
     """One table row or a sweep's settings: classical or learned, every setting known."""
-    from .baselines import BASELINES  # deferred: pulls in torch
+    from .baselines import BASELINES  # deferred: the baselines' modules import nibabel and scipy
     if row.get("baseline") is not None:
         for k in row:
             if k not in CLASSICAL_KEYS:

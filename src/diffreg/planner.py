@@ -112,8 +112,7 @@ def main_experiment(methods: list[str], baselines: list[str], settings: dict, da
                     moving: str, fixed: str, pairing: str = "inter") -> Experiment:
     """The main path as an experiment: one table `results`, a row per method (label = the method)
     and per baseline (label = <tool>-<preset>), every --main-set setting in each learned row."""
-    # deferred: pulls in monai/torch
-    from .baselines import BASELINES
+    from .baselines import BASELINES  # deferred: the baselines' modules import nibabel and scipy
     if pairing not in ("inter", "intra"):
         raise InputError(f"--main-pairing {pairing}: expected inter or intra")
     rows = []
@@ -324,7 +323,7 @@ class Planner:
         return use
 
     def classical(self, exp: Experiment, art_name: str, art: Artifact, row: Row, target: Target, use: Use) -> Use:
-        from .baselines import BASELINES, get_baseline  # deferred: pulls in torch
+        from .baselines import BASELINES, get_baseline  # deferred: the baselines' modules import nibabel and scipy
         why = self.unavailable(target, {target.moving, target.fixed})
         if why:
             use.status, use.note = "skipped", why

@@ -25,7 +25,7 @@ PROJECT = Path(__file__).resolve().parents[3]
 
 
 def _check_registered(params: dict) -> None:
-    from ..baselines import BASELINES   # deferred: the baselines' modules (no torch until one runs)
+    from ..baselines import BASELINES  # deferred: the baselines' modules import nibabel and scipy
 
     for param, known, what in (("methods", configs.method_names(), "method"),
                                ("baselines", BASELINES.names(), "baseline")):

@@ -16,7 +16,7 @@ from ..training.config import MethodConfig
 from ..training.objective import Objective
 from ..training.trainer import Trainer
 from ..training.training_set import TrainingSet
-from .pairs import pad_to_multiple
+from .pairs import pad_to_multiple  # noqa: F401  (re-exported)
 from .result import RegistrationResult
 
 METHODS: Registry["Method"] = Registry("method")
